@@ -1,0 +1,17 @@
+//! Database migrations for Zygo, run by `zygo serve` at start (`Migrator::up`).
+//!
+//! Migrations are frozen: each one declares its own identifiers (`DeriveIden` enums) instead of
+//! reusing the service's entity structs, so later changes to the code never rewrite history.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_initial::Migration)]
+    }
+}

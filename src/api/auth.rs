@@ -1,0 +1,174 @@
+//! `POST /api/login`, `POST /api/logout`, `GET /api/me`, `POST /session/{tenant_id}`.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::models::{Me, Membership};
+use crate::auth::{Caller, Via, password, session};
+use crate::authz::{Action, Resource};
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+use crate::store::{self, TenantId};
+
+/// E-mail and password.
+#[derive(Debug, Object)]
+pub struct LoginRequest {
+    #[oai(validator(min_length = 1, max_length = 320))]
+    pub email: String,
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub password: String,
+}
+
+#[derive(ApiResponse)]
+pub enum LoginResponse {
+    /// Logged in: the `session` cookie is set (HttpOnly, SameSite=Lax).
+    #[oai(status = 200)]
+    Ok(Json<Me>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    /// The session is ended server-side and the cookie cleared.
+    #[oai(status = 204)]
+    Done(#[oai(header = "Set-Cookie")] String),
+}
+
+/// The session's tenant after a switch.
+#[derive(Debug, Object)]
+pub struct CurrentTenant {
+    pub current_tenant_id: Uuid,
+}
+
+pub struct AuthApi;
+
+/// The caller's profile and memberships.
+pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Me> {
+    let user = store::users::find(&state.db, caller.user_id)
+        .await?
+        .ok_or(ApiError::InvalidCredentials)?;
+    let memberships = store::tenants::list_for_user(&state.db, caller.user_id)
+        .await?
+        .into_iter()
+        .map(|(tenant, role)| Membership {
+            tenant_id: tenant.id,
+            tenant_name: tenant.name,
+            role,
+        })
+        .collect();
+    Ok(Me {
+        id: user.id,
+        email: user.email,
+        login_count: user.login_count,
+        current_tenant_id: caller.current_tenant().map(|t| t.0),
+        memberships,
+    })
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Log in with e-mail and password
+    ///
+    /// Starts a browser session: sets the `session` cookie and counts the login. The session's
+    /// current tenant is the user's oldest membership (switch with `POST /session/{tenant_id}`).
+    /// A wrong password and an unknown e-mail get the same 401.
+    #[oai(path = "/api/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        state: Data<&Arc<AppState>>,
+        body: Json<LoginRequest>,
+    ) -> ApiResult<LoginResponse> {
+        let user = store::users::find_by_email(&state.db, &body.email).await?;
+        // Unknown e-mail: verify against a dummy hash so both failures take the same time.
+        let stored = user.as_ref().map_or_else(
+            || password::dummy_hash().to_owned(),
+            |u| u.password_hash.clone(),
+        );
+        let given = body.0.password;
+        let matches = tokio::task::spawn_blocking(move || password::verify(&given, &stored))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let user = match user {
+            Some(user) if matches && !user.disabled => user,
+            _ => return Err(ApiError::LoginFailed),
+        };
+        let user_id = store::UserId(user.id);
+        store::users::record_login(&state.db, user_id).await?;
+        let tenant = store::tenants::first_for_user(&state.db, user_id).await?;
+        let id = session::start(&state.authn, &state.db, user_id, tenant).await?;
+        let caller = Caller {
+            user_id,
+            via: Via::Session {
+                id_hash: session::hash_id(&id),
+                current_tenant: tenant,
+            },
+        };
+        let profile = me(&state, &caller).await?;
+        Ok(LoginResponse::Ok(
+            Json(profile),
+            session::cookie(&id, state.authn.secure_cookies),
+        ))
+    }
+
+    /// Log out
+    ///
+    /// Ends the browser session server-side and clears the cookie. With a token there is no
+    /// session to end; the call succeeds and changes nothing.
+    #[oai(path = "/api/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+    ) -> ApiResult<LogoutResponse> {
+        if let Via::Session { id_hash, .. } = &caller.via {
+            store::sessions::delete(&state.db, id_hash).await?;
+        }
+        Ok(LogoutResponse::Done(session::clear_cookie(
+            state.authn.secure_cookies,
+        )))
+    }
+
+    /// Who am I
+    ///
+    /// The caller's id, e-mail, login count, the session's current tenant (null for tokens) and
+    /// every tenant the caller belongs to with the role there.
+    #[oai(path = "/api/me", method = "get", operation_id = "getMe")]
+    async fn get_me(&self, state: Data<&Arc<AppState>>, caller: Caller) -> ApiResult<Json<Me>> {
+        Ok(Json(me(&state, &caller).await?))
+    }
+
+    /// Switch the session's tenant
+    ///
+    /// Browser sessions work in one tenant at a time; requests to another tenant's URLs get
+    /// `tenant_not_selected` until the session switches here. A tenant you are not a member of,
+    /// and one that does not exist, both get the same 403. Tokens need no switching.
+    #[oai(
+        path = "/session/:tenant_id",
+        method = "post",
+        operation_id = "selectTenant"
+    )]
+    async fn select_tenant(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+    ) -> ApiResult<Json<CurrentTenant>> {
+        let tenant = TenantId(tenant_id.0);
+        let Via::Session { id_hash, .. } = &caller.via else {
+            return Err(ApiError::SessionRequired);
+        };
+        state
+            .authz
+            .require(&caller, tenant, Action::SelectTenant, Resource::Tenant)
+            .await?;
+        store::sessions::set_tenant(&state.db, id_hash, tenant).await?;
+        Ok(Json(CurrentTenant {
+            current_tenant_id: tenant.0,
+        }))
+    }
+}

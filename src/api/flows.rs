@@ -1,0 +1,251 @@
+//! Flows: `GET/POST …/flows`, `GET/PUT/PATCH/DELETE …/flows/{flow_id}`.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::json_object::JsonObject;
+use super::models::{Flow, clean_name};
+use crate::auth::Caller;
+use crate::authz::{Action, Resource};
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+use crate::store::flows::FlowChanges;
+use crate::store::{self, TenantId};
+
+/// A new flow, or a full replacement. Fields such as `id` or `tenant_id` are ignored.
+#[derive(Debug, Object)]
+pub struct FlowInput {
+    /// 1 to 200 characters, not blank.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// Any JSON object; `{}` when omitted.
+    pub definition: Option<JsonObject>,
+}
+
+/// A partial update: only the fields present change.
+#[derive(Debug, Object)]
+pub struct FlowPatch {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    pub definition: Option<JsonObject>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedFlow {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<Flow>),
+}
+
+#[derive(ApiResponse)]
+pub enum DeletedFlow {
+    /// Deleted.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+const FLOW: &str = "flow";
+
+pub struct FlowApi;
+
+#[OpenApi(tag = "ApiTags::Flows")]
+impl FlowApi {
+    /// List flows
+    ///
+    /// The tenant's flows, oldest first. Any member (`Viewer` and up).
+    #[oai(
+        path = "/api/tenants/:tenant_id/flows",
+        method = "get",
+        operation_id = "listFlows"
+    )]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<Flow>>> {
+        let tenant = TenantId(tenant_id.0);
+        state
+            .authz
+            .require(&caller, tenant, Action::ListFlows, Resource::Tenant)
+            .await?;
+        let flows = store::flows::list(&state.db, tenant).await?;
+        Ok(Json(flows.into_iter().map(Flow::from).collect()))
+    }
+
+    /// Create a flow
+    ///
+    /// `Editor` and `Admin`.
+    #[oai(
+        path = "/api/tenants/:tenant_id/flows",
+        method = "post",
+        operation_id = "createFlow"
+    )]
+    async fn create(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+        body: Json<FlowInput>,
+    ) -> ApiResult<CreatedFlow> {
+        let tenant = TenantId(tenant_id.0);
+        state
+            .authz
+            .require(&caller, tenant, Action::CreateFlow, Resource::Tenant)
+            .await?;
+        let name = clean_name("name", &body.name)?;
+        let definition = body.0.definition.unwrap_or_default();
+        let flow = store::flows::create(
+            &state.db,
+            tenant,
+            &name,
+            serde_json::Value::Object(definition.0),
+        )
+        .await?;
+        Ok(CreatedFlow::Created(Json(flow.into())))
+    }
+
+    /// Get a flow
+    ///
+    /// Any member. A flow that does not exist, lives in another tenant, or is in a tenant you are
+    /// not a member of is the same 404.
+    #[oai(
+        path = "/api/tenants/:tenant_id/flows/:flow_id",
+        method = "get",
+        operation_id = "getFlow"
+    )]
+    async fn get(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+        flow_id: Path<Uuid>,
+    ) -> ApiResult<Json<Flow>> {
+        let tenant = TenantId(tenant_id.0);
+        state
+            .authz
+            .require(&caller, tenant, Action::ReadFlow, Resource::Flow(flow_id.0))
+            .await?;
+        store::flows::find(&state.db, tenant, flow_id.0)
+            .await?
+            .map(|f| Json(f.into()))
+            .ok_or(ApiError::NotFound(FLOW))
+    }
+
+    /// Replace a flow
+    ///
+    /// Sets the name and the definition (`{}` when omitted). `Editor` and `Admin`.
+    #[oai(
+        path = "/api/tenants/:tenant_id/flows/:flow_id",
+        method = "put",
+        operation_id = "replaceFlow"
+    )]
+    async fn replace(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+        flow_id: Path<Uuid>,
+        body: Json<FlowInput>,
+    ) -> ApiResult<Json<Flow>> {
+        let tenant = TenantId(tenant_id.0);
+        state
+            .authz
+            .require(
+                &caller,
+                tenant,
+                Action::UpdateFlow,
+                Resource::Flow(flow_id.0),
+            )
+            .await?;
+        let changes = FlowChanges {
+            name: Some(clean_name("name", &body.name)?),
+            definition: Some(serde_json::Value::Object(
+                body.0.definition.unwrap_or_default().0,
+            )),
+        };
+        store::flows::update(&state.db, tenant, flow_id.0, changes)
+            .await?
+            .map(|f| Json(f.into()))
+            .ok_or(ApiError::NotFound(FLOW))
+    }
+
+    /// Update a flow
+    ///
+    /// Changes only the fields sent. `Editor` and `Admin`.
+    #[oai(
+        path = "/api/tenants/:tenant_id/flows/:flow_id",
+        method = "patch",
+        operation_id = "updateFlow"
+    )]
+    async fn update(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+        flow_id: Path<Uuid>,
+        body: Json<FlowPatch>,
+    ) -> ApiResult<Json<Flow>> {
+        let tenant = TenantId(tenant_id.0);
+        state
+            .authz
+            .require(
+                &caller,
+                tenant,
+                Action::UpdateFlow,
+                Resource::Flow(flow_id.0),
+            )
+            .await?;
+        let name = body
+            .name
+            .as_deref()
+            .map(|n| clean_name("name", n))
+            .transpose()?;
+        let changes = FlowChanges {
+            name,
+            definition: body.0.definition.map(|d| serde_json::Value::Object(d.0)),
+        };
+        store::flows::update(&state.db, tenant, flow_id.0, changes)
+            .await?
+            .map(|f| Json(f.into()))
+            .ok_or(ApiError::NotFound(FLOW))
+    }
+
+    /// Delete a flow
+    ///
+    /// `Editor` and `Admin`.
+    #[oai(
+        path = "/api/tenants/:tenant_id/flows/:flow_id",
+        method = "delete",
+        operation_id = "deleteFlow"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+        flow_id: Path<Uuid>,
+    ) -> ApiResult<DeletedFlow> {
+        let tenant = TenantId(tenant_id.0);
+        state
+            .authz
+            .require(
+                &caller,
+                tenant,
+                Action::DeleteFlow,
+                Resource::Flow(flow_id.0),
+            )
+            .await?;
+        if store::flows::delete(&state.db, tenant, flow_id.0).await? {
+            Ok(DeletedFlow::Deleted)
+        } else {
+            Err(ApiError::NotFound(FLOW))
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! `GET …/members`, `PUT …/members/{user_id}`, `DELETE …/members/{user_id}`.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::models::Member;
+use crate::auth::Caller;
+use crate::authz::{Action, Resource};
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+use crate::store::members::{Change, ChangeError};
+use crate::store::{self, TenantId, UserId};
+
+/// The role to give.
+#[derive(Debug, Object)]
+pub struct RoleRequest {
+    /// A role defined by the policy folder: `Admin`, `Editor` or `Viewer` unless the security team
+    /// added more. An undefined role is a 422.
+    #[oai(validator(pattern = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"))]
+    pub role: String,
+}
+
+#[derive(ApiResponse)]
+pub enum SetRoleResponse {
+    /// The member's role was changed.
+    #[oai(status = 200)]
+    Updated(Json<Member>),
+    /// The user was added to the tenant.
+    #[oai(status = 201)]
+    Added(Json<Member>),
+}
+
+#[derive(ApiResponse)]
+pub enum RemovedResponse {
+    /// Removed from the tenant.
+    #[oai(status = 204)]
+    Removed,
+}
+
+const LAST_MANAGER: &str = "the tenant must keep a member who can manage members: the last Admin cannot be removed or demoted";
+
+fn change_error(err: ChangeError) -> ApiError {
+    match err {
+        ChangeError::NoSuchUser => ApiError::NotFound("user"),
+        ChangeError::NotAMember => ApiError::NotFound("member"),
+        ChangeError::LastManager => ApiError::Conflict(LAST_MANAGER.into()),
+        ChangeError::Db(err) => err.into(),
+    }
+}
+
+pub struct MemberApi;
+
+#[OpenApi(tag = "ApiTags::Members")]
+impl MemberApi {
+    /// List members
+    ///
+    /// Every member of the tenant with their role. Members only.
+    #[oai(
+        path = "/api/tenants/:tenant_id/members",
+        method = "get",
+        operation_id = "listMembers"
+    )]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+    ) -> ApiResult<Json<Vec<Member>>> {
+        let tenant = TenantId(tenant_id.0);
+        state
+            .authz
+            .require(&caller, tenant, Action::ListMembers, Resource::Tenant)
+            .await?;
+        let members = store::members::list(&state.db, tenant).await?;
+        Ok(Json(members.into_iter().map(Member::from).collect()))
+    }
+
+    /// Add a member or change a role
+    ///
+    /// Adds the user with the role, or changes the role of a member. Admins only. The tenant must
+    /// keep at least one member who can manage members (409 otherwise).
+    #[oai(
+        path = "/api/tenants/:tenant_id/members/:user_id",
+        method = "put",
+        operation_id = "setMemberRole"
+    )]
+    async fn set_role(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: Json<RoleRequest>,
+    ) -> ApiResult<SetRoleResponse> {
+        let tenant = TenantId(tenant_id.0);
+        let user = UserId(user_id.0);
+        state
+            .authz
+            .require(
+                &caller,
+                tenant,
+                Action::SetMemberRole,
+                Resource::Member(user),
+            )
+            .await?;
+        if !state.authz.is_role(&body.role) {
+            let defined: Vec<String> = state.authz.bundle().roles().iter().cloned().collect();
+            return Err(ApiError::Validation {
+                field: "role",
+                message: format!(
+                    "`{}` is not a role defined by the policies (defined: {})",
+                    body.role,
+                    defined.join(", ")
+                ),
+            });
+        }
+        let authz = &state.authz;
+        let result = store::members::set_role(&state.db, tenant, user, &body.role, |roles| {
+            authz.keeps_manager(tenant, roles)
+        })
+        .await;
+        state.authz.forget_role(user, tenant).await;
+        let change = result.map_err(change_error)?;
+        let member = store::members::find(&state.db, tenant, user)
+            .await?
+            .ok_or(ApiError::NotFound("member"))?;
+        Ok(match change {
+            Change::Added => SetRoleResponse::Added(Json(member.into())),
+            Change::Updated => SetRoleResponse::Updated(Json(member.into())),
+        })
+    }
+
+    /// Remove a member
+    ///
+    /// Admins only. The last member who can manage members cannot be removed (409).
+    #[oai(
+        path = "/api/tenants/:tenant_id/members/:user_id",
+        method = "delete",
+        operation_id = "removeMember"
+    )]
+    async fn remove(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+        user_id: Path<Uuid>,
+    ) -> ApiResult<RemovedResponse> {
+        let tenant = TenantId(tenant_id.0);
+        let user = UserId(user_id.0);
+        state
+            .authz
+            .require(
+                &caller,
+                tenant,
+                Action::RemoveMember,
+                Resource::Member(user),
+            )
+            .await?;
+        let authz = &state.authz;
+        let result = store::members::remove(&state.db, tenant, user, |roles| {
+            authz.keeps_manager(tenant, roles)
+        })
+        .await;
+        state.authz.forget_role(user, tenant).await;
+        result.map_err(change_error)?;
+        Ok(RemovedResponse::Removed)
+    }
+}

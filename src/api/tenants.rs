@@ -1,0 +1,113 @@
+//! `POST /api/tenants`, `GET /api/tenants`, `GET /api/tenants/{tenant_id}`.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::models::{Tenant, TenantWithRole, clean_name};
+use crate::auth::Caller;
+use crate::authz::{Action, Resource};
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+use crate::store::{self, TenantId};
+
+/// A new tenant.
+#[derive(Debug, Object)]
+pub struct NewTenant {
+    /// 1 to 200 characters, not blank.
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedTenant {
+    /// Created; the caller is its first member, with the creator role (`Admin`).
+    #[oai(status = 201)]
+    Created(Json<TenantWithRole>),
+}
+
+pub struct TenantApi;
+
+#[OpenApi(tag = "ApiTags::Tenants")]
+impl TenantApi {
+    /// Create a tenant
+    ///
+    /// Any authenticated user may create a tenant and becomes its first member as `Admin`.
+    #[oai(path = "/api/tenants", method = "post", operation_id = "createTenant")]
+    async fn create(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        body: Json<NewTenant>,
+    ) -> ApiResult<CreatedTenant> {
+        let name = clean_name("name", &body.name)?;
+        let id = TenantId(Uuid::new_v4());
+        state
+            .authz
+            .require(&caller, id, Action::CreateTenant, Resource::Tenant)
+            .await?;
+        let role = state.settings.creator_role.clone();
+        let tenant = store::tenants::create(&state.db, id, &name, caller.user_id, &role).await?;
+        state.authz.forget_role(caller.user_id, id).await;
+        Ok(CreatedTenant::Created(Json(TenantWithRole {
+            id: tenant.id,
+            name: tenant.name,
+            created_at: tenant.created_at,
+            role,
+        })))
+    }
+
+    /// List your tenants
+    ///
+    /// Every tenant the caller belongs to, by name, with the caller's role in each.
+    #[oai(path = "/api/tenants", method = "get", operation_id = "listTenants")]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+    ) -> ApiResult<Json<Vec<TenantWithRole>>> {
+        let tenants = store::tenants::list_for_user(&state.db, caller.user_id).await?;
+        Ok(Json(
+            tenants
+                .into_iter()
+                .map(|(t, role)| TenantWithRole {
+                    id: t.id,
+                    name: t.name,
+                    created_at: t.created_at,
+                    role,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Get a tenant
+    ///
+    /// Members only; anyone else gets 403, whether or not the tenant exists.
+    #[oai(
+        path = "/api/tenants/:tenant_id",
+        method = "get",
+        operation_id = "getTenant"
+    )]
+    async fn get(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        tenant_id: Path<Uuid>,
+    ) -> ApiResult<Json<Tenant>> {
+        let tenant = TenantId(tenant_id.0);
+        state
+            .authz
+            .require(&caller, tenant, Action::ReadTenant, Resource::Tenant)
+            .await?;
+        store::tenants::find(&state.db, tenant)
+            .await?
+            .map(|t| Json(t.into()))
+            // A member of a tenant that vanished between the two reads: as if not a member.
+            .ok_or(ApiError::Forbidden)
+    }
+}

@@ -1,0 +1,78 @@
+//! Browser sessions: a random 256-bit id in an HttpOnly cookie; the database keeps its SHA-256, the
+//! user, the selected tenant and the expiry, so any instance can serve any session.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use rand::RngCore;
+use sea_orm::DatabaseConnection;
+use sha2::{Digest, Sha256};
+
+use super::{Authn, Caller, Via};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{self, TenantId, UserId};
+
+pub const SESSION_COOKIE: &str = "session";
+
+/// How stale `last_seen_at` may get before a request refreshes it (saves a write per request).
+const TOUCH_AFTER_SECONDS: i64 = 60;
+
+/// The stored key of a session id.
+pub fn hash_id(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
+}
+
+/// Starts a fresh session (never one the client proposed) and returns its cookie value.
+pub async fn start(
+    authn: &Authn,
+    db: &DatabaseConnection,
+    user: UserId,
+    tenant: Option<TenantId>,
+) -> ApiResult<String> {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let id = URL_SAFE_NO_PAD.encode(bytes);
+    let lifetime = chrono::Duration::from_std(authn.session_lifetime)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    store::sessions::create(db, hash_id(&id), user, tenant, Utc::now() + lifetime).await?;
+    Ok(id)
+}
+
+/// Resolves a session cookie into a caller; unknown, expired or disabled-user sessions are a 401.
+pub async fn authenticate(authn: &Authn, db: &DatabaseConnection, id: &str) -> ApiResult<Caller> {
+    let id_hash = hash_id(id);
+    let session = store::sessions::find(db, &id_hash)
+        .await?
+        .ok_or(ApiError::SessionInvalid)?;
+    let now = Utc::now();
+    if session.expires_at <= now {
+        store::sessions::delete(db, &id_hash).await?;
+        return Err(ApiError::SessionInvalid);
+    }
+    let user = UserId(session.user_id);
+    if !authn.is_active(user).await? {
+        return Err(ApiError::SessionInvalid);
+    }
+    if (now - session.last_seen_at).num_seconds() >= TOUCH_AFTER_SECONDS {
+        store::sessions::touch(db, &id_hash).await?;
+    }
+    Ok(Caller {
+        user_id: user,
+        via: Via::Session {
+            id_hash,
+            current_tenant: session.current_tenant_id.map(TenantId),
+        },
+    })
+}
+
+/// The `Set-Cookie` value for a session id.
+pub fn cookie(id: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}

@@ -1,0 +1,353 @@
+//! Loading the policy folder: schema, policies (re-keyed by their `@id`), and the role entities.
+//! Everything is validated before it is accepted; problems come back located as `file:line:col`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use cedar_policy::{Entities, Entity, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use sha2::{Digest, Sha256};
+
+pub const SCHEMA_FILE: &str = "schema.cedarschema";
+pub const ROLES_FILE: &str = "roles.cedarentities.json";
+pub const ROLE_TYPE: &str = "Zygo::Role";
+
+/// A located problem in a policy file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub warning: bool,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.warning { "warning: " } else { "" };
+        write!(
+            f,
+            "{}:{}:{}: {kind}{}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+/// The policy folder did not validate; every problem found is listed.
+#[derive(Debug, Clone)]
+pub struct LoadError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors: Vec<String> = self
+            .diagnostics
+            .iter()
+            .filter(|d| !d.warning)
+            .map(|d| d.to_string())
+            .collect();
+        write!(f, "{}", errors.join("\n"))
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A validated, complete policy set: what every decision is evaluated against.
+pub struct PolicyBundle {
+    pub(super) schema: Schema,
+    pub(super) policies: PolicySet,
+    pub(super) role_entities: Vec<Entity>,
+    roles: BTreeSet<String>,
+    version: String,
+    warnings: Vec<Diagnostic>,
+}
+
+impl fmt::Debug for PolicyBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyBundle")
+            .field("version", &self.version)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Turns a miette diagnostic about `text` into located diagnostics (one per label, or one at 1:1).
+fn locate(file: &Path, text: &str, err: &dyn miette::Diagnostic, warning: bool) -> Vec<Diagnostic> {
+    let mut message = err.to_string();
+    if let Some(help) = err.help() {
+        message.push_str(&format!(" (help: {help})"));
+    }
+    let offsets: Vec<usize> = err
+        .labels()
+        .map(|labels| labels.map(|l| l.offset()).collect())
+        .unwrap_or_default();
+    let offsets = if offsets.is_empty() { vec![0] } else { offsets };
+    offsets
+        .into_iter()
+        .take(1)
+        .map(|offset| {
+            let (line, column) = line_col(text, offset);
+            Diagnostic {
+                file: file.to_path_buf(),
+                line,
+                column,
+                message: message.clone(),
+                warning,
+            }
+        })
+        .collect()
+}
+
+fn diagnostic_at(file: &Path, line: usize, column: usize, message: String) -> Diagnostic {
+    Diagnostic {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+        warning: false,
+    }
+}
+
+/// Line and column of the `n`-th policy (0-based) of a file: where its `permit`/`forbid` begins.
+fn nth_policy_start(text: &str, n: usize) -> (usize, usize) {
+    let mut seen = 0;
+    for (index, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let trimmed = code.trim_start();
+        if trimmed.starts_with("permit") || trimmed.starts_with("forbid") {
+            if seen == n {
+                return (index + 1, code.len() - trimmed.len() + 1);
+            }
+            seen += 1;
+        }
+    }
+    (1, 1)
+}
+
+fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Some(text),
+        Err(err) => {
+            diagnostics.push(diagnostic_at(
+                path,
+                1,
+                1,
+                format!("cannot read file: {err}"),
+            ));
+            None
+        }
+    }
+}
+
+impl PolicyBundle {
+    /// Reads and validates the policy folder (strict mode). Warnings are kept in the bundle.
+    pub fn load(dir: &Path) -> Result<PolicyBundle, LoadError> {
+        let mut diagnostics = Vec::new();
+        let mut hasher = Sha256::new();
+
+        let schema_path = dir.join(SCHEMA_FILE);
+        let schema = read(&schema_path, &mut diagnostics).and_then(|text| {
+            hasher.update(text.as_bytes());
+            match Schema::from_cedarschema_str(&text) {
+                Ok((schema, warnings)) => {
+                    for warning in warnings {
+                        diagnostics.extend(locate(&schema_path, &text, &warning, true));
+                    }
+                    Some(schema)
+                }
+                Err(err) => {
+                    diagnostics.extend(locate(&schema_path, &text, &err, false));
+                    None
+                }
+            }
+        });
+
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|ext| ext == "cedar"))
+                .collect(),
+            Err(err) => {
+                return Err(LoadError {
+                    diagnostics: vec![diagnostic_at(
+                        dir,
+                        1,
+                        1,
+                        format!("cannot read the policy folder: {err}"),
+                    )],
+                });
+            }
+        };
+        files.sort();
+        if files.is_empty() {
+            diagnostics.push(diagnostic_at(dir, 1, 1, "no .cedar policy files".into()));
+        }
+
+        // Every policy is known by its @id; remember where each came from for located errors.
+        let mut policies = PolicySet::new();
+        let mut origin: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
+        for file in &files {
+            let Some(text) = read(file, &mut diagnostics) else {
+                continue;
+            };
+            hasher.update(
+                file.file_name()
+                    .map(|n| n.as_encoded_bytes())
+                    .unwrap_or_default(),
+            );
+            hasher.update(text.as_bytes());
+            let parsed = match PolicySet::from_str(&text) {
+                Ok(set) => set,
+                Err(err) => {
+                    diagnostics.extend(locate(file, &text, &err, false));
+                    continue;
+                }
+            };
+            let mut in_file: Vec<_> = parsed.policies().collect();
+            // `from_str` names policies policy0, policy1, … in source order.
+            in_file.sort_by_key(|p| {
+                p.id()
+                    .to_string()
+                    .trim_start_matches("policy")
+                    .parse::<usize>()
+                    .unwrap_or(usize::MAX)
+            });
+            if parsed.templates().next().is_some() {
+                diagnostics.push(diagnostic_at(
+                    file,
+                    1,
+                    1,
+                    "templates are not supported".into(),
+                ));
+            }
+            for (index, policy) in in_file.into_iter().enumerate() {
+                let (line, column) = nth_policy_start(&text, index);
+                let Some(id) = policy.annotation("id").map(str::to_owned) else {
+                    diagnostics.push(diagnostic_at(
+                        file,
+                        line,
+                        column,
+                        "policy has no @id(\"…\") annotation".into(),
+                    ));
+                    continue;
+                };
+                if let Some((other, _)) = origin.get(&id) {
+                    diagnostics.push(diagnostic_at(
+                        file,
+                        line,
+                        column,
+                        format!("policy id `{id}` is already used in {}", other.display()),
+                    ));
+                    continue;
+                }
+                if let Err(err) = policies.add(policy.new_id(PolicyId::new(&id))) {
+                    diagnostics.push(diagnostic_at(file, line, column, err.to_string()));
+                    continue;
+                }
+                origin.insert(id, (file.clone(), text.clone()));
+            }
+        }
+
+        let roles_path = dir.join(ROLES_FILE);
+        let roles_text = read(&roles_path, &mut diagnostics);
+        if let Some(text) = &roles_text {
+            hasher.update(text.as_bytes());
+        }
+
+        let Some(schema) = schema else {
+            return Err(LoadError { diagnostics });
+        };
+
+        let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        let mut locate_in_policy =
+            |id: &PolicyId, err: &dyn miette::Diagnostic, warning: bool| match origin
+                .get(&id.to_string())
+            {
+                Some((file, text)) => diagnostics.extend(locate(file, text, err, warning)),
+                None => diagnostics.push(diagnostic_at(dir, 1, 1, err.to_string())),
+            };
+        for err in validation.validation_errors() {
+            locate_in_policy(err.policy_id(), err, false);
+        }
+        for warning in validation.validation_warnings() {
+            locate_in_policy(warning.policy_id(), warning, true);
+        }
+
+        let mut role_entities = Vec::new();
+        let mut roles = BTreeSet::new();
+        if let Some(text) = &roles_text {
+            match Entities::from_json_str(text, Some(&schema)) {
+                Ok(entities) => {
+                    for entity in entities.iter() {
+                        let uid = entity.uid();
+                        // The schema's action entities come along when parsing with a schema.
+                        if uid.type_name().basename() == "Action" {
+                            continue;
+                        }
+                        if uid.type_name().to_string() != ROLE_TYPE {
+                            diagnostics.push(diagnostic_at(
+                                &roles_path,
+                                1,
+                                1,
+                                format!("{uid} is not a {ROLE_TYPE}: this file defines roles only"),
+                            ));
+                            continue;
+                        }
+                        roles.insert(uid.id().unescaped().to_owned());
+                        role_entities.push(entity.clone());
+                    }
+                }
+                Err(err) => diagnostics.extend(locate(&roles_path, text, &err, false)),
+            }
+        }
+
+        if diagnostics.iter().any(|d| !d.warning) {
+            return Err(LoadError { diagnostics });
+        }
+        Ok(PolicyBundle {
+            schema,
+            policies,
+            role_entities,
+            roles,
+            version: hex::encode(&hasher.finalize()[..8]),
+            warnings: diagnostics,
+        })
+    }
+
+    /// The roles the folder defines.
+    pub fn roles(&self) -> &BTreeSet<String> {
+        &self.roles
+    }
+
+    /// A short content hash of the folder, to tell which set is loaded.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Validation warnings (the set is usable, but something deserves a look).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The ids of the loaded policies.
+    pub fn policy_ids(&self) -> Vec<String> {
+        self.policies
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,97 @@
+//! One typed `Settings` for the server and the admin commands.
+//!
+//! Values come from built-in defaults, then `ZYGO_*` environment variables, then command-line flags
+//! (clap resolves the precedence). Secrets are wrapped in [`Secret`], whose `Debug` never prints them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default upper bound of `GET /api/token?expiration=` (30 days).
+pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
+/// Default lifetime of a token when `expiration` is not given.
+pub const DEFAULT_TOKEN_SECONDS: u64 = 600;
+/// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A secret value; `Debug` prints a placeholder so it never reaches a log by accident.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where the data lives: shared by `serve` and the admin commands.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `sqlite://…` or `postgres://…`.
+    pub url: String,
+    /// Folder for the default SQLite file and the generated token secret.
+    pub data_dir: PathBuf,
+}
+
+impl DatabaseSettings {
+    /// The explicit URL, or a SQLite file under the data folder.
+    pub fn new(url: Option<String>, data_dir: PathBuf) -> Self {
+        let url = url
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("zygo.db").display()));
+        DatabaseSettings { url, data_dir }
+    }
+}
+
+/// Everything `zygo serve` needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub bind: String,
+    pub database: DatabaseSettings,
+    /// The policy folder: `schema.cedarschema`, `*.cedar`, `roles.cedarentities.json`.
+    pub policies_dir: PathBuf,
+    /// `ZYGO_TOKEN_SECRET`; when absent a secret is generated once under the data folder.
+    pub token_secret: Option<Secret>,
+    /// Upper bound of a token's lifetime in seconds.
+    pub max_token_seconds: u64,
+    /// How long a cached role or user status may be served before it is read again.
+    pub cache_ttl: Duration,
+    /// How long a browser session lives after login.
+    pub session_lifetime: Duration,
+    /// The URL users reach the service at; `https://…` marks the session cookie `Secure`.
+    pub public_url: Option<String>,
+    /// The role given to whoever creates a tenant (must be defined by the policy folder).
+    pub creator_role: String,
+}
+
+impl Settings {
+    /// Defaults suitable for a local run; the CLI and tests override what they need.
+    pub fn new(database: DatabaseSettings) -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            database,
+            policies_dir: PathBuf::from("policies"),
+            token_secret: None,
+            max_token_seconds: DEFAULT_MAX_TOKEN_SECONDS,
+            cache_ttl: Duration::from_secs(5),
+            session_lifetime: Duration::from_secs(7 * 24 * 3600),
+            public_url: None,
+            creator_role: "Admin".into(),
+        }
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+    }
+}

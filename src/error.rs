@@ -1,0 +1,279 @@
+//! The one error type of the service and its status table.
+//!
+//! Every failure a client can see is an [`ApiError`] variant. Each variant has one HTTP status and one
+//! stable `code` (part of the API: clients branch on it), and renders as an RFC 9457
+//! `application/problem+json` body. Errors from the framework (malformed parameters, unknown routes,
+//! wrong content type) are mapped into the same table by [`ApiError::from_framework`], so no error body
+//! ever leaves the service in another shape. 5xx details go to the log, never to the client.
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::{ApiResponse, Object, types::Type};
+
+/// A problem detail (RFC 9457), the body of every error response.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Problem {
+    /// A URI naming the kind of problem: `urn:zygo:problem:` followed by `code`.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this request, naming the offending field when there is one.
+    pub detail: String,
+    /// A stable machine-readable code, for example `token_expired`, `forbidden`, `not_found`.
+    pub code: String,
+}
+
+/// Everything that can go wrong in a request, with the status each maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: a query or path parameter, header or body that cannot be parsed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no credentials were sent.
+    #[error("authentication required: send a `token` header, a bearer token or a `session` cookie")]
+    MissingCredentials,
+    /// 401: the credentials are malformed, wrongly signed, of another algorithm, or unknown.
+    #[error("the credentials are invalid")]
+    InvalidCredentials,
+    /// 401: the token's `exp` has passed.
+    #[error("the token has expired")]
+    TokenExpired,
+    /// 401: the session is unknown, logged out or expired.
+    #[error("the session is not valid; log in again")]
+    SessionInvalid,
+    /// 401: the e-mail and password do not match an active user (same body for both cases).
+    #[error("e-mail or password is incorrect")]
+    LoginFailed,
+    /// 403: authenticated, but the policies do not allow this action.
+    #[error("you are not allowed to do this")]
+    Forbidden,
+    /// 403: a session request named a tenant other than the session's current tenant.
+    #[error(
+        "this tenant is not the session's current tenant; switch with POST /session/{{tenant_id}}"
+    )]
+    TenantNotSelected,
+    /// 403: the operation needs a browser session and a token was used.
+    #[error("this operation needs a browser session")]
+    SessionRequired,
+    /// 404: the resource does not exist, lives in another tenant, or its tenant is not yours.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// 404: no such route.
+    #[error("no such endpoint")]
+    RouteNotFound,
+    /// 405: the route exists but not with this method.
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    /// 409: the change would break an invariant (for example remove a tenant's last administrator).
+    #[error("{0}")]
+    Conflict(String),
+    /// 409: the e-mail is already registered.
+    #[error("a user with this e-mail already exists")]
+    EmailTaken,
+    /// 413: the request body is too large.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// 415: the body is not `application/json`.
+    #[error("the request body must be application/json")]
+    UnsupportedMediaType,
+    /// 422: well-formed input that breaks a rule, naming the field.
+    #[error("{field}: {message}")]
+    Validation {
+        field: &'static str,
+        message: String,
+    },
+    /// 500: a bug or an unexpected failure; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+    /// 503: the database cannot be reached; the cause is logged.
+    #[error("the service is temporarily unavailable")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// The status table: one line per variant.
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            BadRequest(_) => StatusCode::BAD_REQUEST,
+            MissingCredentials | InvalidCredentials | TokenExpired | SessionInvalid
+            | LoginFailed => StatusCode::UNAUTHORIZED,
+            Forbidden | TenantNotSelected | SessionRequired => StatusCode::FORBIDDEN,
+            NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Conflict(_) | EmailTaken => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            BadRequest(_) => "bad_request",
+            MissingCredentials => "unauthenticated",
+            InvalidCredentials => "invalid_credentials",
+            TokenExpired => "token_expired",
+            SessionInvalid => "session_invalid",
+            LoginFailed => "login_failed",
+            Forbidden => "forbidden",
+            TenantNotSelected => "tenant_not_selected",
+            SessionRequired => "session_required",
+            NotFound(_) | RouteNotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            Conflict(_) => "conflict",
+            EmailTaken => "email_taken",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            Validation { .. } => "validation_failed",
+            Internal(_) => "internal",
+            Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// The problem body sent to the client. Server errors say nothing about their cause.
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            kind: format!("urn:zygo:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code().to_owned(),
+        }
+    }
+
+    /// Maps an error raised by the framework (parameter parsing, routing, content negotiation) into
+    /// the table. Errors that already are an `ApiError` pass through unchanged.
+    pub fn from_framework(err: poem::Error) -> ApiError {
+        if err.is::<ApiError>() {
+            return err
+                .downcast::<ApiError>()
+                .unwrap_or_else(|e| ApiError::Internal(e.to_string()));
+        }
+        match err.status() {
+            StatusCode::BAD_REQUEST => ApiError::BadRequest(err.to_string()),
+            StatusCode::UNAUTHORIZED => ApiError::MissingCredentials,
+            StatusCode::NOT_FOUND => ApiError::RouteNotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+            StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(err.to_string()),
+            _ => ApiError::Internal(err.to_string()),
+        }
+    }
+
+    /// Logs server-side failures with their cause; client errors are not worth a log line.
+    fn log(&self) {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "service unavailable"),
+            _ => {}
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable(err.to_string()),
+            _ => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        self.log();
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = Response::builder()
+            .status(self.status())
+            .content_type("application/problem+json")
+            .body(body);
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        poem::error::ResponseError::as_response(&self)
+    }
+}
+
+/// Every operation declares the whole table, so generated clients get a typed error for each status.
+const DOCUMENTED: &[(u16, &str)] = &[
+    (
+        400,
+        "Malformed input: a parameter or body field that cannot be parsed (problem+json names it)",
+    ),
+    (
+        401,
+        "Missing, malformed, wrongly signed or expired credentials, or an unknown or disabled user",
+    ),
+    (
+        403,
+        "Authenticated, but the policies do not allow this (or not a member of the tenant)",
+    ),
+    (
+        404,
+        "The resource does not exist, lives in another tenant, or its tenant is not yours",
+    ),
+    (
+        409,
+        "The change conflicts with the current state (for example the last Admin of a tenant)",
+    ),
+    (
+        422,
+        "Well-formed input that breaks a rule (the detail names the field)",
+    ),
+    (500, "Unexpected failure; the cause is logged, never sent"),
+    (503, "The database is unreachable; retry later"),
+];
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/problem+json",
+                        schema: Problem::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// Renders any error that escaped a handler (or never reached one) as problem+json.
+pub async fn render_error(err: poem::Error) -> Response {
+    ApiError::from_framework(err).into_response()
+}

@@ -1,0 +1,142 @@
+//! Building and running the application: `Application::build(settings)` opens the database, loads
+//! the policies, sets up the token key and binds the socket (port 0 in tests);
+//! `run_until_stopped` serves until SIGINT/SIGTERM, letting in-flight requests finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use sea_orm::DatabaseConnection;
+
+use crate::api;
+use crate::auth::{Authn, TokenKeys, token};
+use crate::authz::{Authz, PolicyBundle};
+use crate::config::Settings;
+use crate::store;
+
+/// Everything a request handler can reach.
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub authn: Authn,
+    pub authz: Authz,
+    pub settings: Settings,
+}
+
+/// Why the service refused to start, as one paragraph for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the policies in {dir} do not validate:\n{errors}")]
+    Policies { dir: String, errors: String },
+    #[error("{0}")]
+    Database(#[from] store::OpenError),
+    #[error("{0}")]
+    TokenKey(#[from] token::KeyError),
+    #[error("the creator role `{0}` is not defined by the policy folder")]
+    CreatorRole(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    state: Arc<AppState>,
+}
+
+/// Builds the shared state from settings (also used by tests that want the state without a socket).
+pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError> {
+    let bundle =
+        PolicyBundle::load(&settings.policies_dir).map_err(|err| StartError::Policies {
+            dir: settings.policies_dir.display().to_string(),
+            errors: err.to_string(),
+        })?;
+    for warning in bundle.warnings() {
+        tracing::warn!("{warning}");
+    }
+    if !bundle.roles().contains(&settings.creator_role) {
+        return Err(StartError::CreatorRole(settings.creator_role.clone()));
+    }
+    let db = store::open(&settings.database).await?;
+    let secret = token::load_secret(settings.token_secret.as_ref(), &settings.database.data_dir)?;
+    let authn = Authn::new(
+        TokenKeys::new(&secret)?,
+        db.clone(),
+        settings.cache_ttl,
+        settings.session_lifetime,
+        settings.secure_cookies(),
+        settings.max_token_seconds,
+    );
+    let authz = Authz::new(bundle, db.clone(), settings.cache_ttl);
+    Ok(Arc::new(AppState {
+        db,
+        authn,
+        authz,
+        settings,
+    }))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let bind = settings.bind.clone();
+        let state = build_state(settings).await?;
+        let acceptor = TcpListener::bind(bind.clone())
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Bind { addr: bind, source })?;
+        Ok(Application { acceptor, state })
+    }
+
+    /// The bound address (the real port when the settings asked for port 0).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops accepting and lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes (tests stop servers this way).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = api::app(self.state);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, stop, Some(Duration::from_secs(30)))
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,7 @@
+//! sea-orm entities, one module per table (see `migrations/` for the schema and its reasons).
+
+pub mod flow;
+pub mod membership;
+pub mod session;
+pub mod tenant;
+pub mod user;

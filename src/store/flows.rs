@@ -1,0 +1,91 @@
+//! Flows: tenant-owned documents with a JSON `definition`. Every function takes the tenant.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::TenantId;
+use super::entities::flow;
+
+pub use flow::Model as Flow;
+
+/// Fields to change; `None` keeps the stored value.
+#[derive(Debug, Default)]
+pub struct FlowChanges {
+    pub name: Option<String>,
+    pub definition: Option<Value>,
+}
+
+pub async fn list(db: &impl ConnectionTrait, tenant: TenantId) -> Result<Vec<Flow>, DbErr> {
+    flow::Entity::find()
+        .filter(flow::Column::TenantId.eq(tenant.0))
+        .order_by_asc(flow::Column::CreatedAt)
+        .order_by_asc(flow::Column::Id)
+        .all(db)
+        .await
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Flow>, DbErr> {
+    flow::Entity::find_by_id(id)
+        .filter(flow::Column::TenantId.eq(tenant.0))
+        .one(db)
+        .await
+}
+
+pub async fn create(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    name: &str,
+    definition: Value,
+) -> Result<Flow, DbErr> {
+    let now = Utc::now();
+    flow::ActiveModel {
+        id: Set(Uuid::new_v4()),
+        tenant_id: Set(tenant.0),
+        name: Set(name.to_owned()),
+        definition: Set(definition),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+/// Applies the changes; `None` when the flow does not exist in this tenant.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    id: Uuid,
+    changes: FlowChanges,
+) -> Result<Option<Flow>, DbErr> {
+    let Some(existing) = find(db, tenant, id).await? else {
+        return Ok(None);
+    };
+    let mut active: flow::ActiveModel = existing.into();
+    if let Some(name) = changes.name {
+        active.name = Set(name);
+    }
+    if let Some(definition) = changes.definition {
+        active.definition = Set(definition);
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(Some(active.update(db).await?))
+}
+
+/// Deletes the flow; false when it does not exist in this tenant.
+pub async fn delete(db: &impl ConnectionTrait, tenant: TenantId, id: Uuid) -> Result<bool, DbErr> {
+    let result = flow::Entity::delete_many()
+        .filter(flow::Column::Id.eq(id))
+        .filter(flow::Column::TenantId.eq(tenant.0))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}

@@ -1,0 +1,188 @@
+//! Memberships: the role of a user in a tenant.
+//!
+//! Changes run in a transaction that re-reads the tenant's roles, so the rule "a tenant keeps at least
+//! one member who can manage members" holds under concurrent changes (row locks on PostgreSQL, the
+//! single writer connection on SQLite).
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+
+use super::entities::{membership, user};
+use super::{TenantId, UserId, supports_row_locks};
+
+/// A member as listed in a tenant.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user_id: UserId,
+    pub email: String,
+    pub role: String,
+}
+
+/// What a role change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Updated,
+}
+
+/// Why a membership change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("no such user")]
+    NoSuchUser,
+    #[error("not a member")]
+    NotAMember,
+    #[error("the tenant would be left without a member who can manage members")]
+    LastManager,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The user's role in the tenant, or `None` for a non-member (or a tenant that does not exist).
+pub async fn role_of(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<Option<String>, DbErr> {
+    Ok(membership::Entity::find_by_id((tenant.0, user.0))
+        .one(db)
+        .await?
+        .map(|m| m.role))
+}
+
+/// The members of a tenant, oldest first.
+pub async fn list(db: &impl ConnectionTrait, tenant: TenantId) -> Result<Vec<Member>, DbErr> {
+    let rows = membership::Entity::find()
+        .filter(membership::Column::TenantId.eq(tenant.0))
+        .find_also_related(user::Entity)
+        .order_by_asc(membership::Column::CreatedAt)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, u)| {
+            u.map(|u| Member {
+                user_id: UserId(u.id),
+                email: u.email,
+                role: m.role,
+            })
+        })
+        .collect())
+}
+
+/// One member of a tenant.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    user_id: UserId,
+) -> Result<Option<Member>, DbErr> {
+    Ok(membership::Entity::find_by_id((tenant.0, user_id.0))
+        .find_also_related(user::Entity)
+        .one(db)
+        .await?
+        .and_then(|(m, u)| {
+            u.map(|u| Member {
+                user_id: UserId(u.id),
+                email: u.email,
+                role: m.role,
+            })
+        }))
+}
+
+/// The tenant's memberships, locked for the rest of the transaction where the backend can.
+async fn lock_roles(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+) -> Result<Vec<membership::Model>, DbErr> {
+    let mut query = membership::Entity::find().filter(membership::Column::TenantId.eq(tenant.0));
+    if supports_row_locks(txn.get_database_backend()) {
+        query = query.lock_exclusive();
+    }
+    query.all(txn).await
+}
+
+/// Adds `user` to the tenant with `role`, or changes its role. `keeps_manager` is asked whether the
+/// roles the tenant would have afterwards still include one that can manage members.
+pub async fn set_role(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    user_id: UserId,
+    role: &str,
+    keeps_manager: impl Fn(&[&str]) -> bool,
+) -> Result<Change, ChangeError> {
+    let txn = db.begin().await?;
+    if user::Entity::find_by_id(user_id.0)
+        .one(&txn)
+        .await?
+        .is_none()
+    {
+        return Err(ChangeError::NoSuchUser);
+    }
+    let current = lock_roles(&txn, tenant).await?;
+    let existing = current.iter().find(|m| m.user_id == user_id.0).cloned();
+    let after: Vec<&str> = current
+        .iter()
+        .map(|m| {
+            if m.user_id == user_id.0 {
+                role
+            } else {
+                m.role.as_str()
+            }
+        })
+        .chain(existing.is_none().then_some(role))
+        .collect();
+    if !keeps_manager(&after) {
+        return Err(ChangeError::LastManager);
+    }
+    let change = match existing {
+        Some(model) => {
+            let mut active: membership::ActiveModel = model.into();
+            active.role = Set(role.to_owned());
+            active.update(&txn).await?;
+            Change::Updated
+        }
+        None => {
+            membership::ActiveModel {
+                tenant_id: Set(tenant.0),
+                user_id: Set(user_id.0),
+                role: Set(role.to_owned()),
+                created_at: Set(Utc::now()),
+            }
+            .insert(&txn)
+            .await?;
+            Change::Added
+        }
+    };
+    txn.commit().await?;
+    Ok(change)
+}
+
+/// Removes `user` from the tenant, under the same rule as [`set_role`].
+pub async fn remove(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    user_id: UserId,
+    keeps_manager: impl Fn(&[&str]) -> bool,
+) -> Result<(), ChangeError> {
+    let txn = db.begin().await?;
+    let current = lock_roles(&txn, tenant).await?;
+    if !current.iter().any(|m| m.user_id == user_id.0) {
+        return Err(ChangeError::NotAMember);
+    }
+    let after: Vec<&str> = current
+        .iter()
+        .filter(|m| m.user_id != user_id.0)
+        .map(|m| m.role.as_str())
+        .collect();
+    if !keeps_manager(&after) {
+        return Err(ChangeError::LastManager);
+    }
+    membership::Entity::delete_by_id((tenant.0, user_id.0))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! Tenants. A tenant is created together with its first member, in one transaction.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set, TransactionTrait,
+};
+
+use super::entities::{membership, tenant};
+use super::{TenantId, UserId};
+
+pub use tenant::Model as Tenant;
+
+/// Creates a tenant whose first member is `creator` with `role`.
+pub async fn create(
+    db: &DatabaseConnection,
+    id: TenantId,
+    name: &str,
+    creator: UserId,
+    role: &str,
+) -> Result<Tenant, sea_orm::DbErr> {
+    let txn = db.begin().await?;
+    let now = Utc::now();
+    let tenant = tenant::ActiveModel {
+        id: Set(id.0),
+        name: Set(name.to_owned()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    membership::ActiveModel {
+        tenant_id: Set(tenant.id),
+        user_id: Set(creator.0),
+        role: Set(role.to_owned()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(tenant)
+}
+
+pub async fn find(
+    db: &impl ConnectionTrait,
+    id: TenantId,
+) -> Result<Option<Tenant>, sea_orm::DbErr> {
+    tenant::Entity::find_by_id(id.0).one(db).await
+}
+
+/// The tenants a user belongs to, with the user's role in each, by name.
+pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    user: UserId,
+) -> Result<Vec<(Tenant, String)>, sea_orm::DbErr> {
+    let rows = membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user.0))
+        .find_also_related(tenant::Entity)
+        .order_by_asc(membership::Column::CreatedAt)
+        .all(db)
+        .await?;
+    let mut tenants: Vec<(Tenant, String)> = rows
+        .into_iter()
+        .filter_map(|(m, t)| t.map(|t| (t, m.role)))
+        .collect();
+    tenants.sort_by(|a, b| a.0.name.cmp(&b.0.name).then(a.0.id.cmp(&b.0.id)));
+    Ok(tenants)
+}
+
+/// The tenant a new session starts in: the user's oldest membership.
+pub async fn first_for_user(
+    db: &impl ConnectionTrait,
+    user: UserId,
+) -> Result<Option<TenantId>, sea_orm::DbErr> {
+    Ok(membership::Entity::find()
+        .filter(membership::Column::UserId.eq(user.0))
+        .order_by_asc(membership::Column::CreatedAt)
+        .one(db)
+        .await?
+        .map(|m| TenantId(m.tenant_id)))
+}
