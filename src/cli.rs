@@ -320,7 +320,7 @@ async fn user(command: UserCommand) -> CliResult {
             password,
             db,
         } => {
-            let email = email.trim().to_owned();
+            let email = store::users::normalize_email(&email);
             if !email.contains('@') || email.len() > 320 {
                 return Err(format!("`{email}` is not an e-mail address"));
             }

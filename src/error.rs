@@ -160,6 +160,16 @@ impl ApiError {
                 .downcast::<ApiError>()
                 .unwrap_or_else(|e| ApiError::Internal(e.to_string()));
         }
+        use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
+        if let Some(e) = err.downcast_ref::<ParseParamError>() {
+            return ApiError::BadRequest(format!("{}: {}", e.name, e.reason));
+        }
+        if let Some(e) = err.downcast_ref::<ParsePathError>() {
+            return ApiError::BadRequest(format!("{}: {}", e.name, e.reason));
+        }
+        if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+            return ApiError::BadRequest(e.reason.clone());
+        }
         match err.status() {
             StatusCode::BAD_REQUEST => ApiError::BadRequest(err.to_string()),
             StatusCode::UNAUTHORIZED => ApiError::MissingCredentials,

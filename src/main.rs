@@ -7,13 +7,18 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = zygo::cli::Cli::parse();
+    // The server logs its life; admin commands stay quiet so their one-line errors stand alone.
+    let default_level = match cli.command {
+        zygo::cli::Command::Serve(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_env("ZYGO_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_env("ZYGO_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = zygo::cli::Cli::parse();
     match zygo::cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

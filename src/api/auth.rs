@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::body::Body;
 use super::models::{Me, Membership};
 use crate::auth::{Caller, Via, password, session};
 use crate::authz::{Action, Resource};
@@ -81,7 +82,7 @@ impl AuthApi {
     async fn login(
         &self,
         state: Data<&Arc<AppState>>,
-        body: Json<LoginRequest>,
+        body: Body<LoginRequest>,
     ) -> ApiResult<LoginResponse> {
         let user = store::users::find_by_email(&state.db, &body.email).await?;
         // Unknown e-mail: verify against a dummy hash so both failures take the same time.

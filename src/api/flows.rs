@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::body::Body;
 use super::json_object::JsonObject;
 use super::models::{Flow, clean_name};
 use crate::auth::Caller;
@@ -92,7 +93,7 @@ impl FlowApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
         tenant_id: Path<Uuid>,
-        body: Json<FlowInput>,
+        body: Body<FlowInput>,
     ) -> ApiResult<CreatedFlow> {
         let tenant = TenantId(tenant_id.0);
         state
@@ -152,7 +153,7 @@ impl FlowApi {
         caller: Caller,
         tenant_id: Path<Uuid>,
         flow_id: Path<Uuid>,
-        body: Json<FlowInput>,
+        body: Body<FlowInput>,
     ) -> ApiResult<Json<Flow>> {
         let tenant = TenantId(tenant_id.0);
         state
@@ -190,7 +191,7 @@ impl FlowApi {
         caller: Caller,
         tenant_id: Path<Uuid>,
         flow_id: Path<Uuid>,
-        body: Json<FlowPatch>,
+        body: Body<FlowPatch>,
     ) -> ApiResult<Json<Flow>> {
         let tenant = TenantId(tenant_id.0);
         state

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::body::Body;
 use super::models::Member;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
@@ -96,7 +97,7 @@ impl MemberApi {
         caller: Caller,
         tenant_id: Path<Uuid>,
         user_id: Path<Uuid>,
-        body: Json<RoleRequest>,
+        body: Body<RoleRequest>,
     ) -> ApiResult<SetRoleResponse> {
         let tenant = TenantId(tenant_id.0);
         let user = UserId(user_id.0);

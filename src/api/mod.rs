@@ -2,6 +2,7 @@
 //! rendering every response goes through.
 
 mod auth;
+mod body;
 mod flows;
 mod health;
 pub mod json_object;
@@ -121,5 +122,60 @@ async fn limit_body<E: Endpoint>(
             req.set_body(body);
         }
     }
-    next.call(req).await.map(IntoResponse::into_response)
+    let path = req.uri().path().to_owned();
+    next.call(req)
+        .await
+        .map(IntoResponse::into_response)
+        .map_err(|err| name_path_parameter(err, &path))
+}
+
+/// The framework reports a bad path parameter by position (`param0`); name it as the document
+/// does (`tenant_id`), from the route template that matches the request path.
+fn name_path_parameter(err: poem::Error, path: &str) -> poem::Error {
+    use poem_openapi::error::ParsePathError;
+    use std::sync::OnceLock;
+    static TEMPLATES: OnceLock<Vec<Vec<String>>> = OnceLock::new();
+    let Some(parse) = err.downcast_ref::<ParsePathError>() else {
+        return err;
+    };
+    let Some(index) = parse
+        .name
+        .strip_prefix("param")
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
+        return err;
+    };
+    let templates = TEMPLATES.get_or_init(|| {
+        let spec: serde_json::Value = serde_json::from_str(&service().spec()).unwrap_or_default();
+        spec["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .keys()
+                    .map(|p| p.split('/').map(str::to_owned).collect())
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    let name = templates
+        .iter()
+        .find(|template| {
+            template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s)
+        })
+        .and_then(|template| {
+            template
+                .iter()
+                .filter(|t| t.starts_with('{'))
+                .nth(index)
+                .map(|t| t.trim_matches(['{', '}']).to_owned())
+        });
+    match name {
+        Some(name) => ApiError::BadRequest(format!("{name}: {}", parse.reason)).into(),
+        None => err,
+    }
 }

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::body::Body;
 use super::models::{Tenant, TenantWithRole, clean_name};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
@@ -43,7 +44,7 @@ impl TenantApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
-        body: Json<NewTenant>,
+        body: Body<NewTenant>,
     ) -> ApiResult<CreatedTenant> {
         let name = clean_name("name", &body.name)?;
         let id = TenantId(Uuid::new_v4());

@@ -1,0 +1,227 @@
+//! The `zygo` binary: admin commands against a database, and `serve` as an operator runs it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::helpers::policies_dir;
+
+fn zygo(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zygo"))
+        .args(args)
+        .env("ZYGO_DATA_DIR", data)
+        .env("ZYGO_POLICIES", policies_dir())
+        .env_remove("ZYGO_DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zygo runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}
+
+#[test]
+fn an_operator_sets_up_users_tenants_and_members_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+
+    let ann = zygo(
+        data,
+        &["user", "add", "ann@example.com"],
+        Some("ann-password\n"),
+    );
+    assert!(ann.status.success(), "{}", stderr(&ann));
+    let ann_id = stdout(&ann);
+    assert!(
+        uuid::Uuid::parse_str(&ann_id).is_ok(),
+        "prints the id alone: {ann_id}"
+    );
+    let ben = zygo(
+        data,
+        &[
+            "user",
+            "add",
+            "ben@example.com",
+            "--password",
+            "ben-password",
+        ],
+        None,
+    );
+    assert!(ben.status.success(), "{}", stderr(&ben));
+
+    let again = zygo(
+        data,
+        &["user", "add", "ANN@example.com", "--password", "x"],
+        None,
+    );
+    assert!(!again.status.success());
+    assert_eq!(
+        stderr(&again),
+        "a user with e-mail ann@example.com already exists"
+    );
+
+    let tenant = zygo(
+        data,
+        &["tenant", "add", "Acme", "--admin", "ann@example.com"],
+        None,
+    );
+    assert!(tenant.status.success(), "{}", stderr(&tenant));
+    let tenant_id = stdout(&tenant);
+    assert!(uuid::Uuid::parse_str(&tenant_id).is_ok());
+
+    let set = zygo(
+        data,
+        &["member", "set", &tenant_id, "ben@example.com", "Editor"],
+        None,
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    let bad_role = zygo(
+        data,
+        &["member", "set", &tenant_id, "ben@example.com", "Owner"],
+        None,
+    );
+    assert!(!bad_role.status.success());
+    assert!(stderr(&bad_role).contains("`Owner` is not a role defined by the policies"));
+    let last = zygo(
+        data,
+        &["member", "remove", &tenant_id, "ann@example.com"],
+        None,
+    );
+    assert!(!last.status.success());
+    assert!(stderr(&last).contains("without a member who can manage members"));
+    let removed = zygo(
+        data,
+        &["member", "remove", &tenant_id, "ben@example.com"],
+        None,
+    );
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let nobody = zygo(
+        data,
+        &["tenant", "add", "X", "--admin", "nobody@example.com"],
+        None,
+    );
+    assert_eq!(stderr(&nobody), "no user with e-mail nobody@example.com");
+    assert!(!nobody.status.success());
+}
+
+#[test]
+fn policy_validate_and_test_pass_on_the_shipped_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let validate = zygo(dir.path(), &["policy", "validate"], None);
+    assert!(validate.status.success(), "{}", stderr(&validate));
+    assert!(stdout(&validate).contains("6 policies, roles Admin, Editor, Viewer"));
+    let test = zygo(dir.path(), &["policy", "test"], None);
+    assert!(test.status.success(), "{}", stdout(&test));
+    assert!(stdout(&test).ends_with("0 failed"));
+}
+
+#[test]
+fn serve_prints_where_it_listens_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zygo"))
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
+        .env("ZYGO_DATA_DIR", dir.path())
+        .env("ZYGO_POLICIES", policies_dir())
+        .env_remove("ZYGO_DATABASE_URL")
+        .env_remove("ZYGO_TOKEN_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let address = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("listening on http://") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("admin@acme.example / acme-admin-demo"))
+    );
+    let health = std::net::TcpStream::connect(&address).map(|mut s| {
+        use std::io::Read;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        s.read_to_string(&mut reply).unwrap();
+        reply
+    });
+    assert!(health.unwrap().starts_with("HTTP/1.1 200"));
+    // The generated token secret is persisted, readable by its owner only.
+    let secret = dir.path().join("token-secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+}
+
+#[test]
+fn serve_refuses_to_start_on_invalid_policies_with_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    for entry in std::fs::read_dir(policies_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, policies.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(
+        policies.join("broken.cedar"),
+        "@id(\"oops\")\npermit (principal, action, resource) when { ;\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_zygo"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("ZYGO_DATA_DIR", dir.path().join("data"))
+        .env("ZYGO_POLICIES", &policies)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(err.contains("zygo cannot start: the policies in"), "{err}");
+    assert!(
+        err.contains("broken.cedar:2:45: unexpected token `;`"),
+        "{err}"
+    );
+    let validate = zygo(
+        dir.path(),
+        &[
+            "policy",
+            "validate",
+            "--policies",
+            policies.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(validate.status.code(), Some(1));
+}

@@ -1,0 +1,310 @@
+//! The test harness: a real server on 127.0.0.1 port 0 with a fresh SQLite database per test, and
+//! small helpers that speak to it as a client would.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use uuid::Uuid;
+use zygo::auth::password;
+use zygo::config::{DatabaseSettings, Secret, Settings};
+use zygo::startup::{AppState, Application};
+use zygo::store::{self, TenantId, UserId};
+
+/// The secret every test server signs with, so tests can forge tokens with the real key.
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123456789";
+
+pub fn policies_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AppState>,
+    pub _dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Settings for a fresh database in `dir`, with the test secret.
+pub fn test_settings(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::new(DatabaseSettings::new(None, dir.join("data")));
+    settings.bind = "127.0.0.1:0".into();
+    settings.policies_dir = policies_dir();
+    settings.token_secret = Some(Secret::new(SECRET.to_vec()));
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = test_settings(dir.path());
+    spawn_with(settings, dir).await
+}
+
+pub async fn spawn_with(settings: Settings, dir: TempDir) -> TestApp {
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://{}", app.local_addr());
+    let state = app.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        state,
+        _dir: dir,
+        stop: Some(stop),
+    }
+}
+
+/// How a request authenticates.
+#[derive(Debug, Clone)]
+pub enum Cred {
+    None,
+    Token(String),
+    Bearer(String),
+    Cookie(String),
+    /// A token header and a cookie together.
+    Both(String, String),
+}
+
+/// A response's status, headers and parsed body (JSON, or null when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts an error reply: status, problem+json content type, and the stable code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        assert_eq!(self.body["type"], format!("urn:zygo:problem:{code}"));
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        &self.body
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        cred: &Cred,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
+        req = match cred {
+            Cred::None => req,
+            Cred::Token(t) => req.header("token", t),
+            Cred::Bearer(t) => req.header("authorization", format!("Bearer {t}")),
+            Cred::Cookie(c) => req.header("cookie", format!("session={c}")),
+            Cred::Both(t, c) => req
+                .header("token", t)
+                .header("cookie", format!("session={c}")),
+        };
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, cred: &Cred) -> Reply {
+        self.request(Method::GET, path, cred, None).await
+    }
+
+    pub async fn post(&self, path: &str, cred: &Cred, body: Value) -> Reply {
+        self.request(Method::POST, path, cred, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, cred: &Cred, body: Value) -> Reply {
+        self.request(Method::PUT, path, cred, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, cred: &Cred, body: Value) -> Reply {
+        self.request(Method::PATCH, path, cred, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, cred: &Cred) -> Reply {
+        self.request(Method::DELETE, path, cred, None).await
+    }
+
+    /// Creates a user straight in the store (the CLI has its own test).
+    pub async fn add_user(&self, email: &str, pass: &str) -> UserId {
+        let hash = password::hash(pass).expect("hash");
+        UserId(
+            store::users::create(&self.state.db, email, hash)
+                .await
+                .expect("user created")
+                .id,
+        )
+    }
+
+    /// Creates a tenant owned (as Admin) by `owner`.
+    pub async fn add_tenant(&self, name: &str, owner: UserId) -> TenantId {
+        let id = TenantId(Uuid::new_v4());
+        store::tenants::create(&self.state.db, id, name, owner, "Admin")
+            .await
+            .expect("tenant created");
+        id
+    }
+
+    pub async fn set_role(&self, tenant: TenantId, user: UserId, role: &str) {
+        store::members::set_role(&self.state.db, tenant, user, role, |_| true)
+            .await
+            .expect("role set");
+    }
+
+    /// Logs in and returns the session cookie value and the response body.
+    pub async fn login(&self, email: &str, pass: &str) -> (String, Value) {
+        let reply = self
+            .post(
+                "/api/login",
+                &Cred::None,
+                json!({"email": email, "password": pass}),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login failed: {}", reply.body);
+        let cookie = session_cookie(&reply).expect("session cookie set");
+        (cookie, reply.body)
+    }
+
+    /// Mints a token with the given credential.
+    pub async fn token(&self, cred: &Cred, expiration: Option<u64>) -> String {
+        let path = match expiration {
+            Some(e) => format!("/api/token?expiration={e}"),
+            None => "/api/token".into(),
+        };
+        let reply = self.get(&path, cred).await;
+        assert_eq!(reply.status, 200, "token failed: {}", reply.body);
+        reply.body["token"]
+            .as_str()
+            .expect("token string")
+            .to_owned()
+    }
+}
+
+/// The `session` value of a `Set-Cookie` header.
+pub fn session_cookie(reply: &Reply) -> Option<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("session="))
+        .map(|v| v.split(';').next().unwrap_or("").to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A small world: two tenants, users with each role, and one outsider.
+pub struct World {
+    pub app: TestApp,
+    pub acme: TenantId,
+    pub globex: TenantId,
+    /// Admin of Acme, Viewer of Globex.
+    pub alice: UserId,
+    /// Editor of Acme.
+    pub bob: UserId,
+    /// Viewer of Acme.
+    pub carol: UserId,
+    /// Admin of Globex, nothing in Acme.
+    pub dave: UserId,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl World {
+    pub async fn new() -> World {
+        let app = spawn_app().await;
+        let alice = app.add_user("alice@example.com", PASSWORD).await;
+        let bob = app.add_user("bob@example.com", PASSWORD).await;
+        let carol = app.add_user("carol@example.com", PASSWORD).await;
+        let dave = app.add_user("dave@example.com", PASSWORD).await;
+        let acme = app.add_tenant("Acme", alice).await;
+        let globex = app.add_tenant("Globex", dave).await;
+        app.set_role(acme, bob, "Editor").await;
+        app.set_role(acme, carol, "Viewer").await;
+        app.set_role(globex, alice, "Viewer").await;
+        World {
+            app,
+            acme,
+            globex,
+            alice,
+            bob,
+            carol,
+            dave,
+        }
+    }
+
+    /// A token for the user named by e-mail prefix (logs in once to get it).
+    pub async fn token_of(&self, name: &str) -> String {
+        let (cookie, _) = self
+            .app
+            .login(&format!("{name}@example.com"), PASSWORD)
+            .await;
+        self.app.token(&Cred::Cookie(cookie), None).await
+    }
+
+    /// Creates a flow in the tenant as the given credential and returns its id.
+    pub async fn flow(&self, tenant: TenantId, cred: &Cred, name: &str) -> String {
+        let reply = self
+            .app
+            .post(
+                &format!("/api/tenants/{tenant}/flows"),
+                cred,
+                json!({"name": name, "definition": {"steps": [1, 2]}}),
+            )
+            .await;
+        reply.assert_status(201)["id"]
+            .as_str()
+            .expect("flow id")
+            .to_owned()
+    }
+}

@@ -1,0 +1,83 @@
+//! The policy folder's decision fixtures, run against the schema-validated policies.
+
+use zygo::authz::{PolicyBundle, fixtures};
+
+use crate::helpers::policies_dir;
+
+#[test]
+fn every_decision_fixture_holds() {
+    let bundle = PolicyBundle::load(&policies_dir()).expect("policies validate");
+    let outcomes = fixtures::run(&bundle, &policies_dir().join("tests")).expect("fixtures read");
+    assert!(
+        outcomes.len() >= 80,
+        "the role x action x tenant matrix is covered"
+    );
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.passed())
+        .map(|o| {
+            format!(
+                "{}: {:?} {} {} {:?}: expected {:?}, got {:?} (policies {:?}, errors {:?})",
+                o.file.display(),
+                o.case.role,
+                o.case.action,
+                o.case.resource,
+                o.case.place,
+                o.case.expect,
+                o.actual,
+                o.reasons,
+                o.errors
+            )
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_role_hierarchy_is_data_in_the_policy_folder() {
+    let bundle = PolicyBundle::load(&policies_dir()).unwrap();
+    let roles: Vec<_> = bundle.roles().iter().cloned().collect();
+    assert_eq!(roles, vec!["Admin", "Editor", "Viewer"]);
+    let mut ids = bundle.policy_ids();
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec![
+            "admins-manage-members",
+            "anyone-creates-tenants",
+            "editors-write-flows",
+            "members-read-tenant",
+            "tenant-boundary",
+            "viewers-read-flows"
+        ]
+    );
+}
+
+#[test]
+fn a_broken_policy_is_reported_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(policies_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let flows = dir.path().join("flows.cedar");
+    let text = std::fs::read_to_string(&flows).unwrap();
+    std::fs::write(&flows, text.replace("\"ReadFlow\"]", "\"ReadFlows\"]")).unwrap();
+    std::fs::write(
+        dir.path().join("extra.cedar"),
+        "// no id\npermit (principal, action, resource);\n",
+    )
+    .unwrap();
+    let err = PolicyBundle::load(dir.path()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("flows.cedar:5:41: for policy `viewers-read-flows`, unrecognized action"),
+        "{text}"
+    );
+    assert!(
+        text.contains("extra.cedar:2:1: policy has no @id"),
+        "{text}"
+    );
+}
