@@ -138,14 +138,13 @@ impl Authn {
             let token = value.to_str().map_err(|_| ApiError::InvalidCredentials)?;
             return self.from_token(token.trim()).await;
         }
+        // Only the Bearer scheme carries a token; other schemes (a proxy's Basic) are not ours.
         if let Some(value) = req.headers().get(header::AUTHORIZATION) {
             let value = value.to_str().map_err(|_| ApiError::InvalidCredentials)?;
-            let token = value
-                .split_once(' ')
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, token)| token.trim())
-                .ok_or(ApiError::InvalidCredentials)?;
-            return self.from_token(token).await;
+            let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+            if scheme.eq_ignore_ascii_case("bearer") {
+                return self.from_token(token.trim()).await;
+            }
         }
         let jar = req.cookie();
         if let Some(cookie) = CookieJar::get(jar, SESSION_COOKIE) {
