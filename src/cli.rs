@@ -421,6 +421,10 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.session_lifetime = Duration::from_secs(args.session_seconds);
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));
+    if let Ok(spec) = std::env::var("ZYGO_TOKEN_KEYS") {
+        settings.token_keys = crate::auth::token::parse_key_list(&spec)
+            .map_err(|e| format!("zygo cannot start: {e}"))?;
+    }
     let creator_role = settings.creator_role.clone();
     let app = Application::build(settings)
         .await

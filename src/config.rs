@@ -60,6 +60,9 @@ pub struct Settings {
     pub policies_dir: PathBuf,
     /// `ZYGO_TOKEN_SECRET`; when absent a secret is generated once under the data folder.
     pub token_secret: Option<Secret>,
+    /// `ZYGO_TOKEN_KEYS`: named keys for rotation, the first signs, all verify (overrides the
+    /// single secret; setting both is refused at start).
+    pub token_keys: Vec<(String, Secret)>,
     /// Upper bound of a token's lifetime in seconds.
     pub max_token_seconds: u64,
     /// How long a cached role or user status may be served before it is read again.
@@ -80,6 +83,7 @@ impl Settings {
             database,
             policies_dir: PathBuf::from("policies"),
             token_secret: None,
+            token_keys: Vec::new(),
             max_token_seconds: DEFAULT_MAX_TOKEN_SECONDS,
             cache_ttl: Duration::from_secs(5),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),

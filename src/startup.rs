@@ -60,9 +60,20 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
         return Err(StartError::CreatorRole(settings.creator_role.clone()));
     }
     let db = store::open(&settings.database).await?;
-    let secret = token::load_secret(settings.token_secret.as_ref(), &settings.database.data_dir)?;
+    let keys = if settings.token_keys.is_empty() {
+        let secret =
+            token::load_secret(settings.token_secret.as_ref(), &settings.database.data_dir)?;
+        TokenKeys::new(&secret)?
+    } else if settings.token_secret.is_some() {
+        return Err(token::KeyError::Invalid(
+            "set ZYGO_TOKEN_KEYS or ZYGO_TOKEN_SECRET, not both".into(),
+        )
+        .into());
+    } else {
+        TokenKeys::from_list(settings.token_keys.clone())?
+    };
     let authn = Authn::new(
-        TokenKeys::new(&secret)?,
+        keys,
         db.clone(),
         settings.cache_ttl,
         settings.session_lifetime,

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,12 +27,12 @@ pub struct Claims {
     pub jti: String,
 }
 
-/// The signing key and everything needed to verify with it.
+/// The signing key and every key still accepted for verifying, each named by its `kid`.
 pub struct TokenKeys {
+    /// The key id new tokens are signed with.
     kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    keys: Vec<NamedKey>,
 }
 
 /// Why no signing key could be set up.
@@ -94,31 +94,138 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     }
 }
 
-impl TokenKeys {
-    pub fn new(secret: &Secret) -> Result<Self, KeyError> {
-        let encoding = EncodingKey::from_secret(secret.expose())
-            .map_err(|e| KeyError::Invalid(e.to_string()))?;
-        let decoding = DecodingKey::from_secret(secret.expose())
-            .map_err(|e| KeyError::Invalid(e.to_string()))?;
-        // The key id names the key without revealing it: a hash of a domain-separated secret.
-        let mut hasher = Sha256::new();
-        hasher.update(b"zygo-token-kid:");
-        hasher.update(secret.expose());
-        let kid = hex::encode(&hasher.finalize()[..8]);
+/// One named HMAC key.
+struct NamedKey {
+    kid: String,
+    secret: Secret,
+}
 
-        // HS256 only, pinned; no leeway: a token is dead the second its `exp` is reached.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.validate_exp = true;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+/// The key id a single secret gets when it is not named: a hash of the domain-separated secret,
+/// so it names the key without revealing it (and stays the same across restarts).
+pub fn derived_kid(secret: &Secret) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"zygo-token-kid:");
+    hasher.update(secret.expose());
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// Longest accepted token, in bytes; longer ones are refused before any parsing.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Whether a key id is acceptable in configuration: short, and URL- and header-safe.
+fn valid_kid(kid: &str) -> bool {
+    !kid.is_empty()
+        && kid.len() <= 64
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Parses `ZYGO_TOKEN_KEYS`: comma-separated `kid:secret` entries, the first one signs, all of
+/// them verify. An entry written `:secret` gets the derived key id (the one `ZYGO_TOKEN_SECRET`
+/// or the generated file would give), so a deployment can move to named keys without
+/// invalidating its tokens.
+pub fn parse_key_list(spec: &str) -> Result<Vec<(String, Secret)>, KeyError> {
+    let mut keys: Vec<(String, Secret)> = Vec::new();
+    for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (kid, secret) = entry.split_once(':').ok_or_else(|| {
+            KeyError::Invalid("ZYGO_TOKEN_KEYS entries are written kid:secret".into())
+        })?;
+        let secret = Secret::new(secret.as_bytes().to_vec());
+        let kid = if kid.is_empty() {
+            derived_kid(&secret)
+        } else {
+            kid.to_owned()
+        };
+        if !valid_kid(&kid) {
+            return Err(KeyError::Invalid(format!(
+                "key id `{kid}` in ZYGO_TOKEN_KEYS must be 1 to 64 letters, digits, `-`, `_` or `.`"
+            )));
+        }
+        if secret.expose().len() < MIN_SECRET_BYTES {
+            return Err(KeyError::Invalid(format!(
+                "the key `{kid}` in ZYGO_TOKEN_KEYS is {} bytes; it must be at least {MIN_SECRET_BYTES} bytes",
+                secret.expose().len()
+            )));
+        }
+        if keys.iter().any(|(k, _)| *k == kid) {
+            return Err(KeyError::Invalid(format!(
+                "the key id `{kid}` appears twice in ZYGO_TOKEN_KEYS"
+            )));
+        }
+        keys.push((kid, secret));
+    }
+    if keys.is_empty() {
+        return Err(KeyError::Invalid("ZYGO_TOKEN_KEYS names no key".into()));
+    }
+    Ok(keys)
+}
+
+/// The protected header of a token. Exactly these members are allowed: anything else (`jku`,
+/// `x5u`, `jwk`, `x5c`, `crit`, `cty`, …) refuses the token, so no header can make the service
+/// fetch a key, trust an embedded key or skip a check. A duplicated member is refused too.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictHeader {
+    alg: String,
+    kid: String,
+    #[serde(default)]
+    typ: Option<String>,
+}
+
+/// The claims, strictly typed: integers for `iat`/`exp` (a string or a float is refused), no
+/// duplicates, nothing unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictClaims {
+    sub: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// Decodes one segment: base64url without padding, canonical (no stray trailing bits), so each
+/// token has exactly one spelling.
+fn segment(part: &str) -> Result<Vec<u8>, ApiError> {
+    if part.is_empty() {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| ApiError::InvalidCredentials)?;
+    // The engine already refuses padding and non-zero trailing bits; re-encoding proves it.
+    if URL_SAFE_NO_PAD.encode(&bytes) != part {
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(bytes)
+}
+
+impl TokenKeys {
+    /// One key, named by its derived id (`ZYGO_TOKEN_SECRET` or the generated secret).
+    pub fn new(secret: &Secret) -> Result<Self, KeyError> {
+        Self::from_list(vec![(derived_kid(secret), secret.clone())])
+    }
+
+    /// Several keys: the first signs, every one verifies the tokens that name its `kid`.
+    pub fn from_list(keys: Vec<(String, Secret)>) -> Result<Self, KeyError> {
+        let (active_kid, active_secret) = keys
+            .first()
+            .ok_or_else(|| KeyError::Invalid("no token key configured".into()))?;
+        let encoding = EncodingKey::from_secret(active_secret.expose())
+            .map_err(|e| KeyError::Invalid(e.to_string()))?;
         Ok(TokenKeys {
-            kid,
+            kid: active_kid.clone(),
             encoding,
-            decoding,
-            validation,
+            keys: keys
+                .into_iter()
+                .map(|(kid, secret)| NamedKey { kid, secret })
+                .collect(),
         })
+    }
+
+    /// The key id new tokens are signed with.
+    pub fn active_kid(&self) -> &str {
+        &self.kid
     }
 
     /// Mints a token for the user, valid `seconds` from now.
@@ -136,22 +243,62 @@ impl TokenKeys {
             .map_err(|e| ApiError::Internal(format!("cannot sign token: {e}")))
     }
 
-    /// Verifies signature, algorithm, key id and expiry; returns the claims.
+    /// Verifies a token strictly, refusing anything but the one shape this service mints:
+    /// at most [`MAX_TOKEN_BYTES`]; exactly three canonical base64url segments; a header of
+    /// `alg` exactly `HS256`, a known `kid` and optionally `typ: JWT`, nothing else; an HMAC-SHA256
+    /// signature by the key the `kid` names (compared in constant time); claims `sub`, `iat`,
+    /// `exp`, `jti` with integer times, `iat` not in the future, and `exp` not reached.
+    ///
+    /// Only a token whose signature checks out can learn that it expired (`token_expired`); every
+    /// other refusal is the same `invalid_credentials`.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| ApiError::InvalidCredentials)?;
-        if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
+        self.verify_at(token, chrono::Utc::now().timestamp())
+    }
+
+    /// [`Self::verify`] at a given clock (seconds since the epoch), for tests and fuzzing.
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<Claims, ApiError> {
+        if token.len() > MAX_TOKEN_BYTES {
             return Err(ApiError::InvalidCredentials);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|err| match err.kind() {
-                ErrorKind::ExpiredSignature => ApiError::TokenExpired,
-                _ => ApiError::InvalidCredentials,
-            })?;
-        // RFC 7519: the token is valid strictly before `exp`.
-        if data.claims.exp <= chrono::Utc::now().timestamp() {
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(ApiError::InvalidCredentials);
+        };
+        let header: StrictHeader = serde_json::from_slice(&segment(header_b64)?)
+            .map_err(|_| ApiError::InvalidCredentials)?;
+        if header.alg != "HS256" || header.typ.as_deref().is_some_and(|t| t != "JWT") {
+            return Err(ApiError::InvalidCredentials);
+        }
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == header.kid)
+            .ok_or(ApiError::InvalidCredentials)?;
+        let signature = segment(signature_b64)?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.secret.expose())
+            .map_err(|_| ApiError::InvalidCredentials)?;
+        mac.update(header_b64.as_bytes());
+        mac.update(b".");
+        mac.update(claims_b64.as_bytes());
+        mac.verify_slice(&signature)
+            .map_err(|_| ApiError::InvalidCredentials)?;
+
+        let claims: StrictClaims = serde_json::from_slice(&segment(claims_b64)?)
+            .map_err(|_| ApiError::InvalidCredentials)?;
+        if claims.iat > now || claims.exp <= claims.iat {
+            return Err(ApiError::InvalidCredentials);
+        }
+        // RFC 7519: the token is valid strictly before `exp`; no leeway.
+        if claims.exp <= now {
             return Err(ApiError::TokenExpired);
         }
-        Ok(data.claims)
+        Ok(Claims {
+            sub: claims.sub,
+            iat: claims.iat,
+            exp: claims.exp,
+            jti: claims.jti,
+        })
     }
 }

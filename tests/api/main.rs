@@ -13,4 +13,5 @@ mod policies;
 mod sessions;
 mod startup;
 mod tenancy;
+mod token_attacks;
 mod tokens;
