@@ -141,6 +141,7 @@ fn serve_prints_where_it_listens_and_stops_on_sigterm() {
         .env("ZYGO_POLICIES", policies_dir())
         .env_remove("ZYGO_DATABASE_URL")
         .env_remove("ZYGO_TOKEN_SECRET")
+        .env_remove("ZYGO_TOKEN_KEYS")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -224,4 +225,27 @@ fn serve_refuses_to_start_on_invalid_policies_with_located_errors() {
         None,
     );
     assert_eq!(validate.status.code(), Some(1));
+}
+
+#[test]
+fn serve_refuses_a_malformed_key_list_without_printing_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_zygo"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("ZYGO_DATA_DIR", dir.path())
+        .env("ZYGO_POLICIES", policies_dir())
+        .env_remove("ZYGO_DATABASE_URL")
+        .env_remove("ZYGO_TOKEN_SECRET")
+        .env("ZYGO_TOKEN_KEYS", "2026-11:short-secret-do-not-print")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "the key `2026-11` in ZYGO_TOKEN_KEYS is 25 bytes; it must be at least 32 bytes"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("short-secret-do-not-print"), "{stderr}");
 }

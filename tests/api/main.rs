@@ -7,6 +7,7 @@
 mod cli;
 mod flows;
 mod helpers;
+mod key_rotation;
 mod members;
 mod openapi;
 mod policies;
