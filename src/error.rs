@@ -60,6 +60,11 @@ pub enum ApiError {
     /// 403: the operation needs a browser session and a token was used.
     #[error("this operation needs a browser session")]
     SessionRequired,
+    /// 403: a state-changing request authenticated by the session cookie came from another site.
+    #[error(
+        "cross-site request refused: state-changing requests with the session cookie must come from this service's own origin"
+    )]
+    CrossSiteRequest,
     /// 404: the resource does not exist, lives in another tenant, or its tenant is not yours.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -103,7 +108,9 @@ impl ApiError {
             BadRequest(_) => StatusCode::BAD_REQUEST,
             MissingCredentials | InvalidCredentials | TokenExpired | SessionInvalid
             | LoginFailed => StatusCode::UNAUTHORIZED,
-            Forbidden | TenantNotSelected | SessionRequired => StatusCode::FORBIDDEN,
+            Forbidden | TenantNotSelected | SessionRequired | CrossSiteRequest => {
+                StatusCode::FORBIDDEN
+            }
             NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) | EmailTaken => StatusCode::CONFLICT,
@@ -128,6 +135,7 @@ impl ApiError {
             Forbidden => "forbidden",
             TenantNotSelected => "tenant_not_selected",
             SessionRequired => "session_required",
+            CrossSiteRequest => "cross_site_request",
             NotFound(_) | RouteNotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict(_) => "conflict",
@@ -241,7 +249,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         403,
-        "Authenticated, but the policies do not allow this (or not a member of the tenant)",
+        "Authenticated, but the policies do not allow this (or not a member of the tenant); or a cross-site request carrying the session cookie",
     ),
     (
         404,
@@ -251,6 +259,8 @@ const DOCUMENTED: &[(u16, &str)] = &[
         409,
         "The change conflicts with the current state (for example the last Admin of a tenant)",
     ),
+    (413, "The request body is larger than the service accepts"),
+    (415, "The request body is not `application/json`"),
     (
         422,
         "Well-formed input that breaks a rule (the detail names the field)",

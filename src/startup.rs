@@ -72,14 +72,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
     } else {
         TokenKeys::from_list(settings.token_keys.clone())?
     };
-    let authn = Authn::new(
-        keys,
-        db.clone(),
-        settings.cache_ttl,
-        settings.session_lifetime,
-        settings.secure_cookies(),
-        settings.max_token_seconds,
-    );
+    let authn = Authn::new(keys, db.clone(), &settings);
     let authz = Authz::new(bundle, db.clone(), settings.cache_ttl);
     Ok(Arc::new(AppState {
         db,

@@ -81,9 +81,12 @@ impl AuthApi {
     #[oai(path = "/api/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
+        req: &poem::Request,
         state: Data<&Arc<AppState>>,
         body: Body<LoginRequest>,
     ) -> ApiResult<LoginResponse> {
+        // Login CSRF: another site must not log a browser into an account of its choosing.
+        state.authn.check_same_origin(req)?;
         let user = store::users::find_by_email(&state.db, &body.email).await?;
         // Unknown e-mail: verify against a dummy hash so both failures take the same time.
         let stored = user.as_ref().map_or_else(

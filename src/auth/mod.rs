@@ -1,6 +1,7 @@
 //! Who is calling: API tokens, browser sessions, and the [`Caller`] extractor every guarded
 //! operation takes as a parameter (so the requirement shows in its signature and in the spec).
 
+pub mod csrf;
 pub mod password;
 pub mod session;
 pub mod token;
@@ -18,6 +19,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::cache::ConsistentCache;
+use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::{self, TenantId, UserId};
@@ -74,25 +76,32 @@ pub struct Authn {
     pub session_lifetime: Duration,
     pub secure_cookies: bool,
     pub max_token_seconds: u64,
+    /// `ZYGO_PUBLIC_URL`: when set, the one origin browsers may send state-changing requests from.
+    public_url: Option<String>,
 }
 
 impl Authn {
-    pub fn new(
-        keys: TokenKeys,
-        db: DatabaseConnection,
-        cache_ttl: Duration,
-        session_lifetime: Duration,
-        secure_cookies: bool,
-        max_token_seconds: u64,
-    ) -> Self {
+    pub fn new(keys: TokenKeys, db: DatabaseConnection, settings: &Settings) -> Self {
         Authn {
             keys,
             db,
-            active_users: ConsistentCache::new(100_000, cache_ttl),
-            session_lifetime,
-            secure_cookies,
-            max_token_seconds,
+            active_users: ConsistentCache::new(100_000, settings.cache_ttl),
+            session_lifetime: settings.session_lifetime,
+            secure_cookies: settings.secure_cookies(),
+            max_token_seconds: settings.max_token_seconds,
+            public_url: settings.public_url.clone(),
         }
+    }
+
+    /// Refuses a cookie-authenticated (or cookie-starting) state-changing request that a browser
+    /// says comes from another site.
+    pub fn check_same_origin(&self, req: &Request) -> ApiResult<()> {
+        if csrf::is_state_changing(req.method())
+            && csrf::is_cross_site(req, self.public_url.as_deref())
+        {
+            return Err(ApiError::CrossSiteRequest);
+        }
+        Ok(())
     }
 
     /// Whether the user exists and is not disabled (cached).
@@ -148,6 +157,7 @@ impl Authn {
         }
         let jar = req.cookie();
         if let Some(cookie) = CookieJar::get(jar, SESSION_COOKIE) {
+            self.check_same_origin(req)?;
             return session::authenticate(self, &self.db, cookie.value_str()).await;
         }
         Err(ApiError::MissingCredentials)

@@ -124,10 +124,19 @@ impl TestApp {
         cred: &Cred,
         body: Option<Value>,
     ) -> Reply {
-        let mut req = self
+        let mut req = self.raw(method, path, cred);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        send(req).await
+    }
+
+    /// A request built by hand (odd headers, raw bodies), authenticated as `cred`.
+    pub fn raw(&self, method: Method, path: &str, cred: &Cred) -> reqwest::RequestBuilder {
+        let req = self
             .client
             .request(method, format!("{}{}", self.address, path));
-        req = match cred {
+        match cred {
             Cred::None => req,
             Cred::Token(t) => req.header("token", t),
             Cred::Bearer(t) => req.header("authorization", format!("Bearer {t}")),
@@ -135,24 +144,6 @@ impl TestApp {
             Cred::Both(t, c) => req
                 .header("token", t)
                 .header("cookie", format!("session={c}")),
-        };
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.expect("body read");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        Reply {
-            status,
-            headers,
-            body,
         }
     }
 
@@ -228,6 +219,25 @@ impl TestApp {
             .as_str()
             .expect("token string")
             .to_owned()
+    }
+}
+
+/// Sends a request and collects its reply.
+pub async fn send(req: reqwest::RequestBuilder) -> Reply {
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body read");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Reply {
+        status,
+        headers,
+        body,
     }
 }
 

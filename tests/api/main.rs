@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod csrf;
 mod flows;
 mod helpers;
 mod key_rotation;
