@@ -91,6 +91,23 @@ pub struct ServeArgs {
     #[arg(long, env = "ZYGO_SESSION_SECONDS", default_value_t = 7 * 24 * 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub session_seconds: u64,
+    /// Window in which failed logins are counted, in seconds.
+    #[arg(long, env = "ZYGO_LOGIN_WINDOW_SECONDS", default_value_t = crate::config::DEFAULT_LOGIN_WINDOW_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub login_window_seconds: u64,
+    /// Failed logins per window for one account from one address before 429.
+    #[arg(
+        long,
+        env = "ZYGO_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS",
+        default_value_t = 5
+    )]
+    pub login_failures_per_account_and_address: u32,
+    /// Failed logins per window from one address before 429.
+    #[arg(long, env = "ZYGO_LOGIN_FAILURES_PER_ADDRESS", default_value_t = 30)]
+    pub login_failures_per_address: u32,
+    /// Failed logins per window for one account from all addresses before 429.
+    #[arg(long, env = "ZYGO_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 100)]
+    pub login_failures_per_account: u32,
     /// First create a demo world (tenants, users with each role, flows) and print its logins.
     #[arg(long)]
     pub demo: bool,
@@ -419,6 +436,10 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.max_token_seconds = args.max_token_seconds;
     settings.cache_ttl = Duration::from_secs(args.cache_ttl_seconds);
     settings.session_lifetime = Duration::from_secs(args.session_seconds);
+    settings.login_window = Duration::from_secs(args.login_window_seconds);
+    settings.login_failures_per_account_and_address = args.login_failures_per_account_and_address;
+    settings.login_failures_per_address = args.login_failures_per_address;
+    settings.login_failures_per_account = args.login_failures_per_account;
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));
     if let Ok(spec) = std::env::var("ZYGO_TOKEN_KEYS") {

@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 /// Default lifetime of a token when `expiration` is not given.
 pub const DEFAULT_TOKEN_SECONDS: u64 = 600;
+/// Default window in which failed logins are counted (15 minutes).
+pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 900;
 /// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -71,6 +73,14 @@ pub struct Settings {
     pub session_lifetime: Duration,
     /// The URL users reach the service at; `https://…` marks the session cookie `Secure`.
     pub public_url: Option<String>,
+    /// The window failed logins are counted in.
+    pub login_window: Duration,
+    /// Failed logins allowed per window for one account from one address.
+    pub login_failures_per_account_and_address: u32,
+    /// Failed logins allowed per window from one address, whatever the accounts.
+    pub login_failures_per_address: u32,
+    /// Failed logins allowed per window for one account from all addresses together.
+    pub login_failures_per_account: u32,
     /// The role given to whoever creates a tenant (must be defined by the policy folder).
     pub creator_role: String,
 }
@@ -88,6 +98,10 @@ impl Settings {
             cache_ttl: Duration::from_secs(5),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
             public_url: None,
+            login_window: Duration::from_secs(DEFAULT_LOGIN_WINDOW_SECONDS),
+            login_failures_per_account_and_address: 5,
+            login_failures_per_address: 30,
+            login_failures_per_account: 100,
             creator_role: "Admin".into(),
         }
     }

@@ -65,6 +65,9 @@ pub enum ApiError {
         "cross-site request refused: state-changing requests with the session cookie must come from this service's own origin"
     )]
     CrossSiteRequest,
+    /// 403: the current password given to change it is wrong.
+    #[error("current_password: is incorrect")]
+    WrongPassword,
     /// 404: the resource does not exist, lives in another tenant, or its tenant is not yours.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -92,6 +95,9 @@ pub enum ApiError {
         field: &'static str,
         message: String,
     },
+    /// 429: too many failed logins; retry after the given number of seconds.
+    #[error("too many failed attempts; retry in {retry_after} seconds")]
+    TooManyRequests { retry_after: u64 },
     /// 500: a bug or an unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -108,7 +114,7 @@ impl ApiError {
             BadRequest(_) => StatusCode::BAD_REQUEST,
             MissingCredentials | InvalidCredentials | TokenExpired | SessionInvalid
             | LoginFailed => StatusCode::UNAUTHORIZED,
-            Forbidden | TenantNotSelected | SessionRequired | CrossSiteRequest => {
+            Forbidden | TenantNotSelected | SessionRequired | CrossSiteRequest | WrongPassword => {
                 StatusCode::FORBIDDEN
             }
             NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
@@ -117,6 +123,7 @@ impl ApiError {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -136,6 +143,7 @@ impl ApiError {
             TenantNotSelected => "tenant_not_selected",
             SessionRequired => "session_required",
             CrossSiteRequest => "cross_site_request",
+            WrongPassword => "wrong_password",
             NotFound(_) | RouteNotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict(_) => "conflict",
@@ -143,6 +151,7 @@ impl ApiError {
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             Validation { .. } => "validation_failed",
+            TooManyRequests { .. } => "too_many_requests",
             Internal(_) => "internal",
             Unavailable(_) => "unavailable",
         }
@@ -227,6 +236,11 @@ impl poem::error::ResponseError for ApiError {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let ApiError::TooManyRequests { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         response
     }
 }
@@ -264,6 +278,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (
         422,
         "Well-formed input that breaks a rule (the detail names the field)",
+    ),
+    (
+        429,
+        "Too many failed attempts; `Retry-After` says how many seconds to wait",
     ),
     (500, "Unexpected failure; the cause is logged, never sent"),
     (503, "The database is unreachable; retry later"),

@@ -48,6 +48,45 @@ pub struct CurrentTenant {
 
 pub struct AuthApi;
 
+/// The current and the new password.
+#[derive(Debug, Object)]
+pub struct PasswordChange {
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub current_password: String,
+    /// At least 8 characters.
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub new_password: String,
+}
+
+#[derive(ApiResponse)]
+pub enum PasswordChanged {
+    /// Changed. Every session and every token issued before now is dead; a browser session that
+    /// made the change gets a fresh `session` cookie.
+    #[oai(status = 204)]
+    Done(#[oai(header = "Set-Cookie")] Option<String>),
+}
+
+/// Shortest accepted new password, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The peer's IP address (the throttling key of a client).
+fn client_ip(req: &poem::Request) -> Option<std::net::IpAddr> {
+    req.remote_addr().as_socket_addr().map(|addr| addr.ip())
+}
+
+async fn verify_blocking(given: String, stored: String) -> ApiResult<bool> {
+    tokio::task::spawn_blocking(move || password::verify(&given, &stored))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn hash_blocking(given: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || password::hash(&given))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Internal)
+}
+
 /// The caller's profile and memberships.
 pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Me> {
     let user = store::users::find(&state.db, caller.user_id)
@@ -77,7 +116,9 @@ impl AuthApi {
     ///
     /// Starts a browser session: sets the `session` cookie and counts the login. The session's
     /// current tenant is the user's oldest membership (switch with `POST /session/{tenant_id}`).
-    /// A wrong password and an unknown e-mail get the same 401.
+    /// A wrong password and an unknown e-mail get the same 401, in the same time. Repeated
+    /// failures for an account or from an address are refused for a while with 429 and
+    /// `Retry-After` (never permanently); a request from another site is a 403.
     #[oai(path = "/api/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -87,20 +128,31 @@ impl AuthApi {
     ) -> ApiResult<LoginResponse> {
         // Login CSRF: another site must not log a browser into an account of its choosing.
         state.authn.check_same_origin(req)?;
-        let user = store::users::find_by_email(&state.db, &body.email).await?;
+        let email = store::users::normalize_email(&body.email);
+        let attempt = state.authn.throttle.attempt(&email, client_ip(req));
+        // Throttled attempts are refused before any password is checked.
+        state.authn.throttle.check(&attempt).await?;
+        let user = store::users::find_by_email(&state.db, &email).await?;
         // Unknown e-mail: verify against a dummy hash so both failures take the same time.
         let stored = user.as_ref().map_or_else(
             || password::dummy_hash().to_owned(),
             |u| u.password_hash.clone(),
         );
         let given = body.0.password;
-        let matches = tokio::task::spawn_blocking(move || password::verify(&given, &stored))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let matches = verify_blocking(given.clone(), stored).await?;
         let user = match user {
             Some(user) if matches && !user.disabled => user,
-            _ => return Err(ApiError::LoginFailed),
+            _ => {
+                state.authn.throttle.failed(&attempt).await;
+                return Err(ApiError::LoginFailed);
+            }
         };
+        state.authn.throttle.succeeded(&attempt).await;
+        // Hashes made with weaker parameters are upgraded now that the password is at hand.
+        if password::needs_rehash(&user.password_hash) {
+            let upgraded = hash_blocking(given).await?;
+            store::users::set_password_hash(&state.db, store::UserId(user.id), upgraded).await?;
+        }
         let user_id = store::UserId(user.id);
         store::users::record_login(&state.db, user_id).await?;
         let tenant = store::tenants::first_for_user(&state.db, user_id).await?;
@@ -135,6 +187,54 @@ impl AuthApi {
         Ok(LogoutResponse::Done(session::clear_cookie(
             state.authn.secure_cookies,
         )))
+    }
+
+    /// Change your password
+    ///
+    /// Needs the current password (a stolen session alone cannot take the account over). Wrong
+    /// current passwords count as failed logins and are throttled the same way (429). On success
+    /// every session and every token of yours issued before now stops working; a browser session
+    /// making the change is replaced by a fresh one.
+    #[oai(
+        path = "/api/me/password",
+        method = "put",
+        operation_id = "changePassword"
+    )]
+    async fn change_password(
+        &self,
+        req: &poem::Request,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        body: Body<PasswordChange>,
+    ) -> ApiResult<PasswordChanged> {
+        let user = store::users::find(&state.db, caller.user_id)
+            .await?
+            .ok_or(ApiError::InvalidCredentials)?;
+        let attempt = state.authn.throttle.attempt(&user.email, client_ip(req));
+        state.authn.throttle.check(&attempt).await?;
+        let body = body.0;
+        if !verify_blocking(body.current_password, user.password_hash).await? {
+            state.authn.throttle.failed(&attempt).await;
+            return Err(ApiError::WrongPassword);
+        }
+        if body.new_password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(ApiError::Validation {
+                field: "new_password",
+                message: format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+            });
+        }
+        let hash = hash_blocking(body.new_password).await?;
+        store::users::set_password_hash(&state.db, caller.user_id, hash).await?;
+        state.authn.end_everything(caller.user_id).await?;
+        let cookie = match &caller.via {
+            Via::Session { current_tenant, .. } => {
+                let id = session::start(&state.authn, &state.db, caller.user_id, *current_tenant)
+                    .await?;
+                Some(session::cookie(&id, state.authn.secure_cookies))
+            }
+            Via::Token { .. } => None,
+        };
+        Ok(PasswordChanged::Done(cookie))
     }
 
     /// Who am I

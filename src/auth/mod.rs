@@ -4,6 +4,7 @@
 pub mod csrf;
 pub mod password;
 pub mod session;
+pub mod throttle;
 pub mod token;
 
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct Authn {
     pub max_token_seconds: u64,
     /// `ZYGO_PUBLIC_URL`: when set, the one origin browsers may send state-changing requests from.
     public_url: Option<String>,
+    /// Failed-login counters (429 with `Retry-After`).
+    pub throttle: throttle::LoginThrottle,
 }
 
 impl Authn {
@@ -90,6 +93,7 @@ impl Authn {
             secure_cookies: settings.secure_cookies(),
             max_token_seconds: settings.max_token_seconds,
             public_url: settings.public_url.clone(),
+            throttle: throttle::LoginThrottle::new(settings),
         }
     }
 
@@ -114,6 +118,12 @@ impl Authn {
             })
             .await
             .map_err(ApiError::from)
+    }
+
+    /// Ends every session of the user (and, once revocation lands, every token issued so far).
+    pub async fn end_everything(&self, user: UserId) -> ApiResult<()> {
+        store::sessions::delete_for_user(&self.db, user).await?;
+        Ok(())
     }
 
     /// Forgets the cached status after this process disables or deletes a user.

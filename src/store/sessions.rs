@@ -65,3 +65,12 @@ pub async fn delete(db: &impl ConnectionTrait, id_hash: &str) -> Result<(), DbEr
         .await?;
     Ok(())
 }
+
+/// Ends every session of the user (log out everywhere, password change).
+pub async fn delete_for_user(db: &impl ConnectionTrait, user: UserId) -> Result<u64, DbErr> {
+    let result = session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user.0))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -79,3 +79,17 @@ pub async fn delete(db: &impl ConnectionTrait, id: UserId) -> Result<bool, sea_o
     let result = user::Entity::delete_by_id(id.0).exec(db).await?;
     Ok(result.rows_affected > 0)
 }
+
+/// Replaces the password hash (a password change, or a parameter upgrade at login).
+pub async fn set_password_hash(
+    db: &impl ConnectionTrait,
+    id: UserId,
+    password_hash: String,
+) -> Result<(), sea_orm::DbErr> {
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(password_hash))
+        .filter(user::Column::Id.eq(id.0))
+        .exec(db)
+        .await?;
+    Ok(())
+}

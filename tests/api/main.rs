@@ -9,6 +9,7 @@ mod csrf;
 mod flows;
 mod helpers;
 mod key_rotation;
+mod login_security;
 mod members;
 mod openapi;
 mod policies;

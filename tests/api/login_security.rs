@@ -1,0 +1,280 @@
+//! Login hardening: throttling (429 with Retry-After, never permanent), equal timing for unknown
+//! e-mails and wrong passwords, password changes and argon2 parameter upgrades.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use zygo::auth::password;
+use zygo::config::Settings;
+use zygo::store::{self, UserId};
+
+use crate::helpers::{Cred, PASSWORD, Reply, TestApp, spawn_with, test_settings};
+
+async fn app_with(edit: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    edit(&mut settings);
+    spawn_with(settings, dir).await
+}
+
+async fn try_login(app: &TestApp, email: &str, pass: &str) -> Reply {
+    app.post(
+        "/api/login",
+        &Cred::None,
+        json!({"email": email, "password": pass}),
+    )
+    .await
+}
+
+fn retry_after(reply: &Reply) -> u64 {
+    reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_account_with_retry_after_then_released() {
+    let app = app_with(|s| {
+        s.login_failures_per_account_and_address = 3;
+        s.login_window = Duration::from_secs(2);
+    })
+    .await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    app.add_user("finn@example.com", PASSWORD).await;
+    for _ in 0..3 {
+        try_login(&app, "erin@example.com", "guess")
+            .await
+            .assert_problem(401, "login_failed");
+    }
+    // Throttled: even the right password is not checked (the attacker learns nothing).
+    for pass in ["guess", PASSWORD] {
+        let reply = try_login(&app, "Erin@Example.com ", pass).await;
+        reply.assert_problem(429, "too_many_requests");
+        let wait = retry_after(&reply);
+        assert!((1..=2).contains(&wait), "Retry-After {wait}");
+        assert!(
+            reply.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("retry in {wait} seconds"))
+        );
+    }
+    // Another account from the same address is not affected.
+    app.login("finn@example.com", PASSWORD).await;
+    // Unknown e-mails are counted the same way: throttling does not reveal who is registered.
+    for _ in 0..3 {
+        try_login(&app, "nobody@example.com", "guess")
+            .await
+            .assert_problem(401, "login_failed");
+    }
+    try_login(&app, "nobody@example.com", "guess")
+        .await
+        .assert_problem(429, "too_many_requests");
+    // Not permanent: after Retry-After the owner logs in.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (_, me) = app.login("erin@example.com", PASSWORD).await;
+    assert_eq!(me["email"], "erin@example.com");
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled_per_address_across_accounts() {
+    let app = app_with(|s| {
+        s.login_failures_per_address = 4;
+        s.login_window = Duration::from_secs(60);
+    })
+    .await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    for i in 0..4 {
+        try_login(&app, &format!("user{i}@example.com"), "guess")
+            .await
+            .assert_problem(401, "login_failed");
+    }
+    let reply = try_login(&app, "erin@example.com", PASSWORD).await;
+    reply.assert_problem(429, "too_many_requests");
+    assert!((1..=60).contains(&retry_after(&reply)));
+}
+
+#[tokio::test]
+async fn a_successful_login_clears_the_accounts_counter_but_not_the_addresss() {
+    let app = app_with(|s| {
+        s.login_failures_per_account_and_address = 3;
+        s.login_failures_per_address = 5;
+    })
+    .await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    for round in 0..2 {
+        for _ in 0..2 {
+            try_login(&app, "erin@example.com", "guess")
+                .await
+                .assert_problem(401, "login_failed");
+        }
+        assert_eq!(
+            try_login(&app, "erin@example.com", PASSWORD).await.status,
+            200,
+            "round {round}"
+        );
+    }
+    // Four failures so far from this address; the fifth fills it, whatever the account.
+    try_login(&app, "erin@example.com", "guess")
+        .await
+        .assert_problem(401, "login_failed");
+    try_login(&app, "erin@example.com", PASSWORD)
+        .await
+        .assert_problem(429, "too_many_requests");
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_take_the_same_time_and_body() {
+    let app = app_with(|s| {
+        s.login_failures_per_account_and_address = u32::MAX;
+        s.login_failures_per_address = u32::MAX;
+        s.login_failures_per_account = u32::MAX;
+    })
+    .await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
+    let (mut wrong_body, mut unknown_body) = (Value::Null, Value::Null);
+    // Interleaved, so load on the machine hits both alike.
+    for i in 0..40 {
+        for (email, times, body) in [
+            ("erin@example.com", &mut wrong, &mut wrong_body),
+            ("nobody@example.com", &mut unknown, &mut unknown_body),
+        ] {
+            let started = Instant::now();
+            let reply = try_login(&app, email, &format!("guess-{i}")).await;
+            times.push(started.elapsed().as_secs_f64());
+            reply.assert_problem(401, "login_failed");
+            *body = reply.body;
+        }
+    }
+    assert_eq!(wrong_body, unknown_body, "same body");
+    let (wrong, unknown) = (median(&mut wrong), median(&mut unknown));
+    // Both pay one argon2 verification. Without the dummy hash the unknown path would take a
+    // small fraction of the wrong-password path; allow generous noise, catch that.
+    let ratio = unknown / wrong;
+    assert!(
+        (0.6..=1.67).contains(&ratio),
+        "median unknown {unknown:.4}s vs wrong password {wrong:.4}s"
+    );
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_the_current_one_and_ends_every_session() {
+    let app = app_with(|s| s.login_failures_per_account_and_address = 3).await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    let (cookie, _) = app.login("erin@example.com", PASSWORD).await;
+    let (other, _) = app.login("erin@example.com", PASSWORD).await;
+    let cred = Cred::Cookie(cookie.clone());
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+
+    app.put("/api/me/password", &cred, change("wrong", "a-new-password"))
+        .await
+        .assert_problem(403, "wrong_password");
+    let short = app
+        .put("/api/me/password", &cred, change(PASSWORD, "short"))
+        .await;
+    short.assert_problem(422, "validation_failed");
+    assert_eq!(
+        short.body["detail"],
+        "new_password: must be at least 8 characters"
+    );
+    app.put(
+        "/api/me/password",
+        &cred,
+        json!({"new_password": "a-new-password"}),
+    )
+    .await
+    .assert_problem(400, "bad_request");
+    // Nothing changed so far.
+    app.get("/api/me", &Cred::Cookie(other.clone()))
+        .await
+        .assert_status(200);
+
+    let reply = app
+        .put(
+            "/api/me/password",
+            &cred,
+            change(PASSWORD, "a-new-password"),
+        )
+        .await;
+    reply.assert_status(204);
+    let fresh = crate::helpers::session_cookie(&reply).expect("a fresh session cookie");
+    assert_ne!(fresh, cookie);
+    for dead in [cookie, other] {
+        app.get("/api/me", &Cred::Cookie(dead))
+            .await
+            .assert_problem(401, "session_invalid");
+    }
+    app.get("/api/me", &Cred::Cookie(fresh))
+        .await
+        .assert_status(200);
+    try_login(&app, "erin@example.com", PASSWORD)
+        .await
+        .assert_problem(401, "login_failed");
+    app.login("erin@example.com", "a-new-password").await;
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_is_throttled_too() {
+    let app = app_with(|s| s.login_failures_per_account_and_address = 2).await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    let (cookie, _) = app.login("erin@example.com", PASSWORD).await;
+    let cred = Cred::Cookie(cookie);
+    let body = json!({"current_password": "guess", "new_password": "a-new-password"});
+    for _ in 0..2 {
+        app.put("/api/me/password", &cred, body.clone())
+            .await
+            .assert_problem(403, "wrong_password");
+    }
+    let reply = app
+        .put(
+            "/api/me/password",
+            &cred,
+            json!({"current_password": PASSWORD, "new_password": "a-new-password"}),
+        )
+        .await;
+    reply.assert_problem(429, "too_many_requests");
+    assert!(retry_after(&reply) >= 1);
+}
+
+#[tokio::test]
+async fn weak_password_hashes_are_upgraded_at_the_next_login() {
+    let app = app_with(|_| {}).await;
+    let weak = password::hash_with(PASSWORD, 8 * 1024, 1, 1).unwrap();
+    assert!(password::needs_rehash(&weak));
+    let user = UserId(
+        store::users::create(&app.state.db, "erin@example.com", weak.clone())
+            .await
+            .unwrap()
+            .id,
+    );
+    app.login("erin@example.com", PASSWORD).await;
+    let stored = store::users::find(&app.state.db, user)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert_ne!(stored, weak);
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert!(!password::needs_rehash(&stored));
+    // The upgraded hash still opens the door.
+    app.login("erin@example.com", PASSWORD).await;
+    // Stronger than the minimum is left alone; another algorithm or garbage is replaced.
+    let strong = password::hash_with(PASSWORD, 32 * 1024, 3, 1).unwrap();
+    assert!(!password::needs_rehash(&strong));
+    assert!(password::needs_rehash(
+        "$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA"
+    ));
+    assert!(password::needs_rehash("not a hash"));
+}
