@@ -43,6 +43,9 @@ pub enum ApiError {
     /// 401: the token's `exp` has passed.
     #[error("the token has expired")]
     TokenExpired,
+    /// 401: the token was revoked (by its owner, "log out everywhere" or a password change).
+    #[error("the token has been revoked")]
+    TokenRevoked,
     /// 401: the session is unknown, logged out or expired.
     #[error("the session is not valid; log in again")]
     SessionInvalid,
@@ -112,8 +115,8 @@ impl ApiError {
         use ApiError::*;
         match self {
             BadRequest(_) => StatusCode::BAD_REQUEST,
-            MissingCredentials | InvalidCredentials | TokenExpired | SessionInvalid
-            | LoginFailed => StatusCode::UNAUTHORIZED,
+            MissingCredentials | InvalidCredentials | TokenExpired | TokenRevoked
+            | SessionInvalid | LoginFailed => StatusCode::UNAUTHORIZED,
             Forbidden | TenantNotSelected | SessionRequired | CrossSiteRequest | WrongPassword => {
                 StatusCode::FORBIDDEN
             }
@@ -137,6 +140,7 @@ impl ApiError {
             MissingCredentials => "unauthenticated",
             InvalidCredentials => "invalid_credentials",
             TokenExpired => "token_expired",
+            TokenRevoked => "token_revoked",
             SessionInvalid => "session_invalid",
             LoginFailed => "login_failed",
             Forbidden => "forbidden",

@@ -237,6 +237,26 @@ impl AuthApi {
         Ok(PasswordChanged::Done(cookie))
     }
 
+    /// Log out everywhere
+    ///
+    /// Ends every session of yours (this one included) and revokes every token you were issued
+    /// so far, on every device. Works with a session or a token.
+    #[oai(
+        path = "/api/logout-everywhere",
+        method = "post",
+        operation_id = "logoutEverywhere"
+    )]
+    async fn logout_everywhere(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+    ) -> ApiResult<LogoutResponse> {
+        state.authn.end_everything(caller.user_id).await?;
+        Ok(LogoutResponse::Done(session::clear_cookie(
+            state.authn.secure_cookies,
+        )))
+    }
+
     /// Who am I
     ///
     /// The caller's id, e-mail, login count, the session's current tenant (null for tokens) and

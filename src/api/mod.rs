@@ -42,6 +42,7 @@ pub enum ApiTags {
 type Apis = (
     auth::AuthApi,
     tokens::TokenApi,
+    tokens::TokenRevokeApi,
     tenants::TenantApi,
     members::MemberApi,
     flows::FlowApi,
@@ -54,6 +55,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             auth::AuthApi,
             tokens::TokenApi,
+            tokens::TokenRevokeApi,
             tenants::TenantApi,
             members::MemberApi,
             flows::FlowApi,

@@ -8,10 +8,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use crate::auth::Caller;
+use super::body::Body;
+use crate::auth::{Caller, Via};
 use crate::config::DEFAULT_TOKEN_SECONDS;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
+use crate::store;
 
 /// A freshly minted token.
 #[derive(Debug, Object)]
@@ -30,6 +32,22 @@ pub enum MintResponse {
 }
 
 pub struct TokenApi;
+
+/// Which token to revoke.
+#[derive(Debug, Object)]
+pub struct RevokeRequest {
+    /// The `jti` of one of your tokens; omit it to revoke the token this request is sent with.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub jti: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum RevokeResponse {
+    /// Revoked: the token, the token it was minted from and every token minted from either
+    /// (its whole family) are refused from now on, by every instance within the cache TTL.
+    #[oai(status = 204)]
+    Done,
+}
 
 #[OpenApi(tag = "ApiTags::Tokens")]
 impl TokenApi {
@@ -54,7 +72,7 @@ impl TokenApi {
                 "expiration: must be between 1 and {max} seconds"
             )));
         }
-        let token = state.authn.keys.mint(caller.user_id, seconds)?;
+        let token = state.authn.mint(&caller, seconds).await?;
         Ok(MintResponse::Ok(
             Json(TokenResponse {
                 token,
@@ -64,6 +82,51 @@ impl TokenApi {
         ))
     }
 }
+
+#[OpenApi(tag = "ApiTags::Tokens")]
+impl TokenRevokeApi {
+    /// Revoke a token and its family
+    ///
+    /// Revokes the token this request authenticates with, or (with `jti`) one of your tokens.
+    /// Revocation works on families: a token minted from a token belongs to the family of the
+    /// session token it descends from, and the whole family is refused from then on, because
+    /// whoever held one of them could have minted the others. A `jti` that is not one of your
+    /// tokens is a 404. To end everything at once, use `POST /api/logout-everywhere`.
+    #[oai(
+        path = "/api/token/revoke",
+        method = "post",
+        operation_id = "revokeToken"
+    )]
+    async fn revoke(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        body: Body<RevokeRequest>,
+    ) -> ApiResult<RevokeResponse> {
+        let family = match (&body.jti, &caller.via) {
+            (Some(jti), _) => {
+                store::tokens::find_for_user(&state.db, jti, caller.user_id)
+                    .await?
+                    .ok_or(ApiError::NotFound("token"))?
+                    .family
+            }
+            (None, Via::Token { family, .. }) => family.clone(),
+            (None, Via::Session { .. }) => {
+                return Err(ApiError::Validation {
+                    field: "jti",
+                    message: "is required when the request is authenticated by a session".into(),
+                });
+            }
+        };
+        state
+            .authn
+            .revoke_families(caller.user_id, &[family])
+            .await?;
+        Ok(RevokeResponse::Done)
+    }
+}
+
+pub struct TokenRevokeApi;
 
 fn default_expiration() -> u64 {
     DEFAULT_TOKEN_SECONDS

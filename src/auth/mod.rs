@@ -39,8 +39,8 @@ pub enum Via {
         id_hash: String,
         current_tenant: Option<TenantId>,
     },
-    /// An API token.
-    Token { jti: String },
+    /// An API token, with its family (revocation works on families).
+    Token { jti: String, family: String },
 }
 
 /// An authenticated caller.
@@ -74,6 +74,9 @@ pub struct Authn {
     db: DatabaseConnection,
     /// Whether a user exists and is enabled; a token request costs no query when warm.
     active_users: ConsistentCache<UserId, bool>,
+    /// Whether a token family is revoked, checked on every token request (see `cache_ttl` for
+    /// revocations made by another process).
+    revoked_families: ConsistentCache<String, bool>,
     pub session_lifetime: Duration,
     pub secure_cookies: bool,
     pub max_token_seconds: u64,
@@ -89,6 +92,7 @@ impl Authn {
             keys,
             db,
             active_users: ConsistentCache::new(100_000, settings.cache_ttl),
+            revoked_families: ConsistentCache::new(100_000, settings.cache_ttl),
             session_lifetime: settings.session_lifetime,
             secure_cookies: settings.secure_cookies(),
             max_token_seconds: settings.max_token_seconds,
@@ -120,10 +124,54 @@ impl Authn {
             .map_err(ApiError::from)
     }
 
-    /// Ends every session of the user (and, once revocation lands, every token issued so far).
+    /// Ends every session of the user and revokes every token family with a live token:
+    /// "log out everywhere", and what a password change does.
     pub async fn end_everything(&self, user: UserId) -> ApiResult<()> {
         store::sessions::delete_for_user(&self.db, user).await?;
+        let families = store::tokens::live_families(&self.db, user).await?;
+        self.revoke_families(user, &families).await
+    }
+
+    /// Revokes token families, at once in this process and within the cache TTL elsewhere.
+    pub async fn revoke_families(&self, user: UserId, families: &[String]) -> ApiResult<()> {
+        store::tokens::revoke(&self.db, user, families).await?;
+        for family in families {
+            self.revoked_families.invalidate(family).await;
+        }
         Ok(())
+    }
+
+    /// Whether the token family is revoked (cached).
+    pub async fn is_revoked(&self, family: &str) -> ApiResult<bool> {
+        self.revoked_families
+            .get_or_load(family.to_owned(), async {
+                store::tokens::is_revoked(&self.db, family).await
+            })
+            .await
+            .map_err(ApiError::from)
+    }
+
+    /// Mints and records a token: a new family from a session, the caller's family from a token.
+    pub async fn mint(&self, caller: &Caller, seconds: u64) -> ApiResult<String> {
+        let family = match &caller.via {
+            Via::Token { family, .. } => Some(family.as_str()),
+            Via::Session { .. } => None,
+        };
+        let (token, claims) = self.keys.mint(caller.user_id, seconds, family)?;
+        let at = |seconds: i64| {
+            chrono::DateTime::from_timestamp(seconds, 0)
+                .ok_or_else(|| ApiError::Internal("token time out of range".into()))
+        };
+        store::tokens::record(
+            &self.db,
+            &claims.jti,
+            caller.user_id,
+            &claims.fam,
+            at(claims.iat)?,
+            at(claims.exp)?,
+        )
+        .await?;
+        Ok(token)
     }
 
     /// Forgets the cached status after this process disables or deletes a user.
@@ -140,9 +188,15 @@ impl Authn {
         if !self.is_active(user).await? {
             return Err(ApiError::InvalidCredentials);
         }
+        if self.is_revoked(&claims.fam).await? {
+            return Err(ApiError::TokenRevoked);
+        }
         Ok(Caller {
             user_id: user,
-            via: Via::Token { jti: claims.jti },
+            via: Via::Token {
+                jti: claims.jti,
+                family: claims.fam,
+            },
         })
     }
 

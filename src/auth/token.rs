@@ -25,6 +25,9 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The family: the `jti` of the token minted from a session that this one descends from
+    /// (itself for such a token). Revocation works on families.
+    pub fam: String,
 }
 
 /// The signing key and every key still accepted for verifying, each named by its `kid`.
@@ -182,6 +185,7 @@ struct StrictClaims {
     iat: i64,
     exp: i64,
     jti: String,
+    fam: String,
 }
 
 /// Decodes one segment: base64url without padding, canonical (no stray trailing bits), so each
@@ -228,19 +232,28 @@ impl TokenKeys {
         &self.kid
     }
 
-    /// Mints a token for the user, valid `seconds` from now.
-    pub fn mint(&self, user: UserId, seconds: u64) -> Result<String, ApiError> {
+    /// Mints a token for the user, valid `seconds` from now, in `family` (a new family, named
+    /// by the token's own `jti`, when `None`). Returns the token and its claims.
+    pub fn mint(
+        &self,
+        user: UserId,
+        seconds: u64,
+        family: Option<&str>,
+    ) -> Result<(String, Claims), ApiError> {
         let now = chrono::Utc::now().timestamp();
+        let jti = Uuid::new_v4().to_string();
         let claims = Claims {
             sub: user.to_string(),
             iat: now,
             exp: now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX)),
-            jti: Uuid::new_v4().to_string(),
+            fam: family.map_or_else(|| jti.clone(), str::to_owned),
+            jti,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
-            .map_err(|e| ApiError::Internal(format!("cannot sign token: {e}")))
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| ApiError::Internal(format!("cannot sign token: {e}")))?;
+        Ok((token, claims))
     }
 
     /// Verifies a token strictly, refusing anything but the one shape this service mints:
@@ -299,6 +312,7 @@ impl TokenKeys {
             iat: claims.iat,
             exp: claims.exp,
             jti: claims.jti,
+            fam: claims.fam,
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod flows;
 pub mod members;
 pub mod sessions;
 pub mod tenants;
+pub mod tokens;
 pub mod users;
 
 use std::time::Duration;

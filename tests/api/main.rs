@@ -13,6 +13,7 @@ mod login_security;
 mod members;
 mod openapi;
 mod policies;
+mod revocation;
 mod sessions;
 mod startup;
 mod tenancy;

@@ -51,7 +51,7 @@ impl Forge {
         json!({"alg": "HS256", "typ": "JWT", "kid": self.kid}).to_string()
     }
     fn claims(&self) -> Value {
-        json!({"sub": self.sub, "iat": now() - 5, "exp": now() + 600, "jti": "forged"})
+        json!({"sub": self.sub, "iat": now() - 5, "exp": now() + 600, "jti": "forged", "fam": "forged"})
     }
     /// Validly signed with the service's own key: only its content can make it fail.
     fn signed(&self, header: &str, claims: &Value) -> String {
@@ -319,52 +319,65 @@ async fn claims_of_the_wrong_shape_or_time_are_refused() {
     let sub = forge.sub.clone();
     let t = now();
     let cases: Vec<(&str, Value)> = vec![
-        ("missing exp", json!({"sub": sub, "iat": t, "jti": "x"})),
+        (
+            "missing exp",
+            json!({"sub": sub, "iat": t, "jti": "x", "fam": "x"}),
+        ),
         (
             "missing iat",
-            json!({"sub": sub, "exp": t + 600, "jti": "x"}),
+            json!({"sub": sub, "exp": t + 600, "jti": "x", "fam": "x"}),
         ),
-        ("missing sub", json!({"iat": t, "exp": t + 600, "jti": "x"})),
-        ("missing jti", json!({"sub": sub, "iat": t, "exp": t + 600})),
+        (
+            "missing sub",
+            json!({"iat": t, "exp": t + 600, "jti": "x", "fam": "x"}),
+        ),
+        (
+            "missing jti",
+            json!({"sub": sub, "iat": t, "exp": t + 600, "fam": "x"}),
+        ),
+        (
+            "missing fam",
+            json!({"sub": sub, "iat": t, "exp": t + 600, "jti": "x"}),
+        ),
         (
             "exp as a string",
-            json!({"sub": sub, "iat": t, "exp": (t + 600).to_string(), "jti": "x"}),
+            json!({"sub": sub, "iat": t, "exp": (t + 600).to_string(), "jti": "x", "fam": "x"}),
         ),
         (
             "exp as a float",
-            json!({"sub": sub, "iat": t, "exp": (t + 600) as f64 + 0.5, "jti": "x"}),
+            json!({"sub": sub, "iat": t, "exp": (t + 600) as f64 + 0.5, "jti": "x", "fam": "x"}),
         ),
         (
             "exp as a boolean",
-            json!({"sub": sub, "iat": t, "exp": true, "jti": "x"}),
+            json!({"sub": sub, "iat": t, "exp": true, "jti": "x", "fam": "x"}),
         ),
         (
             "exp null",
-            json!({"sub": sub, "iat": t, "exp": null, "jti": "x"}),
+            json!({"sub": sub, "iat": t, "exp": null, "jti": "x", "fam": "x"}),
         ),
         (
             "iat as a string",
-            json!({"sub": sub, "iat": t.to_string(), "exp": t + 600, "jti": "x"}),
+            json!({"sub": sub, "iat": t.to_string(), "exp": t + 600, "jti": "x", "fam": "x"}),
         ),
         (
             "iat as a float",
-            json!({"sub": sub, "iat": t as f64 + 0.25, "exp": t + 600, "jti": "x"}),
+            json!({"sub": sub, "iat": t as f64 + 0.25, "exp": t + 600, "jti": "x", "fam": "x"}),
         ),
         (
             "iat in the future",
-            json!({"sub": sub, "iat": t + 120, "exp": t + 600, "jti": "x"}),
+            json!({"sub": sub, "iat": t + 120, "exp": t + 600, "jti": "x", "fam": "x"}),
         ),
         (
             "exp before iat",
-            json!({"sub": sub, "iat": t, "exp": t - 1, "jti": "x"}),
+            json!({"sub": sub, "iat": t, "exp": t - 1, "jti": "x", "fam": "x"}),
         ),
         (
             "sub as a number",
-            json!({"sub": 42, "iat": t, "exp": t + 600, "jti": "x"}),
+            json!({"sub": 42, "iat": t, "exp": t + 600, "jti": "x", "fam": "x"}),
         ),
         (
             "an extra claim (a role)",
-            json!({"sub": sub, "iat": t, "exp": t + 600, "jti": "x", "role": "Admin"}),
+            json!({"sub": sub, "iat": t, "exp": t + 600, "jti": "x", "fam": "x", "role": "Admin"}),
         ),
         ("claims as an array", json!([sub, t, t + 600])),
     ];
@@ -372,7 +385,7 @@ async fn claims_of_the_wrong_shape_or_time_are_refused() {
         refused(&world.app, &forge.signed(&forge.header(), &claims), why).await;
     }
     let duplicated = format!(
-        r#"{{"sub":"{sub}","iat":{t},"exp":{},"exp":{},"jti":"x"}}"#,
+        r#"{{"sub":"{sub}","iat":{t},"exp":{},"exp":{},"jti":"x","fam":"x"}}"#,
         t - 10,
         t + 600
     );

@@ -47,8 +47,10 @@ async fn a_session_mints_a_token_with_the_documented_shape_and_default_lifetime(
     let iat = claims["iat"].as_i64().unwrap();
     assert_eq!(claims["exp"].as_i64().unwrap() - iat, 600);
     assert!((iat - now()).abs() <= 5);
+    // A token minted from a session starts its own family.
+    assert_eq!(claims["fam"], claims["jti"]);
     // No tenant and no role in the token: they are resolved per request.
-    assert_eq!(claims.as_object().unwrap().len(), 4, "{claims}");
+    assert_eq!(claims.as_object().unwrap().len(), 5, "{claims}");
 }
 
 #[tokio::test]
@@ -154,7 +156,8 @@ async fn hand_forged_tokens_are_refused() {
     let real = world.token_of("alice").await;
     let kid = kid_of(&real);
     let sub = world.alice.to_string();
-    let valid_claims = json!({"sub": sub, "iat": now(), "exp": now() + 600, "jti": "x"});
+    let valid_claims =
+        json!({"sub": sub, "iat": now(), "exp": now() + 600, "jti": "x", "fam": "x"});
 
     // Signed with the real key, the forger's own claims: proves the harness forges correctly.
     let control = forge(&valid_claims, SECRET, Algorithm::HS256, &kid);
@@ -220,7 +223,7 @@ async fn hand_forged_tokens_are_refused() {
         ),
         (
             forge(
-                &json!({"sub": sub, "iat": now() - 700, "exp": now() - 100, "jti": "x"}),
+                &json!({"sub": sub, "iat": now() - 700, "exp": now() - 100, "jti": "x", "fam": "x"}),
                 SECRET,
                 Algorithm::HS256,
                 &kid,
@@ -230,7 +233,7 @@ async fn hand_forged_tokens_are_refused() {
         ),
         (
             forge(
-                &json!({"sub": sub, "iat": now(), "jti": "x"}),
+                &json!({"sub": sub, "iat": now(), "jti": "x", "fam": "x"}),
                 SECRET,
                 Algorithm::HS256,
                 &kid,
@@ -240,7 +243,7 @@ async fn hand_forged_tokens_are_refused() {
         ),
         (
             forge(
-                &json!({"sub": "not-a-uuid", "iat": now(), "exp": now() + 60, "jti": "x"}),
+                &json!({"sub": "not-a-uuid", "iat": now(), "exp": now() + 60, "jti": "x", "fam": "x"}),
                 SECRET,
                 Algorithm::HS256,
                 &kid,
@@ -250,7 +253,7 @@ async fn hand_forged_tokens_are_refused() {
         ),
         (
             forge(
-                &json!({"sub": uuid::Uuid::new_v4().to_string(), "iat": now(), "exp": now() + 60, "jti": "x"}),
+                &json!({"sub": uuid::Uuid::new_v4().to_string(), "iat": now(), "exp": now() + 60, "jti": "x", "fam": "x"}),
                 SECRET,
                 Algorithm::HS256,
                 &kid,

@@ -1,7 +1,9 @@
 //! sea-orm entities, one module per table (see `migrations/` for the schema and its reasons).
 
 pub mod flow;
+pub mod issued_token;
 pub mod membership;
+pub mod revoked_family;
 pub mod session;
 pub mod tenant;
 pub mod user;
