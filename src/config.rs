@@ -10,6 +10,8 @@ use std::time::Duration;
 pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 /// Default lifetime of a token when `expiration` is not given.
 pub const DEFAULT_TOKEN_SECONDS: u64 = 600;
+/// Default idle timeout of a browser session (2 hours).
+pub const DEFAULT_SESSION_IDLE_SECONDS: u64 = 7200;
 /// Default window in which failed logins are counted (15 minutes).
 pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 900;
 /// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
@@ -69,8 +71,10 @@ pub struct Settings {
     pub max_token_seconds: u64,
     /// How long a cached role or user status may be served before it is read again.
     pub cache_ttl: Duration,
-    /// How long a browser session lives after login.
+    /// How long a browser session lives after login, however busy (absolute lifetime).
     pub session_lifetime: Duration,
+    /// How long a browser session survives without a request (idle timeout).
+    pub session_idle: Duration,
     /// The URL users reach the service at; `https://…` marks the session cookie `Secure`.
     pub public_url: Option<String>,
     /// The window failed logins are counted in.
@@ -97,6 +101,7 @@ impl Settings {
             max_token_seconds: DEFAULT_MAX_TOKEN_SECONDS,
             cache_ttl: Duration::from_secs(5),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
+            session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_SECONDS),
             public_url: None,
             login_window: Duration::from_secs(DEFAULT_LOGIN_WINDOW_SECONDS),
             login_failures_per_account_and_address: 5,

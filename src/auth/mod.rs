@@ -78,6 +78,7 @@ pub struct Authn {
     /// revocations made by another process).
     revoked_families: ConsistentCache<String, bool>,
     pub session_lifetime: Duration,
+    pub session_idle: Duration,
     pub secure_cookies: bool,
     pub max_token_seconds: u64,
     /// `ZYGO_PUBLIC_URL`: when set, the one origin browsers may send state-changing requests from.
@@ -94,6 +95,7 @@ impl Authn {
             active_users: ConsistentCache::new(100_000, settings.cache_ttl),
             revoked_families: ConsistentCache::new(100_000, settings.cache_ttl),
             session_lifetime: settings.session_lifetime,
+            session_idle: settings.session_idle,
             secure_cookies: settings.secure_cookies(),
             max_token_seconds: settings.max_token_seconds,
             public_url: settings.public_url.clone(),

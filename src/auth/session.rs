@@ -14,8 +14,9 @@ use crate::store::{self, TenantId, UserId};
 
 pub const SESSION_COOKIE: &str = "session";
 
-/// How stale `last_seen_at` may get before a request refreshes it (saves a write per request).
-const TOUCH_AFTER_SECONDS: i64 = 60;
+/// How stale `last_seen_at` may get before a request refreshes it (saves a write per request);
+/// never more than half the idle timeout, so the timeout stays accurate.
+const TOUCH_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The stored key of a session id.
 pub fn hash_id(id: &str) -> String {
@@ -38,14 +39,17 @@ pub async fn start(
     Ok(id)
 }
 
-/// Resolves a session cookie into a caller; unknown, expired or disabled-user sessions are a 401.
+/// Resolves a session cookie into a caller; unknown, expired (absolute lifetime or idle timeout)
+/// or disabled-user sessions are a 401. A database that cannot be read is a 503, never a pass.
 pub async fn authenticate(authn: &Authn, db: &DatabaseConnection, id: &str) -> ApiResult<Caller> {
     let id_hash = hash_id(id);
     let session = store::sessions::find(db, &id_hash)
         .await?
         .ok_or(ApiError::SessionInvalid)?;
     let now = Utc::now();
-    if session.expires_at <= now {
+    let idle = chrono::Duration::from_std(authn.session_idle)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if session.expires_at <= now || session.last_seen_at + idle <= now {
         store::sessions::delete(db, &id_hash).await?;
         return Err(ApiError::SessionInvalid);
     }
@@ -53,7 +57,9 @@ pub async fn authenticate(authn: &Authn, db: &DatabaseConnection, id: &str) -> A
     if !authn.is_active(user).await? {
         return Err(ApiError::SessionInvalid);
     }
-    if (now - session.last_seen_at).num_seconds() >= TOUCH_AFTER_SECONDS {
+    let touch_after = chrono::Duration::from_std(TOUCH_AFTER.min(authn.session_idle / 2))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if now - session.last_seen_at >= touch_after {
         store::sessions::touch(db, &id_hash).await?;
     }
     Ok(Caller {
