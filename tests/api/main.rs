@@ -18,5 +18,6 @@ mod session_lifetimes;
 mod sessions;
 mod startup;
 mod tenancy;
+mod tenancy_matrix;
 mod token_attacks;
 mod tokens;
