@@ -95,6 +95,10 @@ pub struct ServeArgs {
     #[arg(long, env = "ZYGO_SESSION_IDLE_SECONDS", default_value_t = crate::config::DEFAULT_SESSION_IDLE_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub session_idle_seconds: u64,
+    /// Seconds a client may take to send a request until its answer starts; slower ones are cut off.
+    #[arg(long, env = "ZYGO_REQUEST_TIMEOUT_SECONDS", default_value_t = crate::config::DEFAULT_REQUEST_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_seconds: u64,
     /// Window in which failed logins are counted, in seconds.
     #[arg(long, env = "ZYGO_LOGIN_WINDOW_SECONDS", default_value_t = crate::config::DEFAULT_LOGIN_WINDOW_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -441,6 +445,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.cache_ttl = Duration::from_secs(args.cache_ttl_seconds);
     settings.session_lifetime = Duration::from_secs(args.session_seconds);
     settings.session_idle = Duration::from_secs(args.session_idle_seconds);
+    settings.request_timeout = Duration::from_secs(args.request_timeout_seconds);
     settings.login_window = Duration::from_secs(args.login_window_seconds);
     settings.login_failures_per_account_and_address = args.login_failures_per_account_and_address;
     settings.login_failures_per_address = args.login_failures_per_address;

@@ -12,6 +12,8 @@ pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 pub const DEFAULT_TOKEN_SECONDS: u64 = 600;
 /// Default idle timeout of a browser session (2 hours).
 pub const DEFAULT_SESSION_IDLE_SECONDS: u64 = 7200;
+/// Default time a request may take to arrive and start being answered.
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
 /// Default window in which failed logins are counted (15 minutes).
 pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 900;
 /// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
@@ -85,6 +87,15 @@ pub struct Settings {
     pub login_failures_per_address: u32,
     /// Failed logins allowed per window for one account from all addresses together.
     pub login_failures_per_account: u32,
+    /// How long a client may take from the first byte of a request to the start of the answer;
+    /// slower connections (a slow-trickle client) are closed.
+    pub request_timeout: Duration,
+    /// How long an idle keep-alive connection is kept open.
+    pub idle_timeout: Duration,
+    /// Mounts `GET /__test/panic`, a handler that panics, so tests can prove a panic becomes a
+    /// 500. Only settable from Rust (tests); never from the command line or the environment.
+    #[doc(hidden)]
+    pub test_panic_route: bool,
     /// The role given to whoever creates a tenant (must be defined by the policy folder).
     pub creator_role: String,
 }
@@ -107,6 +118,9 @@ impl Settings {
             login_failures_per_account_and_address: 5,
             login_failures_per_address: 30,
             login_failures_per_account: 100,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+            idle_timeout: Duration::from_secs(75),
+            test_panic_route: false,
             creator_role: "Admin".into(),
         }
     }

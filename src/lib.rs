@@ -17,6 +17,8 @@ pub mod config;
 pub mod demo;
 /// The one error enum and its status table.
 pub mod error;
+/// Connection-level limits: the request deadline that cuts off slow-trickle clients.
+pub mod net;
 /// Building and running the application.
 pub mod startup;
 /// The database: migrations, entities and queries.

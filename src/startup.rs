@@ -13,6 +13,7 @@ use crate::api;
 use crate::auth::{Authn, TokenKeys, token};
 use crate::authz::{Authz, PolicyBundle};
 use crate::config::Settings;
+use crate::net::DeadlineAcceptor;
 use crate::store;
 
 /// Everything a request handler can reach.
@@ -116,8 +117,11 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let request_timeout = self.state.settings.request_timeout;
+        let idle_timeout = self.state.settings.idle_timeout;
         let app = api::app(self.state);
-        Server::new_with_acceptor(self.acceptor)
+        Server::new_with_acceptor(DeadlineAcceptor::new(self.acceptor, request_timeout))
+            .idle_timeout(idle_timeout)
             .run_with_graceful_shutdown(app, stop, Some(Duration::from_secs(30)))
             .await
     }

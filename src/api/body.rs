@@ -32,6 +32,25 @@ impl<T: Type> Payload for Body<T> {
     }
 }
 
+/// Deepest accepted nesting of arrays and objects in a body (the parser itself stops at 128).
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// How deeply arrays and objects nest in `value` (a scalar is 0), without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, level)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(fields) => Box::new(fields.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(level + 1);
+        stack.extend(children.map(|child| (child, level + 1)));
+    }
+    deepest
+}
+
 fn resolve<'a>(schema: &'a MetaSchemaRef, registry: &'a Registry) -> Option<&'a MetaSchema> {
     match schema {
         MetaSchemaRef::Inline(schema) => Some(schema),
@@ -100,6 +119,12 @@ impl<T: ParseFromJSON> ParsePayload for Body<T> {
         }
         let value: Value = serde_json::from_slice(&data)
             .map_err(|err| invalid(format!("the body is not valid JSON: {err}")))?;
+        if depth(&value) > MAX_JSON_DEPTH {
+            return Err(invalid(format!(
+                "the body is nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects"
+            ))
+            .into());
+        }
         let mut registry = Registry::new();
         T::register(&mut registry);
         check(&value, &T::schema_ref(), &registry).map_err(invalid)?;

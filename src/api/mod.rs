@@ -14,6 +14,7 @@ mod tokens;
 use std::sync::Arc;
 
 use poem::http::header;
+use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -83,7 +84,14 @@ pub fn spec_json() -> String {
 pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
     let service = service();
     let spec = spec_json();
-    Route::new()
+    let mut routes = Route::new();
+    if state.settings.test_panic_route {
+        routes = routes.at(
+            "/__test/panic",
+            poem::endpoint::make_sync(|_| -> &'static str { panic!("the test panic route") }),
+        );
+    }
+    routes
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| {
@@ -95,8 +103,20 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
         .nest("/docs", service.swagger_ui())
         .nest("/", service)
         .around(limit_body)
+        // A panicking handler becomes a 500 problem; the process and its other requests go on.
+        .with(CatchPanic::new().with_handler(panic_response))
         .data(state)
         .catch_all_error(render_error)
+}
+
+/// The answer to a request whose handler panicked: a plain 500 problem; the panic is logged.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a handler panicked".to_owned());
+    ApiError::Internal(format!("handler panicked: {message}")).into_response()
 }
 
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413: by `Content-Length` before reading, and by

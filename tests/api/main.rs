@@ -14,6 +14,7 @@ mod members;
 mod openapi;
 mod policies;
 mod revocation;
+mod robustness;
 mod session_lifetimes;
 mod sessions;
 mod startup;
