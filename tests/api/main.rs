@@ -7,6 +7,7 @@
 mod cli;
 mod csrf;
 mod flows;
+mod fuzz;
 mod helpers;
 mod key_rotation;
 mod login_security;

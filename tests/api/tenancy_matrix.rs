@@ -15,7 +15,7 @@ use zygo::store::{self, TenantId, UserId};
 use crate::helpers::{Cred, PASSWORD, Reply, World};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Who {
+pub(crate) enum Who {
     Admin,
     Editor,
     Viewer,
@@ -24,7 +24,7 @@ enum Who {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Op {
+pub(crate) enum Op {
     ReadTenant,
     ListMembers,
     SetMemberRole,
@@ -38,7 +38,7 @@ enum Op {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Target {
+pub(crate) enum Target {
     /// Acme, where Admin/Editor/Viewer hold their roles and NonMember holds none.
     Own,
     /// Initech: nobody of the callers belongs to it.
@@ -49,7 +49,7 @@ enum Target {
     Cross,
 }
 
-const OPS: [Op; 10] = [
+pub(crate) const OPS: [Op; 10] = [
     Op::ReadTenant,
     Op::ListMembers,
     Op::SetMemberRole,
@@ -73,7 +73,7 @@ impl Op {
 }
 
 /// The expected status and code of a cell; `None`: the cell does not apply.
-fn expected(who: Who, op: Op, target: Target) -> Option<(u16, &'static str)> {
+pub(crate) fn expected(who: Who, op: Op, target: Target) -> Option<(u16, &'static str)> {
     use Op::*;
     if who == Who::Anonymous {
         return Some((401, "unauthenticated"));
@@ -110,19 +110,19 @@ fn expected(who: Who, op: Op, target: Target) -> Option<(u16, &'static str)> {
     })
 }
 
-struct Matrix {
-    world: World,
-    initech: TenantId,
-    initech_flow: Uuid,
+pub(crate) struct Matrix {
+    pub(crate) world: World,
+    pub(crate) initech: TenantId,
+    pub(crate) initech_flow: Uuid,
     /// A Viewer of Initech only.
-    gina: UserId,
+    pub(crate) gina: UserId,
     /// A Viewer of Acme, the target of member operations there.
-    frank: UserId,
-    creds: Vec<(Who, Cred)>,
+    pub(crate) frank: UserId,
+    pub(crate) creds: Vec<(Who, Cred)>,
 }
 
 impl Matrix {
-    async fn new() -> Matrix {
+    pub(crate) async fn new() -> Matrix {
         let world = World::new().await;
         let app = &world.app;
         let erin = app.add_user("erin@example.com", PASSWORD).await;
@@ -153,7 +153,7 @@ impl Matrix {
     }
 
     /// A fresh Acme flow and Frank back in Acme, so destructive cells do not affect others.
-    async fn reset(&self) -> Uuid {
+    pub(crate) async fn reset(&self) -> Uuid {
         let app = &self.world.app;
         app.set_role(self.world.acme, self.frank, "Viewer").await;
         app.state
@@ -166,7 +166,12 @@ impl Matrix {
             .id
     }
 
-    fn request(&self, op: Op, target: Target, acme_flow: Uuid) -> (Method, String, Option<Value>) {
+    pub(crate) fn request(
+        &self,
+        op: Op,
+        target: Target,
+        acme_flow: Uuid,
+    ) -> (Method, String, Option<Value>) {
         let tenant = match target {
             Target::Own | Target::Cross => self.world.acme.0,
             Target::Foreign => self.initech.0,
