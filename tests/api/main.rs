@@ -16,6 +16,7 @@ mod openapi;
 mod policies;
 mod revocation;
 mod robustness;
+mod secrets_in_logs;
 mod session_lifetimes;
 mod sessions;
 mod startup;
