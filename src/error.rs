@@ -8,7 +8,7 @@
 
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object, types::Type};
 
 /// A problem detail (RFC 9457), the body of every error response.
@@ -304,7 +304,17 @@ impl ApiResponse for ApiError {
                         content_type: "application/problem+json",
                         schema: Problem::schema_ref(),
                     }],
-                    headers: vec![],
+                    headers: if *status == 429 {
+                        vec![MetaHeader {
+                            name: "Retry-After".into(),
+                            description: Some("Seconds to wait before trying again".into()),
+                            required: true,
+                            deprecated: false,
+                            schema: u64::schema_ref(),
+                        }]
+                    } else {
+                        vec![]
+                    },
                 })
                 .collect(),
         }
