@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use crate::auth::password;
 use crate::authz::{PolicyBundle, fixtures};
-use crate::config::{DEFAULT_MAX_TOKEN_SECONDS, DatabaseSettings, Secret, Settings};
+use crate::config::{
+    DEFAULT_DB_TIMEOUT_SECONDS, DEFAULT_MAX_TOKEN_SECONDS, DatabaseSettings, Secret, Settings,
+};
+use crate::invalidation::{self, Key};
 use crate::startup::Application;
 use crate::store::{self, TenantId, UserId, members::ChangeError};
 
@@ -53,11 +56,18 @@ pub struct DbArgs {
     /// Folder for the default SQLite database and the generated token secret.
     #[arg(long, env = "ZYGO_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Longest wait for the database (connection, lock, statement) before giving up, in seconds;
+    /// the server answers 503 after it.
+    #[arg(long, env = "ZYGO_DB_TIMEOUT_SECONDS", default_value_t = DEFAULT_DB_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_timeout_seconds: u64,
 }
 
 impl DbArgs {
     fn settings(&self) -> DatabaseSettings {
-        DatabaseSettings::new(self.database_url.clone(), self.data_dir.clone())
+        let mut settings = DatabaseSettings::new(self.database_url.clone(), self.data_dir.clone());
+        settings.timeout = Duration::from_secs(self.db_timeout_seconds);
+        settings
     }
 }
 
@@ -354,7 +364,18 @@ async fn set_disabled(email: &str, db: &DbArgs, disable: bool) -> CliResult {
     store::users::set_disabled(&conn, user, disable)
         .await
         .map_err(|e| e.to_string())?;
+    signal(&conn, Key::User(user)).await;
     Ok(())
+}
+
+/// Tells running servers (PostgreSQL) to drop what they cached about `key`. The change has
+/// committed either way; a lost signal only means the servers' cache TTL bounds it instead.
+async fn signal(conn: &sea_orm::DatabaseConnection, key: Key) {
+    if let Err(err) = invalidation::publish(conn, &[key]).await {
+        eprintln!(
+            "warning: done, but running servers were not signalled ({err}); they see the change within their cache TTL"
+        );
+    }
 }
 
 async fn member(command: MemberCommand) -> CliResult {
@@ -389,6 +410,7 @@ async fn member(command: MemberCommand) -> CliResult {
             })
             .await
             .map_err(change_error)?;
+            signal(&conn, Key::Role(user, tenant)).await;
             Ok(())
         }
         MemberCommand::Remove {
@@ -406,6 +428,7 @@ async fn member(command: MemberCommand) -> CliResult {
             })
             .await
             .map_err(change_error)?;
+            signal(&conn, Key::Role(user, tenant)).await;
             Ok(())
         }
     }

@@ -27,14 +27,21 @@ pub struct HealthApi;
 impl HealthApi {
     /// Health check
     ///
-    /// 200 when the database answers and the policies are loaded; 503 otherwise. No credentials.
+    /// 200 when the database answers and the policies are loaded; 503 (problem+json, code
+    /// `unavailable`, "the database is unreachable") when the database does not answer within the
+    /// configured timeout. No credentials.
     #[oai(path = "/healthz", method = "get", operation_id = "health")]
     async fn health(&self, state: Data<&Arc<AppState>>) -> ApiResult<Json<Health>> {
-        state
-            .db
-            .ping()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let timeout = state.settings.database.timeout;
+        match tokio::time::timeout(timeout, state.db.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(ApiError::Unavailable(err.to_string())),
+            Err(_) => {
+                return Err(ApiError::Unavailable(format!(
+                    "no answer to a ping within {timeout:?}"
+                )));
+            }
+        }
         let bundle = state.authz.bundle();
         Ok(Json(Health {
             status: "ok".into(),

@@ -140,6 +140,11 @@ impl Authz {
         self.roles.invalidate(&(user, tenant)).await;
     }
 
+    /// Forgets every cached role (the invalidation listener lost signals while reconnecting).
+    pub async fn forget_all_roles(&self) {
+        self.roles.invalidate_all().await;
+    }
+
     /// The one authorization call of a guarded operation. `Ok` means go ahead. A Deny is a 403, or a
     /// 404 when a non-member addresses a specific resource (so existence never leaks). A session
     /// that addresses a tenant other than its current one gets `tenant_not_selected`.

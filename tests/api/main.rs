@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod deployment;
+mod faults;
 mod flows;
 mod helpers;
 mod members;
