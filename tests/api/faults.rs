@@ -126,12 +126,22 @@ fn sigterm_lets_a_request_in_flight_finish_and_exits_0() {
         }
     };
 
-    // A request whose body is still arriving when the signal comes.
+    // A request whose body is still arriving when the signal comes. A first request on the same
+    // connection proves the server is serving it (not merely holding it in the listen backlog).
     let body = br#"{"email": "nobody@example.com", "password": "not this one"}"#;
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
+    write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut first = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !first.ends_with(b"}") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed: {}", String::from_utf8_lossy(&first));
+        first.extend_from_slice(&buf[..n]);
+    }
+    assert!(first.starts_with(b"HTTP/1.1 200"));
     write!(
         stream,
         "POST /api/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
@@ -141,7 +151,7 @@ fn sigterm_lets_a_request_in_flight_finish_and_exits_0() {
     .unwrap();
     stream.write_all(&body[..10]).unwrap();
     stream.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(500));
 
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
