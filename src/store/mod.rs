@@ -100,8 +100,45 @@ pub async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, Ope
     let db = Database::connect(options)
         .await
         .map_err(OpenError::Connect)?;
-    Migrator::up(&db, None).await.map_err(OpenError::Migrate)?;
+    migrate(&db).await.map_err(OpenError::Migrate)?;
     Ok(db)
+}
+
+/// Key of the PostgreSQL advisory lock that serialises migrations between instances.
+const MIGRATION_LOCK: i64 = 0x7a79_676f_6d69_6772; // "zygomigr"
+
+/// Applies pending migrations. On PostgreSQL, instances starting together take turns under an
+/// advisory lock (held by a connection of its own, without the statement timeout), so exactly one
+/// applies each migration and the others find nothing left to do.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    use sea_orm::sqlx::{self, Connection};
+    let sqlx_err = |e: sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into()));
+    let options = (*db.get_postgres_connection_pool().connect_options()).clone();
+    let mut lock = sqlx::PgConnection::connect_with(&options)
+        .await
+        .map_err(sqlx_err)?;
+    for setting in ["SET statement_timeout = 0", "SET lock_timeout = 0"] {
+        sqlx::query(setting)
+            .execute(&mut lock)
+            .await
+            .map_err(sqlx_err)?;
+    }
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await
+        .map_err(sqlx_err)?;
+    let migrated = Migrator::up(db, None).await;
+    // Closing the session releases the lock even if the unlock fails.
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await;
+    let _ = lock.close().await;
+    migrated
 }
 
 /// Whether the error means "the database cannot serve right now" (unreachable, restarting, a lock

@@ -63,6 +63,10 @@ fn an_operator_sets_up_users_tenants_and_members_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
 
+    let migrate = zygo(data, &["migrate"], None);
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    assert_eq!(stdout(&migrate), "the database schema is up to date");
+
     let ann = zygo(
         data,
         &["user", "add", "ann@example.com"],

@@ -25,6 +25,24 @@ async fn two_instances() -> (World, crate::helpers::TestApp, tempfile::TempDir) 
 }
 
 #[tokio::test]
+async fn instances_starting_together_on_a_fresh_postgres_database_migrate_it_once() {
+    if postgres_admin_url().is_none() {
+        eprintln!("skipped on {}: one SQLite file has one server", backend());
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let settings = test_settings(data.path());
+    let (a, b, c) = tokio::join!(
+        zygo::startup::Application::build(settings.clone()),
+        zygo::startup::Application::build(settings.clone()),
+        zygo::startup::Application::build(settings),
+    );
+    for app in [a, b, c] {
+        app.expect("every instance starts");
+    }
+}
+
+#[tokio::test]
 async fn sessions_and_tokens_from_one_instance_work_on_another() {
     let (world, b, _data) = two_instances().await;
     let (cookie, _) = world.app.login("bob@example.com", PASSWORD).await;

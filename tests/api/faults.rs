@@ -138,7 +138,11 @@ fn sigterm_lets_a_request_in_flight_finish_and_exits_0() {
     let mut buf = [0u8; 4096];
     while !first.ends_with(b"}") {
         let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "connection closed: {}", String::from_utf8_lossy(&first));
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&first)
+        );
         first.extend_from_slice(&buf[..n]);
     }
     assert!(first.starts_with(b"HTTP/1.1 200"));
