@@ -95,7 +95,7 @@ async fn a_membership_change_through_one_instance_is_enforced_by_another_within_
     let (b, bob, carol, dave, flows) = (&b_app, &bob, &carol, &dave, flows.as_str());
 
     // B caches Bob as Editor (he may create flows); A demotes him to Viewer.
-    b.post(&flows, &bob, json!({"name": "before"}))
+    b.post(flows, bob, json!({"name": "before"}))
         .await
         .assert_status(201);
     world
@@ -108,13 +108,13 @@ async fn a_membership_change_through_one_instance_is_enforced_by_another_within_
         .await
         .assert_status(200);
     let demoted = time_until(Duration::from_secs(5), move || async move {
-        b.post(&flows, &bob, json!({"name": "poll"})).await.status == 403
+        b.post(flows, bob, json!({"name": "poll"})).await.status == 403
     })
     .await
     .expect("B enforces the demotion");
 
     // B caches Carol as a member; A removes her.
-    b.get(&flows, &carol).await.assert_status(200);
+    b.get(flows, carol).await.assert_status(200);
     world
         .app
         .delete(
@@ -124,13 +124,13 @@ async fn a_membership_change_through_one_instance_is_enforced_by_another_within_
         .await
         .assert_status(204);
     let removed = time_until(Duration::from_secs(5), move || async move {
-        b.get(&flows, &carol).await.status == 403
+        b.get(flows, carol).await.status == 403
     })
     .await
     .expect("B enforces the removal");
 
     // The admin CLI, run next to both servers, signals them too.
-    b.get(&flows, &bob).await.assert_status(200);
+    b.get(flows, bob).await.assert_status(200);
     let cli = zygo_command(data.path())
         .env("ZYGO_DATABASE_URL", &world.app.state.settings.database.url)
         .args([
@@ -147,13 +147,13 @@ async fn a_membership_change_through_one_instance_is_enforced_by_another_within_
         String::from_utf8_lossy(&cli.stderr)
     );
     let cli_removed = time_until(Duration::from_secs(5), move || async move {
-        b.get(&flows, &bob).await.status == 403
+        b.get(flows, bob).await.status == 403
     })
     .await
     .expect("B enforces the CLI's removal");
 
     // A user disabled from the CLI is refused by B (the user-status cache).
-    b.get("/api/me", &dave).await.assert_status(200);
+    b.get("/api/me", dave).await.assert_status(200);
     let cli = zygo_command(data.path())
         .env("ZYGO_DATABASE_URL", &world.app.state.settings.database.url)
         .args(["user", "disable", "dave@example.com"])
@@ -165,7 +165,7 @@ async fn a_membership_change_through_one_instance_is_enforced_by_another_within_
         String::from_utf8_lossy(&cli.stderr)
     );
     let disabled = time_until(Duration::from_secs(5), move || async move {
-        b.get("/api/me", &dave).await.status == 401
+        b.get("/api/me", dave).await.status == 401
     })
     .await
     .expect("B refuses the disabled user");
