@@ -56,20 +56,16 @@ type Apis = (
 
 /// The OpenAPI service: the document and the routes come from the same code.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            auth::AuthApi,
-            tokens::TokenApi,
-            tenants::TenantApi,
-            members::MemberApi,
-            flows::FlowApi,
-            decisions::DecisionApi,
-            health::HealthApi,
-        ),
-        "Zygo",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    let apis: Apis = (
+        auth::AuthApi,
+        tokens::TokenApi,
+        tenants::TenantApi,
+        members::MemberApi,
+        flows::FlowApi,
+        decisions::DecisionApi,
+        health::HealthApi,
+    );
+    OpenApiService::new(apis, "Zygo", env!("CARGO_PKG_VERSION")).description(
         "Multi-tenant API authenticated by browser sessions or API tokens and authorized by \
          Cedar policies. Log in with `POST /api/login` (sets the `session` cookie) or mint a token \
          with `GET /api/token` and send it in the `token` header. Every error is \
