@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod decisions;
 mod flows;
 mod health;
 pub mod json_object;
@@ -20,6 +21,8 @@ use poem_openapi::{OpenApiService, Tags};
 use crate::error::{ApiError, render_error};
 use crate::startup::AppState;
 
+pub use decisions::MAX_ITEMS as MAX_DECISION_ITEMS;
+
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -35,6 +38,8 @@ pub enum ApiTags {
     Members,
     /// Flows: tenant-owned JSON documents.
     Flows,
+    /// The decision API: ask the policies what a member may do.
+    Decisions,
     /// Service health.
     Health,
 }
@@ -45,24 +50,22 @@ type Apis = (
     tenants::TenantApi,
     members::MemberApi,
     flows::FlowApi,
+    decisions::DecisionApi,
     health::HealthApi,
 );
 
 /// The OpenAPI service: the document and the routes come from the same code.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            auth::AuthApi,
-            tokens::TokenApi,
-            tenants::TenantApi,
-            members::MemberApi,
-            flows::FlowApi,
-            health::HealthApi,
-        ),
-        "Zygo",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    let apis: Apis = (
+        auth::AuthApi,
+        tokens::TokenApi,
+        tenants::TenantApi,
+        members::MemberApi,
+        flows::FlowApi,
+        decisions::DecisionApi,
+        health::HealthApi,
+    );
+    OpenApiService::new(apis, "Zygo", env!("CARGO_PKG_VERSION")).description(
         "Multi-tenant API authenticated by browser sessions or API tokens and authorized by \
          Cedar policies. Log in with `POST /api/login` (sets the `session` cookie) or mint a token \
          with `GET /api/token` and send it in the `token` header. Every error is \
@@ -92,27 +95,59 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
         )
         .nest("/docs", service.swagger_ui())
         .nest("/", service)
-        .around(limit_body)
+        .around(frame)
         .data(state)
         .catch_all_error(render_error)
 }
 
+/// Header carrying the request id (taken from the client when sane, else generated).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Around every request: a request id (in the response header and the decision log), the body
+/// size limit, and errors rendered as problem+json with the request id attached.
+async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let id = request_id(&req);
+    let path = req.uri().path().to_owned();
+    let result = crate::authz::log::REQUEST_ID
+        .scope(id.clone(), async move {
+            limit_body(&mut req).await?;
+            next.call(req).await.map(IntoResponse::into_response)
+        })
+        .await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => render_error(name_path_parameter(err, &path)).await,
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413: by `Content-Length` before reading, and by
 /// counting while reading when the length is not announced (chunked uploads).
-async fn limit_body<E: Endpoint>(
-    next: std::sync::Arc<E>,
-    mut req: Request,
-) -> poem::Result<Response> {
+async fn limit_body(req: &mut Request) -> poem::Result<()> {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match announced {
-        Some(length) if length > MAX_BODY_BYTES as u64 => {
-            return Err(ApiError::PayloadTooLarge.into());
-        }
-        Some(_) => {}
+        Some(length) if length > MAX_BODY_BYTES as u64 => Err(ApiError::PayloadTooLarge.into()),
+        Some(_) => Ok(()),
         None => {
             let body = req
                 .take_body()
@@ -120,13 +155,9 @@ async fn limit_body<E: Endpoint>(
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge)?;
             req.set_body(body);
+            Ok(())
         }
     }
-    let path = req.uri().path().to_owned();
-    next.call(req)
-        .await
-        .map(IntoResponse::into_response)
-        .map_err(|err| name_path_parameter(err, &path))
 }
 
 /// The framework reports a bad path parameter by position (`param0`); name it as the document

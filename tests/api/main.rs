@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod decisions;
 mod deployment;
 mod faults;
 mod flows;
@@ -12,6 +13,7 @@ mod helpers;
 mod members;
 mod openapi;
 mod policies;
+mod reload;
 mod sessions;
 mod startup;
 mod tenancy;
