@@ -11,7 +11,8 @@ use uuid::Uuid;
 use crate::auth::password;
 use crate::authz::{Action, LogTarget, PolicyBundle, Query, Resource, fixtures, outcome};
 use crate::config::{
-    DEFAULT_DB_TIMEOUT_SECONDS, DEFAULT_MAX_TOKEN_SECONDS, DatabaseSettings, Secret, Settings,
+    DEFAULT_DB_TIMEOUT_SECONDS, DEFAULT_MAX_TOKEN_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    DatabaseSettings, Secret, Settings,
 };
 use crate::invalidation::{self, Key};
 use crate::startup::Application;
@@ -103,6 +104,11 @@ pub struct ServeArgs {
     /// How long a cached role or user status may be used before it is read again, in seconds.
     #[arg(long, env = "ZYGO_CACHE_TTL_SECONDS", default_value_t = 5)]
     pub cache_ttl_seconds: u64,
+    /// Longest time a request may take before it is answered 503, in seconds (a backstop behind
+    /// the database timeout).
+    #[arg(long, env = "ZYGO_REQUEST_TIMEOUT_SECONDS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_seconds: u64,
     /// How long a browser session lives after login, in seconds.
     #[arg(long, env = "ZYGO_SESSION_SECONDS", default_value_t = 7 * 24 * 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -492,6 +498,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.public_url = args.public_url;
     settings.max_token_seconds = args.max_token_seconds;
     settings.cache_ttl = Duration::from_secs(args.cache_ttl_seconds);
+    settings.request_timeout = Duration::from_secs(args.request_timeout_seconds);
     settings.session_lifetime = Duration::from_secs(args.session_seconds);
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));

@@ -14,6 +14,8 @@ pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 pub const DEFAULT_TOKEN_SECONDS: u64 = 600;
 /// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Default bound, in seconds, on a whole request.
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 15;
 /// Default bound, in seconds, on waiting for the database (connect, pool, lock, statement).
 pub const DEFAULT_DB_TIMEOUT_SECONDS: u64 = 3;
 
@@ -82,6 +84,9 @@ pub struct Settings {
     pub cache_ttl: Duration,
     /// How long a browser session lives after login.
     pub session_lifetime: Duration,
+    /// Longest time a request may take; past it the client gets 503 (a backstop behind the
+    /// database timeouts, for a database that stops answering in the middle of a query).
+    pub request_timeout: Duration,
     /// The URL users reach the service at; `https://…` marks the session cookie `Secure`.
     pub public_url: Option<String>,
     /// The role given to whoever creates a tenant (must be defined by the policy folder).
@@ -103,6 +108,7 @@ impl Settings {
             max_token_seconds: DEFAULT_MAX_TOKEN_SECONDS,
             cache_ttl: Duration::from_secs(5),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
             public_url: None,
             creator_role: "Admin".into(),
             decision_log: LogTarget::Off,

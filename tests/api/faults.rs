@@ -8,8 +8,8 @@ use sea_orm::sqlx::{self, Connection};
 
 use crate::cli::zygo_command;
 use crate::helpers::{
-    Cred, PASSWORD, PrivatePostgres, World, backend, postgres_admin_url, spawn_with, test_settings,
-    time_until,
+    Cred, FreezableProxy, PASSWORD, PrivatePostgres, World, backend, postgres_admin_url,
+    spawn_with, test_settings, time_until,
 };
 
 /// The database timeout these tests configure; answers must come within it plus some slack.
@@ -58,6 +58,7 @@ async fn postgres_stopped_mid_run_gives_503_then_the_service_recovers_by_itself(
         "the database is unreachable; retry later"
     );
     let took = started.elapsed();
+    println!("stopped database: three 503s in {took:?}");
     assert!(took < 3 * (DB_TIMEOUT + SLACK), "three 503s took {took:?}");
 
     assert!(pg.start_again(), "PostgreSQL starts again");
@@ -69,6 +70,84 @@ async fn postgres_stopped_mid_run_gives_503_then_the_service_recovers_by_itself(
     println!("healthy again {recovered:?} after PostgreSQL restarted");
     app.get(&flows, &bob).await.assert_status(200);
     app.login("carol@example.com", PASSWORD).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_gives_503_within_the_timeouts_then_the_service_recovers() {
+    if postgres_admin_url().is_none() {
+        eprintln!(
+            "skipped on {}: partitions a PostgreSQL connection",
+            backend()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    let (proxy, url) = FreezableProxy::start(&settings.database.url).await;
+    settings.database.url = url;
+    settings.database.timeout = DB_TIMEOUT;
+    settings.request_timeout = Duration::from_secs(4);
+    let world = World::on(spawn_with(settings, dir).await).await;
+    let app = &world.app;
+    let bob = Cred::Token(world.token_of("bob").await);
+    let flows = format!("/api/tenants/{}/flows", world.acme);
+    app.get("/healthz", &Cred::None).await.assert_status(200);
+
+    proxy.freeze(true);
+    let started = Instant::now();
+    app.get(&flows, &bob)
+        .await
+        .assert_problem(503, "unavailable");
+    let first = started.elapsed();
+    let health = app.get("/healthz", &Cred::None).await;
+    health.assert_problem(503, "unavailable");
+    assert_eq!(
+        health.body["detail"],
+        "the database is unreachable; retry later"
+    );
+    let took = started.elapsed();
+    println!("unreachable database: first 503 after {first:?}, two 503s in {took:?}");
+    assert!(took < 2 * Duration::from_secs(4) + SLACK, "took {took:?}");
+
+    proxy.freeze(false);
+    let recovered = time_until(Duration::from_secs(20), || async {
+        app.get("/healthz", &Cred::None).await.status == 200
+    })
+    .await
+    .expect("the service recovers without a restart");
+    println!("healthy again {recovered:?} after the partition healed");
+    app.get(&flows, &bob).await.assert_status(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_never_outlives_the_request_timeout_even_when_the_database_hangs() {
+    if postgres_admin_url().is_none() {
+        eprintln!(
+            "skipped on {}: partitions a PostgreSQL connection",
+            backend()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    let (proxy, url) = FreezableProxy::start(&settings.database.url).await;
+    settings.database.url = url;
+    // Database waits far longer than the request deadline: only the deadline can answer.
+    settings.database.timeout = Duration::from_secs(60);
+    settings.request_timeout = Duration::from_secs(2);
+    let world = World::on(spawn_with(settings, dir).await).await;
+    let app = &world.app;
+    let bob = Cred::Token(world.token_of("bob").await);
+
+    proxy.freeze(true);
+    let started = Instant::now();
+    app.get(&format!("/api/tenants/{}/flows", world.acme), &bob)
+        .await
+        .assert_problem(503, "unavailable");
+    let took = started.elapsed();
+    println!("hung database: 503 after {took:?} (request timeout 2s)");
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(2) + SLACK);
+    proxy.freeze(false);
 }
 
 #[tokio::test]
