@@ -544,7 +544,6 @@ impl Drop for PrivatePostgres {
 /// A TCP proxy in front of the database that can "freeze": it keeps every connection open but
 /// stops forwarding bytes, as a network partition does (the server is up, nobody answers).
 pub struct FreezableProxy {
-    pub addr: std::net::SocketAddr,
     frozen: Arc<std::sync::atomic::AtomicBool>,
     accept: tokio::task::JoinHandle<()>,
 }
@@ -577,14 +576,7 @@ impl FreezableProxy {
             }
         });
         let proxied = format!("{scheme}@{addr}/{path}");
-        (
-            FreezableProxy {
-                addr,
-                frozen,
-                accept,
-            },
-            proxied,
-        )
+        (FreezableProxy { frozen, accept }, proxied)
     }
 
     pub fn freeze(&self, frozen: bool) {
