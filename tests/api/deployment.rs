@@ -187,6 +187,33 @@ async fn a_membership_change_through_one_instance_is_enforced_by_another_within_
     }
 }
 
+#[tokio::test]
+async fn without_a_signal_the_cache_ttl_still_bounds_how_stale_another_instance_gets() {
+    // Two instances with a 1 s TTL; on SQLite there is no signal at all, so only the TTL acts.
+    let ttl = Duration::from_secs(1);
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(data.path());
+    settings.cache_ttl = ttl;
+    let a = spawn_with(settings.clone(), tempfile::tempdir().unwrap()).await;
+    let b = spawn_with(settings, tempfile::tempdir().unwrap()).await;
+    let world = World::on(a).await;
+    let carol = Cred::Token(world.token_of("carol").await);
+    let flows = format!("/api/tenants/{}/flows", world.acme);
+    b.get(&flows, &carol).await.assert_status(200);
+    // Removed straight in the database, as a process that signals nobody would.
+    zygo::store::members::remove(&world.app.state.db, world.acme, world.carol, |_| true)
+        .await
+        .unwrap();
+    let (b, carol, flows) = (&b, &carol, flows.as_str());
+    let took = time_until(Duration::from_secs(10), move || async move {
+        b.get(flows, carol).await.status == 403
+    })
+    .await
+    .expect("B enforces the removal");
+    println!("unsignalled change reached the other instance after {took:?} (TTL {ttl:?})");
+    assert!(took <= ttl + Duration::from_millis(500), "took {took:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_writers_on_one_instance_never_get_a_server_error() {
     let world = Arc::new(World::new().await);
