@@ -6,18 +6,24 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::authz::LogTarget;
+
 /// Default upper bound of `GET /api/token?expiration=` (30 days).
 pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 /// Default lifetime of a token when `expiration` is not given.
 pub const DEFAULT_TOKEN_SECONDS: u64 = 600;
 /// Default idle timeout of a browser session (2 hours).
 pub const DEFAULT_SESSION_IDLE_SECONDS: u64 = 7200;
-/// Default time a request may take to arrive and start being answered.
-pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// Default time a client may take from a request's first byte until its answer starts.
+pub const DEFAULT_READ_TIMEOUT_SECONDS: u64 = 30;
 /// Default window in which failed logins are counted (15 minutes).
 pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 900;
 /// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Default bound, in seconds, on a whole request.
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 15;
+/// Default bound, in seconds, on waiting for the database (connect, pool, lock, statement).
+pub const DEFAULT_DB_TIMEOUT_SECONDS: u64 = 3;
 
 /// A secret value; `Debug` prints a placeholder so it never reaches a log by accident.
 #[derive(Clone)]
@@ -45,6 +51,9 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Folder for the default SQLite file and the generated token secret.
     pub data_dir: PathBuf,
+    /// How long a request may wait for the database (a connection, a lock, a statement) before it
+    /// is answered 503: a dead database never hangs a request for longer than this.
+    pub timeout: Duration,
 }
 
 impl DatabaseSettings {
@@ -52,7 +61,16 @@ impl DatabaseSettings {
     pub fn new(url: Option<String>, data_dir: PathBuf) -> Self {
         let url = url
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("zygo.db").display()));
-        DatabaseSettings { url, data_dir }
+        DatabaseSettings {
+            url,
+            data_dir,
+            timeout: Duration::from_secs(DEFAULT_DB_TIMEOUT_SECONDS),
+        }
+    }
+
+    /// Whether the URL names a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres:") || self.url.starts_with("postgresql:")
     }
 }
 
@@ -77,6 +95,9 @@ pub struct Settings {
     pub session_lifetime: Duration,
     /// How long a browser session survives without a request (idle timeout).
     pub session_idle: Duration,
+    /// Longest time a request may take; past it the client gets 503 (a backstop behind the
+    /// database timeouts, for a database that stops answering in the middle of a query).
+    pub request_timeout: Duration,
     /// The URL users reach the service at; `https://…` marks the session cookie `Secure`.
     pub public_url: Option<String>,
     /// The window failed logins are counted in.
@@ -88,8 +109,9 @@ pub struct Settings {
     /// Failed logins allowed per window for one account from all addresses together.
     pub login_failures_per_account: u32,
     /// How long a client may take from the first byte of a request to the start of the answer;
-    /// slower connections (a slow-trickle client) are closed.
-    pub request_timeout: Duration,
+    /// slower connections (a slow-trickle client) are closed. Longer than `request_timeout`,
+    /// so in practice it bounds how slowly headers and body may arrive.
+    pub read_timeout: Duration,
     /// How long an idle keep-alive connection is kept open.
     pub idle_timeout: Duration,
     /// Mounts `GET /__test/panic`, a handler that panics, so tests can prove a panic becomes a
@@ -98,6 +120,10 @@ pub struct Settings {
     pub test_panic_route: bool,
     /// The role given to whoever creates a tenant (must be defined by the policy folder).
     pub creator_role: String,
+    /// Where authorization decisions are logged (off by default).
+    pub decision_log: LogTarget,
+    /// Whether to pick up edits of the policy folder while serving (file watch and SIGHUP).
+    pub watch_policies: bool,
 }
 
 impl Settings {
@@ -113,15 +139,18 @@ impl Settings {
             cache_ttl: Duration::from_secs(5),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_SECONDS),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
             public_url: None,
             login_window: Duration::from_secs(DEFAULT_LOGIN_WINDOW_SECONDS),
             login_failures_per_account_and_address: 5,
             login_failures_per_address: 30,
             login_failures_per_account: 100,
-            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+            read_timeout: Duration::from_secs(DEFAULT_READ_TIMEOUT_SECONDS),
             idle_timeout: Duration::from_secs(75),
             test_panic_route: false,
             creator_role: "Admin".into(),
+            decision_log: LogTarget::Off,
+            watch_policies: true,
         }
     }
 

@@ -95,7 +95,7 @@ pub enum ApiError {
     /// 422: well-formed input that breaks a rule, naming the field.
     #[error("{field}: {message}")]
     Validation {
-        field: &'static str,
+        field: std::borrow::Cow<'static, str>,
         message: String,
     },
     /// 429: too many failed logins; retry after the given number of seconds.
@@ -104,8 +104,9 @@ pub enum ApiError {
     /// 500: a bug or an unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
-    /// 503: the database cannot be reached; the cause is logged.
-    #[error("the service is temporarily unavailable")]
+    /// 503: the database cannot be reached (down, restarting, or too slow to answer within the
+    /// configured timeout); the cause is logged.
+    #[error("the database is unreachable; retry later")]
     Unavailable(String),
 }
 
@@ -215,10 +216,10 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable(err.to_string()),
-            _ => ApiError::Internal(err.to_string()),
+        if crate::store::is_unavailable(&err) {
+            ApiError::Unavailable(err.to_string())
+        } else {
+            ApiError::Internal(err.to_string())
         }
     }
 }

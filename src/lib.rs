@@ -17,6 +17,8 @@ pub mod config;
 pub mod demo;
 /// The one error enum and its status table.
 pub mod error;
+/// Cross-instance cache invalidation: PostgreSQL NOTIFY after a change, LISTEN into the caches.
+pub mod invalidation;
 /// Connection-level limits: the request deadline that cuts off slow-trickle clients.
 pub mod net;
 /// Building and running the application.

@@ -11,8 +11,9 @@ use sea_orm::DatabaseConnection;
 
 use crate::api;
 use crate::auth::{Authn, TokenKeys, token};
-use crate::authz::{Authz, PolicyBundle};
+use crate::authz::{Authz, DecisionLog, PolicyBundle, PolicyStore};
 use crate::config::Settings;
+use crate::invalidation;
 use crate::net::DeadlineAcceptor;
 use crate::store;
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub authn: Authn,
     pub authz: Authz,
     pub settings: Settings,
+    /// The cross-instance invalidation listener (PostgreSQL); stops when the state is dropped.
+    invalidations: std::sync::OnceLock<invalidation::Stop>,
 }
 
 /// Why the service refused to start, as one paragraph for the operator.
@@ -35,6 +38,8 @@ pub enum StartError {
     TokenKey(#[from] token::KeyError),
     #[error("the creator role `{0}` is not defined by the policy folder")]
     CreatorRole(String),
+    #[error("cannot open the decision log: {0}")]
+    DecisionLog(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -74,19 +79,30 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
         TokenKeys::from_list(settings.token_keys.clone())?
     };
     let authn = Authn::new(keys, db.clone(), &settings);
-    let authz = Authz::new(bundle, db.clone(), settings.cache_ttl);
-    Ok(Arc::new(AppState {
+    let log = DecisionLog::open(&settings.decision_log).map_err(StartError::DecisionLog)?;
+    let policies = Arc::new(PolicyStore::new(settings.policies_dir.clone(), bundle));
+    let authz = Authz::new(policies, db.clone(), settings.cache_ttl, log);
+    let state = Arc::new(AppState {
         db,
         authn,
         authz,
         settings,
-    }))
+        invalidations: std::sync::OnceLock::new(),
+    });
+    if let Some(stop) = invalidation::spawn_listener(&state.db, Arc::downgrade(&state)) {
+        let _ = state.invalidations.set(stop);
+    }
+    Ok(state)
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let bind = settings.bind.clone();
+        let watch = settings.watch_policies;
         let state = build_state(settings).await?;
+        if watch {
+            state.authz.policy_store().watch();
+        }
         let acceptor = TcpListener::bind(bind.clone())
             .into_acceptor()
             .await
@@ -117,10 +133,10 @@ impl Application {
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let request_timeout = self.state.settings.request_timeout;
+        let read_timeout = self.state.settings.read_timeout;
         let idle_timeout = self.state.settings.idle_timeout;
         let app = api::app(self.state);
-        Server::new_with_acceptor(DeadlineAcceptor::new(self.acceptor, request_timeout))
+        Server::new_with_acceptor(DeadlineAcceptor::new(self.acceptor, read_timeout))
             .idle_timeout(idle_timeout)
             .run_with_graceful_shutdown(app, stop, Some(Duration::from_secs(30)))
             .await

@@ -219,13 +219,13 @@ impl AuthApi {
         }
         if body.new_password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(ApiError::Validation {
-                field: "new_password",
+                field: "new_password".into(),
                 message: format!("must be at least {MIN_PASSWORD_CHARS} characters"),
             });
         }
         let hash = hash_blocking(body.new_password).await?;
         store::users::set_password_hash(&state.db, caller.user_id, hash).await?;
-        state.authn.end_everything(caller.user_id).await?;
+        state.end_everything(caller.user_id).await?;
         let cookie = match &caller.via {
             Via::Session { current_tenant, .. } => {
                 let id = session::start(&state.authn, &state.db, caller.user_id, *current_tenant)
@@ -251,7 +251,7 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
     ) -> ApiResult<LogoutResponse> {
-        state.authn.end_everything(caller.user_id).await?;
+        state.end_everything(caller.user_id).await?;
         Ok(LogoutResponse::Done(session::clear_cookie(
             state.authn.secure_cookies,
         )))

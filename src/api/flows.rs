@@ -53,6 +53,24 @@ pub enum DeletedFlow {
 
 const FLOW: &str = "flow";
 
+/// Replace and update alike: authorize first, then validate the input, then write.
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+    flow: Uuid,
+    changes: impl FnOnce() -> ApiResult<FlowChanges>,
+) -> ApiResult<Json<Flow>> {
+    state
+        .authz
+        .require(caller, tenant, Action::UpdateFlow, Resource::Flow(flow))
+        .await?;
+    store::flows::update(&state.db, tenant, flow, changes()?)
+        .await?
+        .map(|f| Json(f.into()))
+        .ok_or(ApiError::NotFound(FLOW))
+}
+
 pub struct FlowApi;
 
 #[OpenApi(tag = "ApiTags::Flows")]
@@ -155,26 +173,21 @@ impl FlowApi {
         flow_id: Path<Uuid>,
         body: Body<FlowInput>,
     ) -> ApiResult<Json<Flow>> {
-        let tenant = TenantId(tenant_id.0);
-        state
-            .authz
-            .require(
-                &caller,
-                tenant,
-                Action::UpdateFlow,
-                Resource::Flow(flow_id.0),
-            )
-            .await?;
-        let changes = FlowChanges {
-            name: Some(clean_name("name", &body.name)?),
-            definition: Some(serde_json::Value::Object(
-                body.0.definition.unwrap_or_default().0,
-            )),
-        };
-        store::flows::update(&state.db, tenant, flow_id.0, changes)
-            .await?
-            .map(|f| Json(f.into()))
-            .ok_or(ApiError::NotFound(FLOW))
+        change(
+            &state,
+            &caller,
+            TenantId(tenant_id.0),
+            flow_id.0,
+            move || {
+                Ok(FlowChanges {
+                    name: Some(clean_name("name", &body.name)?),
+                    definition: Some(serde_json::Value::Object(
+                        body.0.definition.unwrap_or_default().0,
+                    )),
+                })
+            },
+        )
+        .await
     }
 
     /// Update a flow
@@ -193,29 +206,23 @@ impl FlowApi {
         flow_id: Path<Uuid>,
         body: Body<FlowPatch>,
     ) -> ApiResult<Json<Flow>> {
-        let tenant = TenantId(tenant_id.0);
-        state
-            .authz
-            .require(
-                &caller,
-                tenant,
-                Action::UpdateFlow,
-                Resource::Flow(flow_id.0),
-            )
-            .await?;
-        let name = body
-            .name
-            .as_deref()
-            .map(|n| clean_name("name", n))
-            .transpose()?;
-        let changes = FlowChanges {
-            name,
-            definition: body.0.definition.map(|d| serde_json::Value::Object(d.0)),
-        };
-        store::flows::update(&state.db, tenant, flow_id.0, changes)
-            .await?
-            .map(|f| Json(f.into()))
-            .ok_or(ApiError::NotFound(FLOW))
+        change(
+            &state,
+            &caller,
+            TenantId(tenant_id.0),
+            flow_id.0,
+            move || {
+                Ok(FlowChanges {
+                    name: body
+                        .name
+                        .as_deref()
+                        .map(|n| clean_name("name", n))
+                        .transpose()?,
+                    definition: body.0.definition.map(|d| serde_json::Value::Object(d.0)),
+                })
+            },
+        )
+        .await
     }
 
     /// Delete a flow

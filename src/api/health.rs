@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -10,15 +11,26 @@ use super::ApiTags;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
+/// The loaded policy set.
+#[derive(Debug, Object)]
+pub struct PolicyHealth {
+    /// Content hash of the policy folder as loaded.
+    pub version: String,
+    /// When this set was loaded.
+    pub loaded_at: DateTime<Utc>,
+    /// Number of loaded policies.
+    pub policies: usize,
+    /// The located errors of the last edit that was rejected since this set loaded, if any.
+    pub last_reload_error: Option<String>,
+    pub last_reload_error_at: Option<DateTime<Utc>>,
+}
+
 /// The service's health.
 #[derive(Debug, Object)]
 pub struct Health {
     /// `ok` when the service can serve.
     pub status: String,
-    /// Content hash of the loaded policy set.
-    pub policy_version: String,
-    /// Number of loaded policies.
-    pub policies: usize,
+    pub policy: PolicyHealth,
 }
 
 pub struct HealthApi;
@@ -27,19 +39,32 @@ pub struct HealthApi;
 impl HealthApi {
     /// Health check
     ///
-    /// 200 when the database answers and the policies are loaded; 503 otherwise. No credentials.
+    /// 200 when the database answers and a policy set is loaded; 503 (problem+json, code
+    /// `unavailable`, "the database is unreachable") when the database does not answer within the
+    /// configured timeout. Shows which policy version is in force and the last rejected reload, if
+    /// any. No credentials.
     #[oai(path = "/healthz", method = "get", operation_id = "health")]
     async fn health(&self, state: Data<&Arc<AppState>>) -> ApiResult<Json<Health>> {
-        state
-            .db
-            .ping()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let bundle = state.authz.bundle();
+        let timeout = state.settings.database.timeout;
+        match tokio::time::timeout(timeout, state.db.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(ApiError::Unavailable(err.to_string())),
+            Err(_) => {
+                return Err(ApiError::Unavailable(format!(
+                    "no answer to a ping within {timeout:?}"
+                )));
+            }
+        }
+        let status = state.authz.policy_status();
         Ok(Json(Health {
             status: "ok".into(),
-            policy_version: bundle.version().to_owned(),
-            policies: bundle.policy_ids().len(),
+            policy: PolicyHealth {
+                version: status.version,
+                loaded_at: status.loaded_at,
+                policies: status.policies,
+                last_reload_error: status.last_error,
+                last_reload_error_at: status.last_error_at,
+            },
         }))
     }
 }

@@ -14,6 +14,7 @@ use super::models::Member;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, ApiResult};
+use crate::invalidation::Key;
 use crate::startup::AppState;
 use crate::store::members::{Change, ChangeError};
 use crate::store::{self, TenantId, UserId};
@@ -113,7 +114,7 @@ impl MemberApi {
         if !state.authz.is_role(&body.role) {
             let defined: Vec<String> = state.authz.bundle().roles().iter().cloned().collect();
             return Err(ApiError::Validation {
-                field: "role",
+                field: "role".into(),
                 message: format!(
                     "`{}` is not a role defined by the policies (defined: {})",
                     body.role,
@@ -126,8 +127,10 @@ impl MemberApi {
             authz.keeps_manager(tenant, roles)
         })
         .await;
-        state.authz.forget_role(user, tenant).await;
-        let change = result.map_err(change_error)?;
+        let change = state
+            .after_change(Key::Role(user, tenant), result)
+            .await
+            .map_err(change_error)?;
         let member = store::members::find(&state.db, tenant, user)
             .await?
             .ok_or(ApiError::NotFound("member"))?;
@@ -168,8 +171,10 @@ impl MemberApi {
             authz.keeps_manager(tenant, roles)
         })
         .await;
-        state.authz.forget_role(user, tenant).await;
-        result.map_err(change_error)?;
+        state
+            .after_change(Key::Role(user, tenant), result)
+            .await
+            .map_err(change_error)?;
         Ok(RemovedResponse::Removed)
     }
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod decisions;
 mod flows;
 mod health;
 pub mod json_object;
@@ -21,6 +22,8 @@ use poem_openapi::{OpenApiService, Tags};
 use crate::error::{ApiError, render_error};
 use crate::startup::AppState;
 
+pub use decisions::MAX_ITEMS as MAX_DECISION_ITEMS;
+
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -36,6 +39,8 @@ pub enum ApiTags {
     Members,
     /// Flows: tenant-owned JSON documents.
     Flows,
+    /// The decision API: ask the policies what a member may do.
+    Decisions,
     /// Service health.
     Health,
 }
@@ -47,25 +52,23 @@ type Apis = (
     tenants::TenantApi,
     members::MemberApi,
     flows::FlowApi,
+    decisions::DecisionApi,
     health::HealthApi,
 );
 
 /// The OpenAPI service: the document and the routes come from the same code.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            auth::AuthApi,
-            tokens::TokenApi,
-            tokens::TokenRevokeApi,
-            tenants::TenantApi,
-            members::MemberApi,
-            flows::FlowApi,
-            health::HealthApi,
-        ),
-        "Zygo",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    let apis: Apis = (
+        auth::AuthApi,
+        tokens::TokenApi,
+        tokens::TokenRevokeApi,
+        tenants::TenantApi,
+        members::MemberApi,
+        flows::FlowApi,
+        decisions::DecisionApi,
+        health::HealthApi,
+    );
+    OpenApiService::new(apis, "Zygo", env!("CARGO_PKG_VERSION")).description(
         "Multi-tenant API authenticated by browser sessions or API tokens and authorized by \
          Cedar policies. Log in with `POST /api/login` (sets the `session` cookie) or mint a token \
          with `GET /api/token` and send it in the `token` header. Every error is \
@@ -102,9 +105,9 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
         )
         .nest("/docs", service.swagger_ui())
         .nest("/", service)
-        .around(limit_body)
         // A panicking handler becomes a 500 problem; the process and its other requests go on.
         .with(CatchPanic::new().with_handler(panic_response))
+        .around(frame)
         .data(state)
         .catch_all_error(render_error)
 }
@@ -119,22 +122,66 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Internal(format!("handler panicked: {message}")).into_response()
 }
 
+/// Header carrying the request id (taken from the client when sane, else generated).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Around every request: a request id (in the response header and the decision log), the body
+/// size limit, the request deadline (503 past it), and errors rendered as problem+json with the
+/// request id attached.
+async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let id = request_id(&req);
+    let path = req.uri().path().to_owned();
+    let deadline = req
+        .data::<Arc<AppState>>()
+        .map(|state| state.settings.request_timeout);
+    let handle = crate::authz::log::REQUEST_ID.scope(id.clone(), async move {
+        limit_body(&mut req).await?;
+        next.call(req).await.map(IntoResponse::into_response)
+    });
+    // The backstop behind the database timeouts: a connection that stops answering mid-query
+    // (a network partition) must not hold a request, or a draining shutdown, for long.
+    let result = match deadline {
+        Some(deadline) => tokio::time::timeout(deadline, handle)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::Unavailable(format!("no answer within {deadline:?}")).into())
+            }),
+        None => handle.await,
+    };
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => render_error(name_path_parameter(err, &path)).await,
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413: by `Content-Length` before reading, and by
 /// counting while reading when the length is not announced (chunked uploads).
-async fn limit_body<E: Endpoint>(
-    next: std::sync::Arc<E>,
-    mut req: Request,
-) -> poem::Result<Response> {
+async fn limit_body(req: &mut Request) -> poem::Result<()> {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match announced {
-        Some(length) if length > MAX_BODY_BYTES as u64 => {
-            return Err(ApiError::PayloadTooLarge.into());
-        }
-        Some(_) => {}
+        Some(length) if length > MAX_BODY_BYTES as u64 => Err(ApiError::PayloadTooLarge.into()),
+        Some(_) => Ok(()),
         None => {
             let body = req
                 .take_body()
@@ -142,13 +189,9 @@ async fn limit_body<E: Endpoint>(
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge)?;
             req.set_body(body);
+            Ok(())
         }
     }
-    let path = req.uri().path().to_owned();
-    next.call(req)
-        .await
-        .map(IntoResponse::into_response)
-        .map_err(|err| name_path_parameter(err, &path))
 }
 
 /// The framework reports a bad path parameter by position (`param0`); name it as the document

@@ -113,15 +113,12 @@ impl TokenRevokeApi {
             (None, Via::Token { family, .. }) => family.clone(),
             (None, Via::Session { .. }) => {
                 return Err(ApiError::Validation {
-                    field: "jti",
+                    field: "jti".into(),
                     message: "is required when the request is authenticated by a session".into(),
                 });
             }
         };
-        state
-            .authn
-            .revoke_families(caller.user_id, &[family])
-            .await?;
+        state.revoke_families(caller.user_id, &[family]).await?;
         Ok(RevokeResponse::Done)
     }
 }

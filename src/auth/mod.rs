@@ -126,15 +126,8 @@ impl Authn {
             .map_err(ApiError::from)
     }
 
-    /// Ends every session of the user and revokes every token family with a live token:
-    /// "log out everywhere", and what a password change does.
-    pub async fn end_everything(&self, user: UserId) -> ApiResult<()> {
-        store::sessions::delete_for_user(&self.db, user).await?;
-        let families = store::tokens::live_families(&self.db, user).await?;
-        self.revoke_families(user, &families).await
-    }
-
-    /// Revokes token families, at once in this process and within the cache TTL elsewhere.
+    /// Revokes token families in the database and forgets them here; other processes hear of it
+    /// through [`crate::startup::AppState::revoke_families`] (or within the cache TTL).
     pub async fn revoke_families(&self, user: UserId, families: &[String]) -> ApiResult<()> {
         store::tokens::revoke(&self.db, user, families).await?;
         for family in families {
@@ -179,6 +172,21 @@ impl Authn {
     /// Forgets the cached status after this process disables or deletes a user.
     pub async fn forget_user(&self, user: UserId) {
         self.active_users.invalidate(&user).await;
+    }
+
+    /// Forgets whether a token family is revoked (another process revoked it).
+    pub async fn forget_family(&self, family: &str) {
+        self.revoked_families.invalidate(&family.to_owned()).await;
+    }
+
+    /// Forgets every cached revocation status.
+    pub async fn forget_all_families(&self) {
+        self.revoked_families.invalidate_all().await;
+    }
+
+    /// Forgets every cached user status (the invalidation listener lost signals while reconnecting).
+    pub async fn forget_all_users(&self) {
+        self.active_users.invalidate_all().await;
     }
 
     /// Authenticates a token: signature, algorithm, key, expiry, then the user's status.

@@ -183,13 +183,13 @@ fn model_allows(role: Option<&str>, action: Action, same_tenant: bool, kind: u8)
     };
     let needed = match action {
         CreateTenant => 0,
-        SelectTenant | ReadTenant | ListMembers | ListFlows | ReadFlow => 1,
+        SelectTenant | ReadTenant | ListMembers | ListFlows | ReadFlow | Authorize => 1,
         CreateFlow | UpdateFlow | DeleteFlow => 2,
-        SetMemberRole | RemoveMember => 3,
+        SetMemberRole | RemoveMember | AuthorizeOnBehalf => 3,
     };
     let applies_to = match action {
         ReadFlow | UpdateFlow | DeleteFlow => 1,
-        SetMemberRole | RemoveMember => 2,
+        SetMemberRole | RemoveMember | AuthorizeOnBehalf => 2,
         _ => 0,
     };
     same_tenant && rank >= needed && kind == applies_to

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use zygo::auth::token::parse_key_list;
-use zygo::config::Secret;
+use zygo::config::{Secret, Settings};
 use zygo::startup::Application;
 
 use crate::helpers::{Cred, PASSWORD, TestApp, spawn_with, test_settings};
@@ -28,9 +28,9 @@ fn keys(list: &[(&str, &[u8])]) -> Vec<(String, Secret)> {
         .collect()
 }
 
-/// A server on the data folder `data` (kept by the caller across restarts) with these keys.
-async fn start(data: &std::path::Path, list: &[(&str, &[u8])]) -> TestApp {
-    let mut settings = test_settings(data);
+/// A server on the database of `base` (kept by the caller across restarts) with these keys.
+async fn start(base: &Settings, list: &[(&str, &[u8])]) -> TestApp {
+    let mut settings = base.clone();
     settings.token_secret = None;
     settings.token_keys = keys(list);
     spawn_with(settings, tempfile::tempdir().unwrap()).await
@@ -44,16 +44,17 @@ async fn token(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_rotation_keeps_old_tokens_working_until_their_key_is_removed() {
     let data = tempfile::tempdir().unwrap();
+    let base = test_settings(data.path());
 
     // Before: one key.
-    let app = start(data.path(), &[("2026-10", OLD)]).await;
+    let app = start(&base, &[("2026-10", OLD)]).await;
     app.add_user("erin@example.com", PASSWORD).await;
     let old_token = token(&app).await;
     assert_eq!(kid_of(&old_token), "2026-10");
     drop(app);
 
     // Step 1 and 2: the new key is added and made active (first); the old one still verifies.
-    let app = start(data.path(), &[("2026-11", NEW), ("2026-10", OLD)]).await;
+    let app = start(&base, &[("2026-11", NEW), ("2026-10", OLD)]).await;
     let new_token = token(&app).await;
     assert_eq!(kid_of(&new_token), "2026-11", "the first key signs");
     for t in [&old_token, &new_token] {
@@ -64,7 +65,7 @@ async fn a_rotation_keeps_old_tokens_working_until_their_key_is_removed() {
     drop(app);
 
     // Step 3: the old key is removed; its tokens die, the new ones live on.
-    let app = start(data.path(), &[("2026-11", NEW)]).await;
+    let app = start(&base, &[("2026-11", NEW)]).await;
     app.get("/api/me", &Cred::Token(old_token))
         .await
         .assert_problem(401, "invalid_credentials");
@@ -76,7 +77,8 @@ async fn a_rotation_keeps_old_tokens_working_until_their_key_is_removed() {
 #[tokio::test]
 async fn the_kid_selects_the_key_so_a_token_cannot_borrow_another_keys_name() {
     let data = tempfile::tempdir().unwrap();
-    let app = start(data.path(), &[("2026-11", NEW), ("2026-10", OLD)]).await;
+    let base = test_settings(data.path());
+    let app = start(&base, &[("2026-11", NEW), ("2026-10", OLD)]).await;
     app.add_user("erin@example.com", PASSWORD).await;
     let genuine = token(&app).await;
     let (input, _) = genuine.rsplit_once('.').unwrap();
@@ -109,7 +111,8 @@ async fn the_kid_selects_the_key_so_a_token_cannot_borrow_another_keys_name() {
 #[tokio::test]
 async fn moving_from_a_single_secret_to_named_keys_keeps_tokens_with_an_unnamed_entry() {
     let data = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(data.path());
+    let base = test_settings(data.path());
+    let mut settings = base.clone();
     settings.token_secret = Some(Secret::new(OLD.to_vec()));
     let app = spawn_with(settings, tempfile::tempdir().unwrap()).await;
     app.add_user("erin@example.com", PASSWORD).await;
@@ -121,7 +124,7 @@ async fn moving_from_a_single_secret_to_named_keys_keeps_tokens_with_an_unnamed_
         std::str::from_utf8(NEW).unwrap(),
         std::str::from_utf8(OLD).unwrap()
     );
-    let mut settings = test_settings(data.path());
+    let mut settings = base;
     settings.token_secret = None;
     settings.token_keys = parse_key_list(&list).unwrap();
     let app = spawn_with(settings, tempfile::tempdir().unwrap()).await;

@@ -6,6 +6,9 @@
 
 mod cli;
 mod csrf;
+mod decisions;
+mod deployment;
+mod faults;
 mod flows;
 mod fuzz;
 mod helpers;
@@ -14,6 +17,7 @@ mod login_security;
 mod members;
 mod openapi;
 mod policies;
+mod reload;
 mod revocation;
 mod robustness;
 mod secrets_in_logs;

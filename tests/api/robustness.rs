@@ -49,7 +49,7 @@ async fn trickle(app: &TestApp, first: &[u8], rest: &[u8], every: Duration) -> (
 
 #[tokio::test]
 async fn a_client_trickling_its_headers_is_cut_off() {
-    let app = app_with(|s| s.request_timeout = Duration::from_secs(1)).await;
+    let app = app_with(|s| s.read_timeout = Duration::from_secs(1)).await;
     let (after, answer) = trickle(
         &app,
         b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
@@ -65,7 +65,7 @@ async fn a_client_trickling_its_headers_is_cut_off() {
 
 #[tokio::test]
 async fn a_client_trickling_its_body_is_cut_off() {
-    let app = app_with(|s| s.request_timeout = Duration::from_secs(1)).await;
+    let app = app_with(|s| s.read_timeout = Duration::from_secs(1)).await;
     let (after, answer) = trickle(
         &app,
         b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{",
@@ -108,7 +108,7 @@ async fn read_response(stream: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn time_idle_between_keep_alive_requests_does_not_count() {
-    let app = app_with(|s| s.request_timeout = Duration::from_secs(1)).await;
+    let app = app_with(|s| s.read_timeout = Duration::from_secs(1)).await;
     let mut stream = TcpStream::connect(host(&app)).await.unwrap();
     for _ in 0..2 {
         stream

@@ -62,7 +62,7 @@ async fn an_unreachable_session_store_is_a_503_never_a_pass() {
     reply.assert_problem(503, "unavailable");
     assert_eq!(
         reply.body["detail"],
-        "the service is temporarily unavailable"
+        "the database is unreachable; retry later"
     );
     // A state-changing request is not let through either.
     app.post(
