@@ -3,6 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::helpers::{Cred, PASSWORD, World, spawn_with, test_settings};
@@ -163,4 +165,41 @@ async fn revocation_survives_a_restart_and_token_replies_are_never_cached() {
     let reply = again.get("/api/me", &Cred::Token(token)).await;
     reply.assert_problem(401, "token_revoked");
     assert_eq!(reply.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_instance_is_enforced_by_another() {
+    // On PostgreSQL the other instance is signalled (TTL far above the bound, so only the signal
+    // explains it); on SQLite the cache TTL bounds it.
+    let postgres = crate::helpers::postgres_admin_url().is_some();
+    let (ttl, bound) = if postgres {
+        (Duration::from_secs(120), Duration::from_secs(1))
+    } else {
+        (Duration::from_secs(1), Duration::from_secs(3))
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(data.path());
+    settings.cache_ttl = ttl;
+    let a = spawn_with(settings.clone(), tempfile::tempdir().unwrap()).await;
+    let b = spawn_with(settings, tempfile::tempdir().unwrap()).await;
+    a.add_user("erin@example.com", PASSWORD).await;
+    let (cookie, _) = a.login("erin@example.com", PASSWORD).await;
+    let token = a.token(&Cred::Cookie(cookie), None).await;
+    // B has seen the token as valid (and cached that).
+    b.get("/api/me", &Cred::Token(token.clone()))
+        .await
+        .assert_status(200);
+    a.post("/api/token/revoke", &Cred::Token(token.clone()), json!({}))
+        .await
+        .assert_status(204);
+    let (b, cred) = (&b, &Cred::Token(token));
+    let took = crate::helpers::time_until(bound, move || async move {
+        b.get("/api/me", cred).await.status == 401
+    })
+    .await
+    .expect("the other instance refuses the revoked token in time");
+    b.get("/api/me", cred)
+        .await
+        .assert_problem(401, "token_revoked");
+    assert!(took <= bound, "{took:?}");
 }
