@@ -48,7 +48,6 @@ pub enum ApiTags {
 type Apis = (
     auth::AuthApi,
     tokens::TokenApi,
-    tokens::TokenRevokeApi,
     tenants::TenantApi,
     members::MemberApi,
     flows::FlowApi,
@@ -61,7 +60,6 @@ pub fn service() -> OpenApiService<Apis, ()> {
     let apis: Apis = (
         auth::AuthApi,
         tokens::TokenApi,
-        tokens::TokenRevokeApi,
         tenants::TenantApi,
         members::MemberApi,
         flows::FlowApi,

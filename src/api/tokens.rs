@@ -81,10 +81,7 @@ impl TokenApi {
             "no-store".to_owned(),
         ))
     }
-}
 
-#[OpenApi(tag = "ApiTags::Tokens")]
-impl TokenRevokeApi {
     /// Revoke a token and its family
     ///
     /// Revokes the token this request authenticates with, or (with `jti`) one of your tokens.
@@ -122,8 +119,6 @@ impl TokenRevokeApi {
         Ok(RevokeResponse::Done)
     }
 }
-
-pub struct TokenRevokeApi;
 
 fn default_expiration() -> u64 {
     DEFAULT_TOKEN_SECONDS
