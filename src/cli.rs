@@ -41,8 +41,9 @@ pub enum Command {
     /// Work with the policy folder.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Print the OpenAPI document (the committed `openapi/openapi.json`).
-    Openapi,
+    /// Print the OpenAPI document (the committed `openapi/openapi.json`): the roles come from the
+    /// policy folder, the token lifetime bound is the default.
+    Openapi(PolicyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -306,8 +307,12 @@ pub async fn run(cli: Cli) -> CliResult {
                 Err(format!("{} decision fixtures failed", failed.len()))
             }
         }
-        Command::Openapi => {
-            print!("{}", crate::api::spec_json());
+        Command::Openapi(policy) => {
+            let bundle = load_policies(&policy)?;
+            print!(
+                "{}",
+                crate::api::spec_json(bundle.roles(), DEFAULT_MAX_TOKEN_SECONDS)
+            );
             Ok(())
         }
     }

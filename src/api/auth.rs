@@ -5,20 +5,22 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
 use super::body::Body;
-use super::models::{Me, Membership};
+use super::models::{Me, Membership, sample};
 use crate::auth::{Caller, Via, password, session};
 use crate::authz::{Action, Resource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
 /// E-mail and password.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct LoginRequest {
     #[oai(validator(min_length = 1, max_length = 320))]
     pub email: String,
@@ -42,8 +44,26 @@ pub enum LogoutResponse {
 
 /// The session's tenant after a switch.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CurrentTenant {
     pub current_tenant_id: Uuid,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        LoginRequest {
+            email: "admin@acme.example".into(),
+            password: "acme-admin-demo".into(),
+        }
+    }
+}
+
+impl Example for CurrentTenant {
+    fn example() -> Self {
+        CurrentTenant {
+            current_tenant_id: sample::TENANT,
+        }
+    }
 }
 
 pub struct AuthApi;
@@ -83,7 +103,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         body: Body<LoginRequest>,
-    ) -> ApiResult<LoginResponse> {
+    ) -> Result<LoginResponse, Errors<{ can::BODY | can::UNAUTHORIZED | can::SERVER }>> {
         let user = store::users::find_by_email(&state.db, &body.email).await?;
         // Unknown e-mail: verify against a dummy hash so both failures take the same time.
         let stored = user.as_ref().map_or_else(
@@ -96,7 +116,7 @@ impl AuthApi {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let user = match user {
             Some(user) if matches && !user.disabled => user,
-            _ => return Err(ApiError::LoginFailed),
+            _ => return Err(ApiError::LoginFailed.into()),
         };
         let user_id = store::UserId(user.id);
         store::users::record_login(&state.db, user_id).await?;
@@ -125,7 +145,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
-    ) -> ApiResult<LogoutResponse> {
+    ) -> Result<LogoutResponse, Errors<{ can::UNAUTHORIZED | can::SERVER }>> {
         if let Via::Session { id_hash, .. } = &caller.via {
             store::sessions::delete(&state.db, id_hash).await?;
         }
@@ -139,7 +159,11 @@ impl AuthApi {
     /// The caller's id, e-mail, login count, the session's current tenant (null for tokens) and
     /// every tenant the caller belongs to with the role there.
     #[oai(path = "/api/me", method = "get", operation_id = "getMe")]
-    async fn get_me(&self, state: Data<&Arc<AppState>>, caller: Caller) -> ApiResult<Json<Me>> {
+    async fn get_me(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+    ) -> Result<Json<Me>, Errors<{ can::UNAUTHORIZED | can::SERVER }>> {
         Ok(Json(me(&state, &caller).await?))
     }
 
@@ -158,10 +182,10 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
         tenant_id: Path<Uuid>,
-    ) -> ApiResult<Json<CurrentTenant>> {
+    ) -> Result<Json<CurrentTenant>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let Via::Session { id_hash, .. } = &caller.via else {
-            return Err(ApiError::SessionRequired);
+            return Err(ApiError::SessionRequired.into());
         };
         state
             .authz

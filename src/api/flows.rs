@@ -5,25 +5,31 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
 use super::body::Body;
 use super::json_object::JsonObject;
-use super::models::{Flow, clean_name};
+use super::models::{Flow, clean_name, sample};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
 use crate::store::flows::FlowChanges;
 use crate::store::{self, TenantId};
 
 /// A new flow, or a full replacement. Fields such as `id` or `tenant_id` are ignored.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct FlowInput {
-    /// 1 to 200 characters, not blank.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// 1 to 200 characters, not blank, no control characters; surrounding spaces are trimmed.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Any JSON object; `{}` when omitted.
     pub definition: Option<JsonObject>,
@@ -31,10 +37,35 @@ pub struct FlowInput {
 
 /// A partial update: only the fields present change.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct FlowPatch {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// As in `FlowInput`.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: Option<String>,
+    /// Replaces the whole definition when present.
     pub definition: Option<JsonObject>,
+}
+
+impl Example for FlowInput {
+    fn example() -> Self {
+        FlowInput {
+            name: "Invoice approval".into(),
+            definition: Some(sample::definition()),
+        }
+    }
+}
+
+impl Example for FlowPatch {
+    fn example() -> Self {
+        FlowPatch {
+            name: Some("Invoice approval (v2)".into()),
+            definition: None,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -70,7 +101,7 @@ impl FlowApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
         tenant_id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<Flow>>> {
+    ) -> Result<Json<Vec<Flow>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -94,7 +125,7 @@ impl FlowApi {
         caller: Caller,
         tenant_id: Path<Uuid>,
         body: Body<FlowInput>,
-    ) -> ApiResult<CreatedFlow> {
+    ) -> Result<CreatedFlow, Errors<{ can::TENANT | can::BODY | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -127,7 +158,7 @@ impl FlowApi {
         caller: Caller,
         tenant_id: Path<Uuid>,
         flow_id: Path<Uuid>,
-    ) -> ApiResult<Json<Flow>> {
+    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -136,7 +167,7 @@ impl FlowApi {
         store::flows::find(&state.db, tenant, flow_id.0)
             .await?
             .map(|f| Json(f.into()))
-            .ok_or(ApiError::NotFound(FLOW))
+            .ok_or(ApiError::NotFound(FLOW).into())
     }
 
     /// Replace a flow
@@ -154,7 +185,7 @@ impl FlowApi {
         tenant_id: Path<Uuid>,
         flow_id: Path<Uuid>,
         body: Body<FlowInput>,
-    ) -> ApiResult<Json<Flow>> {
+    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -174,7 +205,7 @@ impl FlowApi {
         store::flows::update(&state.db, tenant, flow_id.0, changes)
             .await?
             .map(|f| Json(f.into()))
-            .ok_or(ApiError::NotFound(FLOW))
+            .ok_or(ApiError::NotFound(FLOW).into())
     }
 
     /// Update a flow
@@ -192,7 +223,7 @@ impl FlowApi {
         tenant_id: Path<Uuid>,
         flow_id: Path<Uuid>,
         body: Body<FlowPatch>,
-    ) -> ApiResult<Json<Flow>> {
+    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -215,7 +246,7 @@ impl FlowApi {
         store::flows::update(&state.db, tenant, flow_id.0, changes)
             .await?
             .map(|f| Json(f.into()))
-            .ok_or(ApiError::NotFound(FLOW))
+            .ok_or(ApiError::NotFound(FLOW).into())
     }
 
     /// Delete a flow
@@ -232,7 +263,7 @@ impl FlowApi {
         caller: Caller,
         tenant_id: Path<Uuid>,
         flow_id: Path<Uuid>,
-    ) -> ApiResult<DeletedFlow> {
+    ) -> Result<DeletedFlow, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -246,7 +277,7 @@ impl FlowApi {
         if store::flows::delete(&state.db, tenant, flow_id.0).await? {
             Ok(DeletedFlow::Deleted)
         } else {
-            Err(ApiError::NotFound(FLOW))
+            Err(ApiError::NotFound(FLOW).into())
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -13,16 +14,18 @@ use super::body::Body;
 use super::models::Member;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
 use crate::store::members::{Change, ChangeError};
 use crate::store::{self, TenantId, UserId};
 
 /// The role to give.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RoleRequest {
     /// A role defined by the policy folder: `Admin`, `Editor` or `Viewer` unless the security team
-    /// added more. An undefined role is a 422.
+    /// added more (the document lists the roles of the serving policy folder). An undefined role is
+    /// a 422.
     #[oai(validator(pattern = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"))]
     pub role: String,
 }
@@ -55,6 +58,14 @@ fn change_error(err: ChangeError) -> ApiError {
     }
 }
 
+impl Example for RoleRequest {
+    fn example() -> Self {
+        RoleRequest {
+            role: "Editor".into(),
+        }
+    }
+}
+
 pub struct MemberApi;
 
 #[OpenApi(tag = "ApiTags::Members")]
@@ -72,7 +83,7 @@ impl MemberApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
         tenant_id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<Member>>> {
+    ) -> Result<Json<Vec<Member>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -98,7 +109,10 @@ impl MemberApi {
         tenant_id: Path<Uuid>,
         user_id: Path<Uuid>,
         body: Body<RoleRequest>,
-    ) -> ApiResult<SetRoleResponse> {
+    ) -> Result<
+        SetRoleResponse,
+        Errors<{ can::RESOURCE | can::BODY | can::CONFLICT | can::UNPROCESSABLE | can::SERVER }>,
+    > {
         let tenant = TenantId(tenant_id.0);
         let user = UserId(user_id.0);
         state
@@ -119,7 +133,8 @@ impl MemberApi {
                     body.role,
                     defined.join(", ")
                 ),
-            });
+            }
+            .into());
         }
         let authz = &state.authz;
         let result = store::members::set_role(&state.db, tenant, user, &body.role, |roles| {
@@ -151,7 +166,7 @@ impl MemberApi {
         caller: Caller,
         tenant_id: Path<Uuid>,
         user_id: Path<Uuid>,
-    ) -> ApiResult<RemovedResponse> {
+    ) -> Result<RemovedResponse, Errors<{ can::RESOURCE | can::CONFLICT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let user = UserId(user_id.0);
         state
