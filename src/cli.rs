@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
 use crate::auth::password;
-use crate::authz::{PolicyBundle, fixtures};
+use crate::authz::{Action, LogTarget, PolicyBundle, Query, Resource, fixtures, outcome};
 use crate::config::{DEFAULT_MAX_TOKEN_SECONDS, DatabaseSettings, Secret, Settings};
 use crate::startup::Application;
 use crate::store::{self, TenantId, UserId, members::ChangeError};
@@ -92,6 +92,9 @@ pub struct ServeArgs {
     #[arg(long, env = "ZYGO_SESSION_SECONDS", default_value_t = 7 * 24 * 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub session_seconds: u64,
+    /// Where to log every authorization decision as a JSON line: `off`, `stdout`, or a file path.
+    #[arg(long, env = "ZYGO_DECISION_LOG", default_value = "off")]
+    pub decision_log: LogTarget,
     /// First create a demo world (tenants, users with each role, flows) and print its logins.
     #[arg(long)]
     pub demo: bool,
@@ -167,6 +170,33 @@ pub enum PolicyCommand {
     },
     /// Run the decision fixtures in the policy folder's `tests/`.
     Test {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Explain a decision against the live database: the decision, the determining policies, the
+    /// role used, any evaluation errors, and what the service would answer.
+    Explain {
+        /// The user's e-mail.
+        #[arg(long)]
+        user: String,
+        /// The tenant named by the request.
+        #[arg(long)]
+        tenant: Uuid,
+        /// An action of the schema, for example `DeleteFlow`.
+        #[arg(long)]
+        action: String,
+        /// `Tenant:ID`, `Flow:ID` or `Member:USER_ID`.
+        #[arg(long)]
+        resource: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Format the `.cedar` files canonically (with `--check`, only report which are not).
+    Fmt {
+        #[arg(long)]
+        check: bool,
         #[command(flatten)]
         policy: PolicyArgs,
     },
@@ -279,13 +309,14 @@ pub async fn run(cli: Cli) -> CliResult {
             for outcome in &outcomes {
                 let case = &outcome.case;
                 println!(
-                    "{:4}  {:<8} {:<14} {:<7} {:<6} expect {:?}",
+                    "{:4}  {:<8} {:<18} {:<7} {:<6} expect {:<6} {}",
                     if outcome.passed() { "ok" } else { "FAIL" },
                     case.role.as_deref().unwrap_or("(none)"),
                     case.action,
                     case.resource,
                     format!("{:?}", case.place).to_lowercase(),
-                    case.expect
+                    format!("{:?}", case.expect),
+                    case.who.as_deref().unwrap_or("")
                 );
                 if !outcome.passed() {
                     println!(
@@ -307,6 +338,15 @@ pub async fn run(cli: Cli) -> CliResult {
                 Err(format!("{} decision fixtures failed", failed.len()))
             }
         }
+        Command::Policy(PolicyCommand::Explain {
+            user,
+            tenant,
+            action,
+            resource,
+            db,
+            policy,
+        }) => explain(&user, TenantId(tenant), &action, &resource, &db, &policy).await,
+        Command::Policy(PolicyCommand::Fmt { check, policy }) => fmt(check, &policy),
         Command::Openapi(policy) => {
             let bundle = load_policies(&policy)?;
             print!(
@@ -441,4 +481,125 @@ async fn serve(args: ServeArgs) -> CliResult {
     app.run_until_stopped()
         .await
         .map_err(|e| format!("the server stopped: {e}"))
+}
+
+async fn explain(
+    email: &str,
+    tenant: TenantId,
+    action: &str,
+    resource: &str,
+    db: &DbArgs,
+    policy: &PolicyArgs,
+) -> CliResult {
+    let bundle = load_policies(policy)?;
+    let action = Action::parse(action).ok_or_else(|| {
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+        format!(
+            "`{action}` is not an action (actions: {})",
+            names.join(", ")
+        )
+    })?;
+    let (kind, id) = resource
+        .split_once(':')
+        .ok_or("--resource must be TYPE:ID, for example Flow:9f0c…")?;
+    let id = Uuid::parse_str(id).map_err(|_| format!("`{id}` is not a UUID"))?;
+    let conn = open_db(db).await?;
+    let user = user_by_email(&conn, email).await?;
+    let role = store::members::role_of(&conn, tenant, user)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (resource, resource_tenant, note) = match kind {
+        "Tenant" => (Resource::Tenant, TenantId(id), None),
+        "Flow" => {
+            let exists = store::flows::find(&conn, tenant, id)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some();
+            let note = (!exists).then_some(
+                "the flow does not exist in this tenant: an allowed request would still get 404",
+            );
+            (Resource::Flow(id), tenant, note)
+        }
+        "Member" => (Resource::Member(UserId(id)), tenant, None),
+        other => {
+            return Err(format!(
+                "`{other}` is not a resource type (Tenant, Flow, Member)"
+            ));
+        }
+    };
+    let decision = bundle.decide(&Query {
+        user,
+        role: role.as_deref(),
+        action,
+        tenant,
+        resource,
+        resource_tenant,
+    });
+    let none = || "(none)".to_owned();
+    println!(
+        "decision: {}",
+        if decision.allowed { "Allow" } else { "Deny" }
+    );
+    println!(
+        "role: {}",
+        role.clone().unwrap_or_else(|| "(not a member)".into())
+    );
+    println!(
+        "determining policies: {}",
+        Some(decision.reasons.join(", "))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(none)
+    );
+    println!(
+        "errors: {}",
+        Some(decision.errors.join("; "))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(none)
+    );
+    let answer = match outcome(&decision, role.as_deref(), action, resource, false) {
+        Ok(()) => "allowed".to_owned(),
+        Err(err) => format!("{} {}", err.status().as_u16(), err.code()),
+    };
+    println!("the service would answer (token request): {answer}");
+    if let Some(note) = note {
+        println!("note: {note}");
+    }
+    println!("policy version: {}", bundle.version());
+    Ok(())
+}
+
+fn fmt(check: bool, policy: &PolicyArgs) -> CliResult {
+    let config = cedar_policy_formatter::Config {
+        line_width: 80,
+        indent_width: 2,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&policy.policies)
+        .map_err(|e| format!("{}: {e}", policy.policies.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|ext| ext == "cedar"))
+        .collect();
+    files.sort();
+    let mut unformatted = Vec::new();
+    for file in files {
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let pretty = cedar_policy_formatter::policies_str_to_pretty(&text, &config)
+            .map_err(|e| format!("{}: cannot format: {e}", file.display()))?;
+        if pretty != text {
+            if check {
+                println!("{}: not formatted", file.display());
+            } else {
+                std::fs::write(&file, pretty).map_err(|e| format!("{}: {e}", file.display()))?;
+                println!("{}: formatted", file.display());
+            }
+            unformatted.push(file);
+        }
+    }
+    if check && !unformatted.is_empty() {
+        return Err(format!(
+            "{} policy files are not formatted; run `zygo policy fmt`",
+            unformatted.len()
+        ));
+    }
+    Ok(())
 }

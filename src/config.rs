@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::authz::LogTarget;
+
 /// Default upper bound of `GET /api/token?expiration=` (30 days).
 pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 /// Default lifetime of a token when `expiration` is not given.
@@ -70,6 +72,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The role given to whoever creates a tenant (must be defined by the policy folder).
     pub creator_role: String,
+    /// Where authorization decisions are logged (off by default).
+    pub decision_log: LogTarget,
+    /// Whether to pick up edits of the policy folder while serving (file watch and SIGHUP).
+    pub watch_policies: bool,
 }
 
 impl Settings {
@@ -85,6 +91,8 @@ impl Settings {
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
             public_url: None,
             creator_role: "Admin".into(),
+            decision_log: LogTarget::Off,
+            watch_policies: true,
         }
     }
 

@@ -85,7 +85,7 @@ pub enum ApiError {
     /// 422: well-formed input that breaks a rule, naming the field.
     #[error("{field}: {message}")]
     Validation {
-        field: &'static str,
+        field: std::borrow::Cow<'static, str>,
         message: String,
     },
     /// 500: a bug or an unexpected failure; the cause is logged, never sent.

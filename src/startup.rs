@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::api;
 use crate::auth::{Authn, TokenKeys, token};
-use crate::authz::{Authz, PolicyBundle};
+use crate::authz::{Authz, DecisionLog, PolicyBundle, PolicyStore};
 use crate::config::Settings;
 use crate::store;
 
@@ -34,6 +34,8 @@ pub enum StartError {
     TokenKey(#[from] token::KeyError),
     #[error("the creator role `{0}` is not defined by the policy folder")]
     CreatorRole(String),
+    #[error("cannot open the decision log: {0}")]
+    DecisionLog(std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -69,7 +71,9 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
         settings.secure_cookies(),
         settings.max_token_seconds,
     );
-    let authz = Authz::new(bundle, db.clone(), settings.cache_ttl);
+    let log = DecisionLog::open(&settings.decision_log).map_err(StartError::DecisionLog)?;
+    let policies = Arc::new(PolicyStore::new(settings.policies_dir.clone(), bundle));
+    let authz = Authz::new(policies, db.clone(), settings.cache_ttl, log);
     Ok(Arc::new(AppState {
         db,
         authn,
@@ -81,7 +85,11 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let bind = settings.bind.clone();
+        let watch = settings.watch_policies;
         let state = build_state(settings).await?;
+        if watch {
+            state.authz.policy_store().watch();
+        }
         let acceptor = TcpListener::bind(bind.clone())
             .into_acceptor()
             .await

@@ -15,7 +15,7 @@ use super::json_object::JsonObject;
 use super::models::{Flow, clean_name, sample};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
-use crate::error::{ApiError, Errors, can};
+use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
 use crate::store::flows::FlowChanges;
 use crate::store::{self, TenantId};
@@ -83,6 +83,24 @@ pub enum DeletedFlow {
 }
 
 const FLOW: &str = "flow";
+
+/// Replace and update alike: authorize first, then validate the input, then write.
+async fn change(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+    flow: Uuid,
+    changes: impl FnOnce() -> ApiResult<FlowChanges>,
+) -> ApiResult<Json<Flow>> {
+    state
+        .authz
+        .require(caller, tenant, Action::UpdateFlow, Resource::Flow(flow))
+        .await?;
+    store::flows::update(&state.db, tenant, flow, changes()?)
+        .await?
+        .map(|f| Json(f.into()))
+        .ok_or(ApiError::NotFound(FLOW))
+}
 
 pub struct FlowApi;
 
@@ -186,26 +204,21 @@ impl FlowApi {
         flow_id: Path<Uuid>,
         body: Body<FlowInput>,
     ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
-        let tenant = TenantId(tenant_id.0);
-        state
-            .authz
-            .require(
-                &caller,
-                tenant,
-                Action::UpdateFlow,
-                Resource::Flow(flow_id.0),
-            )
-            .await?;
-        let changes = FlowChanges {
-            name: Some(clean_name("name", &body.name)?),
-            definition: Some(serde_json::Value::Object(
-                body.0.definition.unwrap_or_default().0,
-            )),
-        };
-        store::flows::update(&state.db, tenant, flow_id.0, changes)
-            .await?
-            .map(|f| Json(f.into()))
-            .ok_or(ApiError::NotFound(FLOW).into())
+        Ok(change(
+            &state,
+            &caller,
+            TenantId(tenant_id.0),
+            flow_id.0,
+            move || {
+                Ok(FlowChanges {
+                    name: Some(clean_name("name", &body.name)?),
+                    definition: Some(serde_json::Value::Object(
+                        body.0.definition.unwrap_or_default().0,
+                    )),
+                })
+            },
+        )
+        .await?)
     }
 
     /// Update a flow
@@ -224,29 +237,23 @@ impl FlowApi {
         flow_id: Path<Uuid>,
         body: Body<FlowPatch>,
     ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
-        let tenant = TenantId(tenant_id.0);
-        state
-            .authz
-            .require(
-                &caller,
-                tenant,
-                Action::UpdateFlow,
-                Resource::Flow(flow_id.0),
-            )
-            .await?;
-        let name = body
-            .name
-            .as_deref()
-            .map(|n| clean_name("name", n))
-            .transpose()?;
-        let changes = FlowChanges {
-            name,
-            definition: body.0.definition.map(|d| serde_json::Value::Object(d.0)),
-        };
-        store::flows::update(&state.db, tenant, flow_id.0, changes)
-            .await?
-            .map(|f| Json(f.into()))
-            .ok_or(ApiError::NotFound(FLOW).into())
+        Ok(change(
+            &state,
+            &caller,
+            TenantId(tenant_id.0),
+            flow_id.0,
+            move || {
+                Ok(FlowChanges {
+                    name: body
+                        .name
+                        .as_deref()
+                        .map(|n| clean_name("name", n))
+                        .transpose()?,
+                    definition: body.0.definition.map(|d| serde_json::Value::Object(d.0)),
+                })
+            },
+        )
+        .await?)
     }
 
     /// Delete a flow

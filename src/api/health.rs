@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -10,24 +11,43 @@ use super::ApiTags;
 use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
 
+/// The loaded policy set.
+#[derive(Debug, Object)]
+pub struct PolicyHealth {
+    /// Content hash of the policy folder as loaded.
+    pub version: String,
+    /// When this set was loaded.
+    pub loaded_at: DateTime<Utc>,
+    /// Number of loaded policies.
+    pub policies: usize,
+    /// The located errors of the last edit that was rejected since this set loaded, if any.
+    #[oai(nullable)]
+    pub last_reload_error: Option<String>,
+    /// When that edit was rejected.
+    #[oai(nullable)]
+    pub last_reload_error_at: Option<DateTime<Utc>>,
+}
+
 /// The service's health.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Health {
     /// `ok` when the service can serve.
     pub status: String,
-    /// Content hash of the loaded policy set.
-    pub policy_version: String,
-    /// Number of loaded policies.
-    pub policies: usize,
+    pub policy: PolicyHealth,
 }
 
 impl poem_openapi::types::Example for Health {
     fn example() -> Self {
         Health {
             status: "ok".into(),
-            policy_version: "3f2a9c41d7e0b865".into(),
-            policies: 6,
+            policy: PolicyHealth {
+                version: "3f2a9c41d7e0b865".into(),
+                loaded_at: super::models::sample::time(),
+                policies: 7,
+                last_reload_error: None,
+                last_reload_error_at: None,
+            },
         }
     }
 }
@@ -38,7 +58,8 @@ pub struct HealthApi;
 impl HealthApi {
     /// Health check
     ///
-    /// 200 when the database answers and the policies are loaded; 503 otherwise. No credentials.
+    /// 200 when the database answers and a policy set is loaded; 503 otherwise. Shows which policy
+    /// version is in force and the last rejected reload, if any. No credentials.
     #[oai(path = "/healthz", method = "get", operation_id = "health")]
     async fn health(
         &self,
@@ -49,11 +70,16 @@ impl HealthApi {
             .ping()
             .await
             .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-        let bundle = state.authz.bundle();
+        let status = state.authz.policy_status();
         Ok(Json(Health {
             status: "ok".into(),
-            policy_version: bundle.version().to_owned(),
-            policies: bundle.policy_ids().len(),
+            policy: PolicyHealth {
+                version: status.version,
+                loaded_at: status.loaded_at,
+                policies: status.policies,
+                last_reload_error: status.last_error,
+                last_reload_error_at: status.last_error_at,
+            },
         }))
     }
 }

@@ -127,7 +127,7 @@ impl MemberApi {
         if !state.authz.is_role(&body.role) {
             let defined: Vec<String> = state.authz.bundle().roles().iter().cloned().collect();
             return Err(ApiError::Validation {
-                field: "role",
+                field: "role".into(),
                 message: format!(
                     "`{}` is not a role defined by the policies (defined: {})",
                     body.role,

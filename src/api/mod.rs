@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod decisions;
 mod flows;
 mod health;
 pub mod json_object;
@@ -20,6 +21,8 @@ use poem_openapi::{OpenApiService, Tags};
 use crate::error::{ApiError, render_error};
 use crate::startup::AppState;
 
+pub use decisions::MAX_ITEMS as MAX_DECISION_ITEMS;
+
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -35,6 +38,8 @@ pub enum ApiTags {
     Members,
     /// Flows: tenant-owned JSON documents.
     Flows,
+    /// The decision API: ask the policies what a member may do.
+    Decisions,
     /// Service health.
     Health,
 }
@@ -45,24 +50,22 @@ type Apis = (
     tenants::TenantApi,
     members::MemberApi,
     flows::FlowApi,
+    decisions::DecisionApi,
     health::HealthApi,
 );
 
 /// The OpenAPI service: the document and the routes come from the same code.
 pub fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            auth::AuthApi,
-            tokens::TokenApi,
-            tenants::TenantApi,
-            members::MemberApi,
-            flows::FlowApi,
-            health::HealthApi,
-        ),
-        "Zygo",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    let apis: Apis = (
+        auth::AuthApi,
+        tokens::TokenApi,
+        tenants::TenantApi,
+        members::MemberApi,
+        flows::FlowApi,
+        decisions::DecisionApi,
+        health::HealthApi,
+    );
+    OpenApiService::new(apis, "Zygo", env!("CARGO_PKG_VERSION")).description(
         "Multi-tenant API authenticated by browser sessions or API tokens and authorized by \
          Cedar policies. Log in with `POST /api/login` (sets the `session` cookie) or mint a token \
          with `GET /api/token` and send it in the `token` header. Every error is \
@@ -89,6 +92,20 @@ pub fn spec_json<'a>(
     {
         role.insert("enum".into(), roles.into());
     }
+    // The actions are the policy schema's (a fixed Rust enum); the resource id is a UUID.
+    if let Some(action) = spec
+        .pointer_mut("/components/schemas/DecisionItem/properties/action")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        let actions = crate::authz::Action::ALL.map(|a| serde_json::Value::from(a.name()));
+        action.insert("enum".into(), actions.to_vec().into());
+    }
+    if let Some(id) = spec
+        .pointer_mut("/components/schemas/ResourceRef/properties/id")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        id.insert("format".into(), "uuid".into());
+    }
     if let Some(parameters) = spec
         .pointer_mut("/paths/~1api~1token/get/parameters")
         .and_then(serde_json::Value::as_array_mut)
@@ -108,43 +125,97 @@ pub fn spec_json<'a>(
     out
 }
 
+/// The document this server serves now (the policy folder may be reloaded while it runs).
+fn served_document(state: &AppState) -> String {
+    let bundle = state.authz.bundle();
+    spec_json(bundle.roles(), state.authn.max_token_seconds)
+}
+
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
     let service = service();
-    let bundle = state.authz.bundle();
-    let spec = spec_json(bundle.roles(), state.authn.max_token_seconds);
+    // Swagger UI embeds the document; it gets the served one, not the bare generated one.
+    let (raw, ui) = (service.spec(), service.swagger_ui_html());
+    let (for_json, for_ui) = (state.clone(), state.clone());
     Route::new()
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| {
                 poem::Response::builder()
                     .content_type("application/json")
-                    .body(spec.clone())
+                    .body(served_document(&for_json))
             }),
         )
-        .nest("/docs", service.swagger_ui())
+        .nest(
+            "/docs",
+            Route::new().at(
+                "/",
+                poem::endpoint::make_sync(move |_| {
+                    poem::web::Html(ui.replacen(&raw, served_document(&for_ui).trim_end(), 1))
+                }),
+            ),
+        )
         .nest("/", service)
-        .around(limit_body)
+        .around(frame)
         .data(state)
         .catch_all_error(render_error)
 }
 
+/// Header carrying the request id (taken from the client when sane, else generated).
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// Around every request: a request id (in the response header and the decision log), the body
+/// size limit, and errors rendered as problem+json with the request id attached.
+async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let id = request_id(&req);
+    let path = req.uri().path().to_owned();
+    let result = crate::authz::log::REQUEST_ID
+        .scope(id.clone(), async move {
+            limit_body(&mut req).await?;
+            next.call(req).await.map(IntoResponse::into_response)
+        })
+        .await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => render_error(name_path_parameter(err, &path)).await,
+    };
+    // RFC 9110: a 405 lists the methods the resource does support.
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some((_, methods)) = route_for(&path)
+        && let Ok(allow) = HeaderValue::from_str(&methods.join(", "))
+    {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    Ok(response)
+}
+
 /// Refuses bodies over [`MAX_BODY_BYTES`] with 413: by `Content-Length` before reading, and by
 /// counting while reading when the length is not announced (chunked uploads).
-async fn limit_body<E: Endpoint>(
-    next: std::sync::Arc<E>,
-    mut req: Request,
-) -> poem::Result<Response> {
+async fn limit_body(req: &mut Request) -> poem::Result<()> {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match announced {
-        Some(length) if length > MAX_BODY_BYTES as u64 => {
-            return Err(ApiError::PayloadTooLarge.into());
-        }
-        Some(_) => {}
+        Some(length) if length > MAX_BODY_BYTES as u64 => Err(ApiError::PayloadTooLarge.into()),
+        Some(_) => Ok(()),
         None => {
             let body = req
                 .take_body()
@@ -152,22 +223,8 @@ async fn limit_body<E: Endpoint>(
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge)?;
             req.set_body(body);
+            Ok(())
         }
-    }
-    let path = req.uri().path().to_owned();
-    match next.call(req).await {
-        Ok(response) => Ok(response.into_response()),
-        // RFC 9110: a 405 lists the methods the resource does support.
-        Err(err) if err.status() == StatusCode::METHOD_NOT_ALLOWED => {
-            let mut response = ApiError::MethodNotAllowed.into_response();
-            if let Some((_, methods)) = route_for(&path)
-                && let Ok(allow) = HeaderValue::from_str(&methods.join(", "))
-            {
-                response.headers_mut().insert(header::ALLOW, allow);
-            }
-            Ok(response)
-        }
-        Err(err) => Err(name_path_parameter(err, &path)),
     }
 }
 

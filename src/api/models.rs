@@ -204,13 +204,13 @@ pub fn clean_name(field: &'static str, name: &str) -> crate::error::ApiResult<St
     let trimmed = name.trim();
     if trimmed.is_empty() {
         return Err(crate::error::ApiError::Validation {
-            field,
+            field: field.into(),
             message: "must not be blank".into(),
         });
     }
     if trimmed.chars().any(char::is_control) {
         return Err(crate::error::ApiError::Validation {
-            field,
+            field: field.into(),
             message: "must not contain control characters".into(),
         });
     }

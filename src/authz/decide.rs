@@ -1,5 +1,6 @@
-//! One Cedar decision: typed entities built in code (no JSON on the request path), request and
-//! context validated against the schema, and any evaluation error counted as a Deny.
+//! Cedar decisions: typed entities built in code (no JSON on the request path), request and
+//! context validated against the schema, and any evaluation error counted as a Deny. A batch of
+//! questions about one principal in one tenant shares a single entity build.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -14,17 +15,33 @@ use super::policies::{PolicyBundle, ROLE_TYPE};
 use super::{Action, Resource};
 use crate::store::{TenantId, UserId};
 
-/// Who asks to do what to which resource, in which tenant.
-#[derive(Debug, Clone)]
-pub struct Query<'a> {
+/// Who asks, with which role, in which tenant (the one named by the request's URL).
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
     pub user: UserId,
     /// The user's role in `tenant`; `None` for a non-member.
     pub role: Option<&'a str>,
+    pub tenant: TenantId,
+}
+
+/// One question: may the subject do `action` to `resource`, which lives in `resource_tenant`?
+#[derive(Debug, Clone, Copy)]
+pub struct Question {
     pub action: Action,
-    /// The tenant named by the request (its URL).
+    pub resource: Resource,
+    /// The service always models resources in the URL's tenant (the store then filters by it);
+    /// fixtures vary this to prove the tenant boundary.
+    pub resource_tenant: TenantId,
+}
+
+/// Who asks to do what to which resource, in which tenant: one subject, one question.
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    pub user: UserId,
+    pub role: Option<&'a str>,
+    pub action: Action,
     pub tenant: TenantId,
     pub resource: Resource,
-    /// The tenant the resource lives in (the URL tenant for the service; fixtures vary it).
     pub resource_tenant: TenantId,
 }
 
@@ -56,74 +73,91 @@ fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
     ))
 }
 
+fn tenant_uid(tenant: TenantId) -> Result<EntityUid, String> {
+    uid("Zygo::Tenant", &tenant.to_string())
+}
+
+/// The entity a question is about, and its parent tenant.
+fn resource_uid(question: &Question) -> Result<EntityUid, String> {
+    match question.resource {
+        Resource::Tenant => tenant_uid(question.resource_tenant),
+        Resource::Flow(id) => uid("Zygo::Flow", &id.to_string()),
+        // A membership is (tenant, user): the id names both so members of two tenants differ.
+        Resource::Member(user) => uid(
+            "Zygo::Member",
+            &format!("{}/{}", question.resource_tenant, user),
+        ),
+    }
+}
+
 impl PolicyBundle {
-    /// Whether a tenant whose members hold `roles` still has someone allowed to manage members.
-    /// The rule asks the policies, so it holds for any role a security team defines.
-    pub fn keeps_manager(&self, tenant: TenantId, roles: &[&str]) -> bool {
-        roles.iter().any(|role| {
-            self.decide(&Query {
-                user: UserId(Uuid::nil()),
-                role: Some(role),
-                action: Action::SetMemberRole,
-                tenant,
-                resource: Resource::Member(UserId(Uuid::nil())),
-                resource_tenant: tenant,
-            })
-            .allowed
-        })
-    }
-
-    /// Evaluates the query against this policy set.
+    /// Evaluates one query.
     pub fn decide(&self, query: &Query<'_>) -> Decision {
-        match self.try_decide(query) {
-            Ok(decision) => decision,
-            Err(error) => Decision::deny(error),
-        }
+        let subject = Subject {
+            user: query.user,
+            role: query.role,
+            tenant: query.tenant,
+        };
+        let question = Question {
+            action: query.action,
+            resource: query.resource,
+            resource_tenant: query.resource_tenant,
+        };
+        self.decide_many(&subject, &[question])
+            .pop()
+            .unwrap_or_else(|| Decision::deny("no decision".into()))
     }
 
-    fn try_decide(&self, query: &Query<'_>) -> Result<Decision, String> {
-        let tenant = uid("Zygo::Tenant", &query.tenant.to_string())?;
-        let resource_tenant = uid("Zygo::Tenant", &query.resource_tenant.to_string())?;
-        let principal = uid("Zygo::User", &query.user.to_string())?;
-        let action = uid("Zygo::Action", query.action.name())?;
+    /// Evaluates several questions for one subject against one entity set.
+    pub fn decide_many(&self, subject: &Subject<'_>, questions: &[Question]) -> Vec<Decision> {
+        let built = self.build(subject, questions);
+        questions
+            .iter()
+            .map(|question| match &built {
+                Ok((principal, context, entities)) => self
+                    .evaluate(principal, context, entities, question)
+                    .unwrap_or_else(Decision::deny),
+                Err(error) => Decision::deny(error.clone()),
+            })
+            .collect()
+    }
 
-        let parents: HashSet<EntityUid> = match query.role {
+    fn build(
+        &self,
+        subject: &Subject<'_>,
+        questions: &[Question],
+    ) -> Result<(EntityUid, Context, Entities), String> {
+        let tenant = tenant_uid(subject.tenant)?;
+        let principal = uid("Zygo::User", &subject.user.to_string())?;
+        let parents: HashSet<EntityUid> = match subject.role {
             Some(role) => HashSet::from([uid(ROLE_TYPE, role)?]),
             None => HashSet::new(),
         };
         let mut entities: Vec<Entity> = self.role_entities.clone();
         entities.push(Entity::new_no_attrs(principal.clone(), parents));
-        entities.push(Entity::new_no_attrs(tenant.clone(), HashSet::new()));
-        if resource_tenant != tenant {
-            entities.push(Entity::new_no_attrs(
-                resource_tenant.clone(),
-                HashSet::new(),
-            ));
-        }
-        let resource = match query.resource {
-            Resource::Tenant => resource_tenant,
-            Resource::Flow(id) => {
-                let flow = uid("Zygo::Flow", &id.to_string())?;
-                entities.push(Entity::new_no_attrs(
-                    flow.clone(),
-                    HashSet::from([resource_tenant]),
-                ));
-                flow
-            }
-            Resource::Member(user) => {
-                // A membership is (tenant, user): the id names both so members of two tenants differ.
-                let member = uid(
-                    "Zygo::Member",
-                    &format!("{}/{}", query.resource_tenant, user),
-                )?;
-                entities.push(Entity::new_no_attrs(
-                    member.clone(),
-                    HashSet::from([resource_tenant]),
-                ));
-                member
+        let mut seen: HashSet<EntityUid> = HashSet::from([principal.clone()]);
+        let mut add = |entity: Entity, entities: &mut Vec<Entity>| {
+            if seen.insert(entity.uid()) {
+                entities.push(entity);
             }
         };
-
+        add(
+            Entity::new_no_attrs(tenant.clone(), HashSet::new()),
+            &mut entities,
+        );
+        for question in questions {
+            let owner = tenant_uid(question.resource_tenant)?;
+            add(
+                Entity::new_no_attrs(owner.clone(), HashSet::new()),
+                &mut entities,
+            );
+            if !matches!(question.resource, Resource::Tenant) {
+                add(
+                    Entity::new_no_attrs(resource_uid(question)?, HashSet::from([owner])),
+                    &mut entities,
+                );
+            }
+        }
         let entities =
             Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
         let context = Context::from_pairs([(
@@ -131,9 +165,26 @@ impl PolicyBundle {
             RestrictedExpression::new_entity_uid(tenant),
         )])
         .map_err(|e| e.to_string())?;
-        let request = Request::new(principal, action, resource, context, Some(&self.schema))
-            .map_err(|e| e.to_string())?;
-        let response = Authorizer::new().is_authorized(&request, &self.policies, &entities);
+        Ok((principal, context, entities))
+    }
+
+    fn evaluate(
+        &self,
+        principal: &EntityUid,
+        context: &Context,
+        entities: &Entities,
+        question: &Question,
+    ) -> Result<Decision, String> {
+        let action = uid("Zygo::Action", question.action.name())?;
+        let request = Request::new(
+            principal.clone(),
+            action,
+            resource_uid(question)?,
+            context.clone(),
+            Some(&self.schema),
+        )
+        .map_err(|e| e.to_string())?;
+        let response = Authorizer::new().is_authorized(&request, &self.policies, entities);
         let errors: Vec<String> = response
             .diagnostics()
             .errors()
@@ -147,6 +198,22 @@ impl PolicyBundle {
                 .map(|id| id.to_string())
                 .collect(),
             errors,
+        })
+    }
+
+    /// Whether a tenant whose members hold `roles` still has someone allowed to manage members.
+    /// The rule asks the policies, so it holds for any role a security team defines.
+    pub fn keeps_manager(&self, tenant: TenantId, roles: &[&str]) -> bool {
+        roles.iter().any(|role| {
+            self.decide(&Query {
+                user: UserId(Uuid::nil()),
+                role: Some(role),
+                action: Action::SetMemberRole,
+                tenant,
+                resource: Resource::Member(UserId(Uuid::nil())),
+                resource_tenant: tenant,
+            })
+            .allowed
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Decision fixtures: the policy folder's own tests (`policies/tests/*.json`).
 //!
-//! A fixture file is `{"about": "...", "cases": [...]}`; each case names the caller's role in the
+//! A fixture file is `{"about": "...", "cases": [...]}`; each case may describe the caller
+//! (`who`), and names the caller's role in the
 //! request's tenant (`null` for a non-member), an action, a resource type (`Tenant`, `Flow`,
 //! `Member`), whether the resource lives in the request's tenant (`"own"`) or another one
 //! (`"other"`), and the expected decision (`"Allow"` or `"Deny"`).
@@ -37,6 +38,9 @@ pub enum Expect {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
+    /// A description of the caller, for the reader of the table.
+    #[serde(default)]
+    pub who: Option<String>,
     pub role: Option<String>,
     pub action: String,
     pub resource: String,

@@ -3,10 +3,12 @@
 
 mod decide;
 pub mod fixtures;
+pub mod log;
 pub mod policies;
+pub mod reload;
 
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -16,8 +18,10 @@ use crate::cache::ConsistentCache;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{self, TenantId, UserId};
 
-pub use decide::{Decision, Query};
+pub use decide::{Decision, Query, Question, Subject};
+pub use log::{DecisionLog, Entry, LogTarget};
 pub use policies::{Diagnostic, LoadError, PolicyBundle};
+pub use reload::{PolicyStatus, PolicyStore};
 
 /// The actions of the schema (`Zygo::Action::"…"`), named as there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,10 +37,12 @@ pub enum Action {
     ReadFlow,
     UpdateFlow,
     DeleteFlow,
+    Authorize,
+    AuthorizeOnBehalf,
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 13] = [
         Action::CreateTenant,
         Action::SelectTenant,
         Action::ReadTenant,
@@ -48,6 +54,8 @@ impl Action {
         Action::ReadFlow,
         Action::UpdateFlow,
         Action::DeleteFlow,
+        Action::Authorize,
+        Action::AuthorizeOnBehalf,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,12 +71,14 @@ impl Action {
             Action::ReadFlow => "ReadFlow",
             Action::UpdateFlow => "UpdateFlow",
             Action::DeleteFlow => "DeleteFlow",
+            Action::Authorize => "Authorize",
+            Action::AuthorizeOnBehalf => "AuthorizeOnBehalf",
         }
     }
 
     /// Whether a session must have selected the request's tenant first. Creating a tenant and
     /// selecting one are how a session gets there.
-    fn needs_selected_tenant(self) -> bool {
+    pub fn needs_selected_tenant(self) -> bool {
         !matches!(self, Action::CreateTenant | Action::SelectTenant)
     }
 
@@ -90,7 +100,7 @@ pub enum Resource {
 
 impl Resource {
     /// The 404 a non-member gets for a specific resource; `None` for tenant-level resources (403).
-    fn hidden_as(self) -> Option<&'static str> {
+    pub fn hidden_as(self) -> Option<&'static str> {
         match self {
             Resource::Tenant => None,
             Resource::Flow(_) => Some("flow"),
@@ -99,28 +109,78 @@ impl Resource {
     }
 }
 
+impl Resource {
+    /// `Type:id` as logged and as the decision API names it.
+    pub fn describe(self, tenant: TenantId) -> String {
+        match self {
+            Resource::Tenant => format!("Tenant:{tenant}"),
+            Resource::Flow(id) => format!("Flow:{id}"),
+            Resource::Member(user) => format!("Member:{user}"),
+        }
+    }
+}
+
+/// What the service answers for a decision: go ahead, or the error the client sees. A Deny is a
+/// 403, or a 404 when a non-member addresses a specific resource (so existence never leaks); a
+/// session that addresses a tenant other than its current one gets `tenant_not_selected`.
+pub fn outcome(
+    decision: &Decision,
+    role: Option<&str>,
+    action: Action,
+    resource: Resource,
+    session_elsewhere: bool,
+) -> ApiResult<()> {
+    if !decision.allowed && role.is_none() {
+        return Err(match resource.hidden_as() {
+            Some(kind) => ApiError::NotFound(kind),
+            None => ApiError::Forbidden,
+        });
+    }
+    if action.needs_selected_tenant() && session_elsewhere {
+        return Err(ApiError::TenantNotSelected);
+    }
+    if !decision.allowed {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(())
+}
+
 /// The policy engine and the role lookups it needs.
 pub struct Authz {
-    bundle: RwLock<Arc<PolicyBundle>>,
+    policies: Arc<PolicyStore>,
     roles: ConsistentCache<(UserId, TenantId), Option<Arc<str>>>,
     db: DatabaseConnection,
+    log: DecisionLog,
 }
 
 impl Authz {
-    pub fn new(bundle: PolicyBundle, db: DatabaseConnection, cache_ttl: Duration) -> Self {
+    pub fn new(
+        policies: Arc<PolicyStore>,
+        db: DatabaseConnection,
+        cache_ttl: Duration,
+        log: DecisionLog,
+    ) -> Self {
         Authz {
-            bundle: RwLock::new(Arc::new(bundle)),
+            policies,
             roles: ConsistentCache::new(100_000, cache_ttl),
             db,
+            log,
         }
     }
 
     /// The policy set in force; a request uses one snapshot from start to end.
     pub fn bundle(&self) -> Arc<PolicyBundle> {
-        match self.bundle.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.policies.current()
+    }
+
+    /// The loaded policy set's version, load time and last rejected reload.
+    pub fn policy_status(&self) -> PolicyStatus {
+        self.policies.status()
+    }
+
+    /// The store, to reload or watch.
+    pub fn policy_store(&self) -> Arc<PolicyStore> {
+        self.policies.clone()
     }
 
     /// The caller's role in the tenant (`None`: not a member), through the cache.
@@ -140,9 +200,34 @@ impl Authz {
         self.roles.invalidate(&(user, tenant)).await;
     }
 
-    /// The one authorization call of a guarded operation. `Ok` means go ahead. A Deny is a 403, or a
-    /// 404 when a non-member addresses a specific resource (so existence never leaks). A session
-    /// that addresses a tenant other than its current one gets `tenant_not_selected`.
+    fn record(
+        &self,
+        source: &'static str,
+        subject: &Subject<'_>,
+        question: &Question,
+        decision: &Decision,
+        started: Instant,
+    ) {
+        if !self.log.enabled() {
+            return;
+        }
+        self.log.record(&Entry {
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            request_id: log::request_id(),
+            source,
+            principal: subject.user.to_string(),
+            role: subject.role,
+            tenant: subject.tenant.to_string(),
+            action: question.action.name(),
+            resource: question.resource.describe(question.resource_tenant),
+            decision: if decision.allowed { "Allow" } else { "Deny" },
+            policies: &decision.reasons,
+            errors: &decision.errors,
+            duration_us: started.elapsed().as_micros(),
+        });
+    }
+
+    /// The one authorization call of a guarded operation. `Ok` means go ahead; see [`outcome`].
     pub async fn require(
         &self,
         caller: &Caller,
@@ -150,28 +235,58 @@ impl Authz {
         action: Action,
         resource: Resource,
     ) -> ApiResult<()> {
+        let started = Instant::now();
         let role = self.role_of(caller.user_id, tenant).await?;
-        let decision = self.bundle().decide(&Query {
+        let subject = Subject {
             user: caller.user_id,
             role: role.as_deref(),
-            action,
             tenant,
+        };
+        let question = Question {
+            action,
             resource,
             resource_tenant: tenant,
-        });
-        if !decision.allowed && role.is_none() {
-            return Err(match resource.hidden_as() {
-                Some(kind) => ApiError::NotFound(kind),
-                None => ApiError::Forbidden,
+        };
+        let decision = self
+            .bundle()
+            .decide_many(&subject, std::slice::from_ref(&question))
+            .pop()
+            .unwrap_or_else(|| Decision {
+                allowed: false,
+                reasons: vec![],
+                errors: vec!["no decision".into()],
             });
+        self.record("require", &subject, &question, &decision, started);
+        outcome(
+            &decision,
+            role.as_deref(),
+            action,
+            resource,
+            !caller.may_address(tenant),
+        )
+    }
+
+    /// Answers a batch of questions for `user` in `tenant` (the decision API): one role lookup,
+    /// one entity build, one policy snapshot. Returns the role used and one decision per question.
+    pub async fn answer(
+        &self,
+        user: UserId,
+        tenant: TenantId,
+        questions: &[Question],
+    ) -> ApiResult<(Option<Arc<str>>, String, Vec<Decision>)> {
+        let started = Instant::now();
+        let role = self.role_of(user, tenant).await?;
+        let subject = Subject {
+            user,
+            role: role.as_deref(),
+            tenant,
+        };
+        let bundle = self.bundle();
+        let decisions = bundle.decide_many(&subject, questions);
+        for (question, decision) in questions.iter().zip(&decisions) {
+            self.record("decision_api", &subject, question, decision, started);
         }
-        if action.needs_selected_tenant() && !caller.may_address(tenant) {
-            return Err(ApiError::TenantNotSelected);
-        }
-        if !decision.allowed {
-            return Err(ApiError::Forbidden);
-        }
-        Ok(())
+        Ok((role.clone(), bundle.version().to_owned(), decisions))
     }
 
     /// Whether a tenant whose members hold `roles` still has someone allowed to manage members.

@@ -126,10 +126,158 @@ fn policy_validate_and_test_pass_on_the_shipped_policies() {
     let dir = tempfile::tempdir().unwrap();
     let validate = zygo(dir.path(), &["policy", "validate"], None);
     assert!(validate.status.success(), "{}", stderr(&validate));
-    assert!(stdout(&validate).contains("6 policies, roles Admin, Editor, Viewer"));
+    assert!(stdout(&validate).contains("8 policies, roles Admin, Editor, Viewer"));
     let test = zygo(dir.path(), &["policy", "test"], None);
     assert!(test.status.success(), "{}", stdout(&test));
-    assert!(stdout(&test).ends_with("0 failed"));
+    assert!(stdout(&test).ends_with("104 passed, 0 failed"));
+    let fmt = zygo(dir.path(), &["policy", "fmt", "--check"], None);
+    assert!(fmt.status.success(), "{}", stdout(&fmt));
+}
+
+#[test]
+fn policy_test_shows_expected_and_actual_with_the_determining_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = crate::helpers::copy_policies(dir.path());
+    std::fs::create_dir(policies.join("tests")).unwrap();
+    std::fs::write(
+        policies.join("tests/wrong.json"),
+        r#"{"cases": [{"who": "a viewer who wants to write", "role": "Viewer", "action": "CreateFlow", "resource": "Tenant", "in": "own", "expect": "Allow"},
+                      {"role": "Editor", "action": "ReadFlow", "resource": "Flow", "in": "own", "expect": "Deny"}]}"#,
+    )
+    .unwrap();
+    let out = zygo(
+        dir.path(),
+        &["policy", "test", "--policies", policies.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL  Viewer   CreateFlow"), "{text}");
+    assert!(text.contains("a viewer who wants to write"), "{text}");
+    assert!(
+        text.contains("got Some(Deny); determining policies: []"),
+        "{text}"
+    );
+    assert!(
+        text.contains("got Some(Allow); determining policies: [viewers-read-flows]"),
+        "{text}"
+    );
+    assert!(text.ends_with("0 passed, 2 failed"), "{text}");
+
+    std::fs::write(
+        policies.join("flows.cedar"),
+        "permit(principal,action,resource) when {true};\n",
+    )
+    .unwrap();
+    let fmt = zygo(
+        dir.path(),
+        &[
+            "policy",
+            "fmt",
+            "--check",
+            "--policies",
+            policies.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(fmt.status.code(), Some(1));
+    assert!(stdout(&fmt).contains("flows.cedar: not formatted"));
+}
+
+#[test]
+fn policy_explain_answers_against_the_live_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(
+        zygo(
+            data,
+            &["user", "add", "ann@example.com", "--password", "pw-ann-123"],
+            None
+        )
+        .status
+        .success()
+    );
+    assert!(
+        zygo(
+            data,
+            &["user", "add", "ben@example.com", "--password", "pw-ben-123"],
+            None
+        )
+        .status
+        .success()
+    );
+    let tenant = stdout(&zygo(
+        data,
+        &["tenant", "add", "Acme", "--admin", "ann@example.com"],
+        None,
+    ));
+    assert!(
+        zygo(
+            data,
+            &["member", "set", &tenant, "ben@example.com", "Viewer"],
+            None
+        )
+        .status
+        .success()
+    );
+    let flow = uuid::Uuid::new_v4();
+    let resource = format!("Flow:{flow}");
+    let explain = |user: &str, action: &str| {
+        zygo(
+            data,
+            &[
+                "policy",
+                "explain",
+                "--user",
+                user,
+                "--tenant",
+                &tenant,
+                "--action",
+                action,
+                "--resource",
+                &resource,
+            ],
+            None,
+        )
+    };
+    let ben = explain("ben@example.com", "DeleteFlow");
+    assert!(ben.status.success(), "{}", stderr(&ben));
+    let text = stdout(&ben);
+    assert!(text.contains("decision: Deny"), "{text}");
+    assert!(text.contains("role: Viewer"), "{text}");
+    assert!(text.contains("determining policies: (none)"), "{text}");
+    assert!(
+        text.contains("the service would answer (token request): 403 forbidden"),
+        "{text}"
+    );
+    let ann = stdout(&explain("ann@example.com", "DeleteFlow"));
+    assert!(ann.contains("decision: Allow"), "{ann}");
+    assert!(
+        ann.contains("determining policies: editors-write-flows"),
+        "{ann}"
+    );
+    assert!(
+        ann.contains("note: the flow does not exist in this tenant"),
+        "{ann}"
+    );
+    assert!(
+        zygo(
+            data,
+            &["user", "add", "cy@example.com", "--password", "pw-cy-1234"],
+            None
+        )
+        .status
+        .success()
+    );
+    let outsider = stdout(&explain("cy@example.com", "ReadFlow"));
+    assert!(outsider.contains("role: (not a member)"), "{outsider}");
+    assert!(
+        outsider.contains("would answer (token request): 404 not_found"),
+        "{outsider}"
+    );
+    let bad = explain("ann@example.com", "Fly");
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).starts_with("`Fly` is not an action"));
 }
 
 #[test]

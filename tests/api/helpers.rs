@@ -20,6 +20,35 @@ pub fn policies_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
 }
 
+/// A private copy of the shipped policy folder (without its tests), to edit in a test.
+pub fn copy_policies(into: &std::path::Path) -> PathBuf {
+    let dir = into.join("policies");
+    std::fs::create_dir_all(&dir).expect("policy dir");
+    for entry in std::fs::read_dir(policies_dir()).expect("policies") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    dir
+}
+
+/// Polls `check` every 100 ms until it holds, for at most `seconds`; returns whether it held.
+pub async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -262,7 +291,11 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 impl World {
     pub async fn new() -> World {
-        let app = spawn_app().await;
+        World::on(spawn_app().await).await
+    }
+
+    /// The same world on an app started with custom settings.
+    pub async fn on(app: TestApp) -> World {
         let alice = app.add_user("alice@example.com", PASSWORD).await;
         let bob = app.add_user("bob@example.com", PASSWORD).await;
         let carol = app.add_user("carol@example.com", PASSWORD).await;

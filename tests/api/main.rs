@@ -5,11 +5,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod decisions;
 mod flows;
 mod helpers;
 mod members;
 mod openapi;
 mod policies;
+mod reload;
 mod sessions;
 mod startup;
 mod tenancy;

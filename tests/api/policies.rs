@@ -43,9 +43,11 @@ fn the_role_hierarchy_is_data_in_the_policy_folder() {
     assert_eq!(
         ids,
         vec![
+            "admins-ask-for-members",
             "admins-manage-members",
             "anyone-creates-tenants",
             "editors-write-flows",
+            "members-ask-for-themselves",
             "members-read-tenant",
             "tenant-boundary",
             "viewers-read-flows"

@@ -1,0 +1,239 @@
+//! Policies are a security team's product: hot reload, custom roles, the decision log.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Cred, World, copy_policies, eventually, spawn_with, test_settings};
+
+const VIEWERS_CREATE: &str = r#"// Viewers may create flows too.
+@id("viewers-create-flows")
+permit (
+  principal in Zygo::Role::"Viewer",
+  action == Zygo::Action::"CreateFlow",
+  resource
+);
+"#;
+
+async fn health(world: &World) -> Value {
+    world.app.get("/healthz", &Cred::None).await.body
+}
+
+#[tokio::test]
+async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.policies_dir = copy_policies(dir.path());
+    let policies = settings.policies_dir.clone();
+    let world = World::on(spawn_with(settings, tempfile::tempdir().unwrap()).await).await;
+    let carol = Cred::Token(world.token_of("carol").await);
+    let flows = format!("/api/tenants/{}/flows", world.acme);
+    world
+        .app
+        .post(&flows, &carol, json!({"name": "before"}))
+        .await
+        .assert_problem(403, "forbidden");
+    let first = health(&world).await["policy"].clone();
+    assert_eq!(first["policies"], 8);
+    assert_eq!(first["last_reload_error"], Value::Null);
+
+    std::fs::write(policies.join("viewer-writes.cedar"), VIEWERS_CREATE).unwrap();
+    let reloaded = eventually(5, || async {
+        health(&world).await["policy"]["version"] != first["version"]
+    })
+    .await;
+    assert!(reloaded, "the edit was not picked up within 5 s");
+    let second = health(&world).await["policy"].clone();
+    assert_eq!(second["policies"], 9);
+    let created = world
+        .app
+        .post(&flows, &carol, json!({"name": "after"}))
+        .await;
+    assert_eq!(created.assert_status(201)["name"], "after");
+
+    // A broken file: the set in force stays, the error is reported with its location.
+    std::fs::write(
+        policies.join("broken.cedar"),
+        "@id(\"oops\")\npermit (principal, action, resource) when { principal.nope };\n",
+    )
+    .unwrap();
+    let reported = eventually(5, || async {
+        health(&world).await["policy"]["last_reload_error"].is_string()
+    })
+    .await;
+    assert!(reported, "the rejected edit was not reported within 5 s");
+    let third = health(&world).await["policy"].clone();
+    assert_eq!(
+        third["version"], second["version"],
+        "the last good set stays"
+    );
+    assert_eq!(third["loaded_at"], second["loaded_at"]);
+    let error = third["last_reload_error"].as_str().unwrap();
+    assert!(error.contains("broken.cedar:2:45"), "{error}");
+    assert!(error.contains("attribute `nope`"), "{error}");
+    world
+        .app
+        .post(&flows, &carol, json!({"name": "still allowed"}))
+        .await
+        .assert_status(201);
+
+    // Removing the grant takes it away again.
+    std::fs::remove_file(policies.join("broken.cedar")).unwrap();
+    std::fs::remove_file(policies.join("viewer-writes.cedar")).unwrap();
+    let back = eventually(5, || async {
+        health(&world).await["policy"]["version"] == first["version"]
+    })
+    .await;
+    assert!(back);
+    assert_eq!(
+        health(&world).await["policy"]["last_reload_error"],
+        Value::Null
+    );
+    world
+        .app
+        .post(&flows, &carol, json!({"name": "refused"}))
+        .await
+        .assert_problem(403, "forbidden");
+}
+
+const AUDITOR_ROLE: &str = r#"[
+  { "uid": { "type": "Zygo::Role", "id": "Viewer" }, "attrs": {}, "parents": [] },
+  { "uid": { "type": "Zygo::Role", "id": "Editor" }, "attrs": {}, "parents": [{ "type": "Zygo::Role", "id": "Viewer" }] },
+  { "uid": { "type": "Zygo::Role", "id": "Admin" }, "attrs": {}, "parents": [{ "type": "Zygo::Role", "id": "Editor" }] },
+  { "uid": { "type": "Zygo::Role", "id": "Auditor" }, "attrs": {}, "parents": [] }
+]
+"#;
+
+const AUDITOR_POLICY: &str = r#"// Auditors read flows and members, nothing else.
+@id("auditors-read")
+permit (
+  principal in Zygo::Role::"Auditor",
+  action in
+    [Zygo::Action::"ListFlows",
+     Zygo::Action::"ReadFlow",
+     Zygo::Action::"ListMembers"],
+  resource
+);
+"#;
+
+#[tokio::test]
+async fn a_security_team_adds_an_auditor_role_by_editing_policy_files_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.policies_dir = copy_policies(dir.path());
+    let policies = settings.policies_dir.clone();
+    let world = World::on(spawn_with(settings, tempfile::tempdir().unwrap()).await).await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave_member = format!("/api/tenants/{}/members/{}", world.acme, world.dave);
+
+    let refused = app
+        .put(&dave_member, &alice, json!({"role": "Auditor"}))
+        .await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(
+        refused.body["detail"],
+        "role: `Auditor` is not a role defined by the policies (defined: Admin, Editor, Viewer)"
+    );
+
+    std::fs::write(policies.join("roles.cedarentities.json"), AUDITOR_ROLE).unwrap();
+    std::fs::write(policies.join("auditors.cedar"), AUDITOR_POLICY).unwrap();
+    let accepted = eventually(5, || async {
+        app.put(&dave_member, &alice, json!({"role": "Auditor"}))
+            .await
+            .status
+            == 201
+    })
+    .await;
+    assert!(accepted, "the Auditor role was not accepted within 5 s");
+
+    let dave = Cred::Token(world.token_of("dave").await);
+    let flow = world.flow(world.acme, &alice, "audited").await;
+    let base = format!("/api/tenants/{}", world.acme);
+    app.get(&format!("{base}/flows"), &dave)
+        .await
+        .assert_status(200);
+    let read = app.get(&format!("{base}/flows/{flow}"), &dave).await;
+    assert_eq!(read.assert_status(200)["name"], "audited");
+    let members = app.get(&format!("{base}/members"), &dave).await;
+    assert_eq!(members.assert_status(200).as_array().unwrap().len(), 4);
+    app.get(&base, &dave).await.assert_problem(403, "forbidden");
+    app.post(&format!("{base}/flows"), &dave, json!({"name": "x"}))
+        .await
+        .assert_problem(403, "forbidden");
+    app.delete(&format!("{base}/flows/{flow}"), &dave)
+        .await
+        .assert_problem(403, "forbidden");
+    app.put(
+        &format!("{base}/members/{}", world.carol),
+        &dave,
+        json!({"role": "Admin"}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let me = app.get("/api/me", &dave).await;
+    let roles: Vec<_> = me.body["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].clone())
+        .collect();
+    assert!(roles.contains(&json!("Auditor")), "{}", me.body);
+}
+
+#[tokio::test]
+async fn every_decision_is_logged_as_one_json_line_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("decisions.jsonl");
+    let mut settings = test_settings(dir.path());
+    settings.decision_log = zygo::authz::LogTarget::File(log_path.clone());
+    let world = World::on(spawn_with(settings, tempfile::tempdir().unwrap()).await).await;
+    let token = world.token_of("carol").await;
+    let reply = world
+        .app
+        .client
+        .get(format!(
+            "{}/api/tenants/{}/flows",
+            world.app.address, world.acme
+        ))
+        .header("token", &token)
+        .header("x-request-id", "audit-trail-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    assert_eq!(reply.headers()["x-request-id"], "audit-trail-42");
+    world
+        .app
+        .delete(
+            &format!("/api/tenants/{}/flows/{}", world.acme, uuid::Uuid::new_v4()),
+            &Cred::Token(token.clone()),
+        )
+        .await
+        .assert_problem(403, "forbidden");
+
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let allowed = lines
+        .iter()
+        .find(|l| l["request_id"] == "audit-trail-42")
+        .expect("the request's decision is logged");
+    assert_eq!(allowed["principal"], world.carol.to_string());
+    assert_eq!(allowed["tenant"], world.acme.to_string());
+    assert_eq!(allowed["action"], "ListFlows");
+    assert_eq!(allowed["resource"], format!("Tenant:{}", world.acme));
+    assert_eq!(allowed["decision"], "Allow");
+    assert_eq!(allowed["role"], "Viewer");
+    assert_eq!(allowed["policies"], json!(["viewers-read-flows"]));
+    assert!(allowed["duration_us"].is_u64());
+    assert!(allowed["time"].is_string());
+    let denied = lines
+        .iter()
+        .find(|l| l["action"] == "DeleteFlow")
+        .expect("a Deny is logged too");
+    assert_eq!(denied["decision"], "Deny");
+    assert_eq!(denied["policies"], json!([]));
+    assert!(!text.contains(&token), "a token reached the decision log");
+    assert!(!text.contains(crate::helpers::PASSWORD));
+}
