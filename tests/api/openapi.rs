@@ -72,6 +72,11 @@ async fn swagger_ui_is_served_at_docs() {
     assert_eq!(reply.status(), 200);
     let html = reply.text().await.unwrap();
     assert!(html.contains("swagger-ui") && html.contains("/api/login"));
+    // Swagger UI shows the served document (with the role enum), not the bare generated one.
+    assert!(
+        html.contains(document().trim_end()),
+        "Swagger UI embeds the served document"
+    );
     let health = app.get("/healthz", &Cred::None).await;
     let body = health.assert_status(200);
     assert_eq!(body["status"], "ok");
