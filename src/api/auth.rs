@@ -181,6 +181,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
     ) -> Result<Json<CurrentTenant>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);

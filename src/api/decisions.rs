@@ -182,6 +182,7 @@ impl DecisionApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
         body: Body<DecisionRequest>,
     ) -> Result<

@@ -118,6 +118,7 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
     ) -> Result<Json<Vec<Flow>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
@@ -141,6 +142,7 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
         body: Body<FlowInput>,
     ) -> Result<CreatedFlow, Errors<{ can::TENANT | can::BODY | can::SERVER }>> {
@@ -174,7 +176,9 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The flow, by id.
         flow_id: Path<Uuid>,
     ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
@@ -200,7 +204,9 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The flow, by id.
         flow_id: Path<Uuid>,
         body: Body<FlowInput>,
     ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
@@ -233,7 +239,9 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The flow, by id.
         flow_id: Path<Uuid>,
         body: Body<FlowPatch>,
     ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
@@ -268,7 +276,9 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The flow, by id.
         flow_id: Path<Uuid>,
     ) -> Result<DeletedFlow, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);

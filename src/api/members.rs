@@ -82,6 +82,7 @@ impl MemberApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
     ) -> Result<Json<Vec<Member>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
@@ -106,7 +107,9 @@ impl MemberApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The user, by id (see `GET /api/tenants/{tenant_id}/members` or `GET /api/me`).
         user_id: Path<Uuid>,
         body: Body<RoleRequest>,
     ) -> Result<
@@ -164,7 +167,9 @@ impl MemberApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The user, by id (see `GET /api/tenants/{tenant_id}/members` or `GET /api/me`).
         user_id: Path<Uuid>,
     ) -> Result<RemovedResponse, Errors<{ can::RESOURCE | can::CONFLICT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);

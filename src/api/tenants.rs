@@ -115,6 +115,7 @@ impl TenantApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
     ) -> Result<Json<Tenant>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
