@@ -3,8 +3,8 @@
 //! A plain "read on miss, insert" loader races with invalidation: a load that read the old row before
 //! a change commits could insert it after the change invalidated the key, and the stale value would
 //! then live until the TTL. Here every invalidation bumps an epoch under a write lock, and a load
-//! inserts only if no invalidation happened since it started. Changes made by other processes are
-//! bounded by the TTL.
+//! inserts only if no invalidation happened since it started. Changes made by other processes arrive
+//! through [`crate::invalidation`] (PostgreSQL) and are bounded by the TTL in any case.
 
 use std::future::Future;
 use std::hash::Hash;
@@ -55,5 +55,12 @@ where
         let mut epoch = self.epoch.write().await;
         *epoch += 1;
         self.entries.invalidate(key).await;
+    }
+
+    /// Drops every entry, under the same guarantee as [`ConsistentCache::invalidate`].
+    pub async fn invalidate_all(&self) {
+        let mut epoch = self.epoch.write().await;
+        *epoch += 1;
+        self.entries.invalidate_all();
     }
 }

@@ -10,7 +10,11 @@ use uuid::Uuid;
 
 use crate::auth::password;
 use crate::authz::{Action, LogTarget, PolicyBundle, Query, Resource, fixtures, outcome};
-use crate::config::{DEFAULT_MAX_TOKEN_SECONDS, DatabaseSettings, Secret, Settings};
+use crate::config::{
+    DEFAULT_DB_TIMEOUT_SECONDS, DEFAULT_MAX_TOKEN_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    DatabaseSettings, Secret, Settings,
+};
+use crate::invalidation::{self, Key};
 use crate::startup::Application;
 use crate::store::{self, TenantId, UserId, members::ChangeError};
 
@@ -44,6 +48,12 @@ pub enum Command {
     /// Print the OpenAPI document (the committed `openapi/openapi.json`): the roles come from the
     /// policy folder, the token lifetime bound is the default.
     Openapi(PolicyArgs),
+    /// Apply pending database migrations and exit (run it ahead of a rollout; `serve` also
+    /// applies them at start).
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -54,11 +64,18 @@ pub struct DbArgs {
     /// Folder for the default SQLite database and the generated token secret.
     #[arg(long, env = "ZYGO_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Longest wait for the database (connection, lock, statement) before giving up, in seconds;
+    /// the server answers 503 after it.
+    #[arg(long, env = "ZYGO_DB_TIMEOUT_SECONDS", default_value_t = DEFAULT_DB_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_timeout_seconds: u64,
 }
 
 impl DbArgs {
     fn settings(&self) -> DatabaseSettings {
-        DatabaseSettings::new(self.database_url.clone(), self.data_dir.clone())
+        let mut settings = DatabaseSettings::new(self.database_url.clone(), self.data_dir.clone());
+        settings.timeout = Duration::from_secs(self.db_timeout_seconds);
+        settings
     }
 }
 
@@ -88,6 +105,11 @@ pub struct ServeArgs {
     /// How long a cached role or user status may be used before it is read again, in seconds.
     #[arg(long, env = "ZYGO_CACHE_TTL_SECONDS", default_value_t = 5)]
     pub cache_ttl_seconds: u64,
+    /// Longest time a request may take before it is answered 503, in seconds (a backstop behind
+    /// the database timeout).
+    #[arg(long, env = "ZYGO_REQUEST_TIMEOUT_SECONDS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_seconds: u64,
     /// How long a browser session lives after login, in seconds.
     #[arg(long, env = "ZYGO_SESSION_SECONDS", default_value_t = 7 * 24 * 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -355,6 +377,11 @@ pub async fn run(cli: Cli) -> CliResult {
             );
             Ok(())
         }
+        Command::Migrate { db } => {
+            open_db(&db).await?;
+            println!("the database schema is up to date");
+            Ok(())
+        }
     }
 }
 
@@ -399,7 +426,18 @@ async fn set_disabled(email: &str, db: &DbArgs, disable: bool) -> CliResult {
     store::users::set_disabled(&conn, user, disable)
         .await
         .map_err(|e| e.to_string())?;
+    signal(&conn, Key::User(user)).await;
     Ok(())
+}
+
+/// Tells running servers (PostgreSQL) to drop what they cached about `key`. The change has
+/// committed either way; a lost signal only means the servers' cache TTL bounds it instead.
+async fn signal(conn: &sea_orm::DatabaseConnection, key: Key) {
+    if let Err(err) = invalidation::publish(conn, &[key]).await {
+        eprintln!(
+            "warning: done, but running servers were not signalled ({err}); they see the change within their cache TTL"
+        );
+    }
 }
 
 async fn member(command: MemberCommand) -> CliResult {
@@ -434,6 +472,7 @@ async fn member(command: MemberCommand) -> CliResult {
             })
             .await
             .map_err(change_error)?;
+            signal(&conn, Key::Role(user, tenant)).await;
             Ok(())
         }
         MemberCommand::Remove {
@@ -451,6 +490,7 @@ async fn member(command: MemberCommand) -> CliResult {
             })
             .await
             .map_err(change_error)?;
+            signal(&conn, Key::Role(user, tenant)).await;
             Ok(())
         }
     }
@@ -463,6 +503,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.public_url = args.public_url;
     settings.max_token_seconds = args.max_token_seconds;
     settings.cache_ttl = Duration::from_secs(args.cache_ttl_seconds);
+    settings.request_timeout = Duration::from_secs(args.request_timeout_seconds);
     settings.session_lifetime = Duration::from_secs(args.session_seconds);
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));

@@ -14,6 +14,10 @@ pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 pub const DEFAULT_TOKEN_SECONDS: u64 = 600;
 /// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Default bound, in seconds, on a whole request.
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 15;
+/// Default bound, in seconds, on waiting for the database (connect, pool, lock, statement).
+pub const DEFAULT_DB_TIMEOUT_SECONDS: u64 = 3;
 
 /// A secret value; `Debug` prints a placeholder so it never reaches a log by accident.
 #[derive(Clone)]
@@ -41,6 +45,9 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Folder for the default SQLite file and the generated token secret.
     pub data_dir: PathBuf,
+    /// How long a request may wait for the database (a connection, a lock, a statement) before it
+    /// is answered 503: a dead database never hangs a request for longer than this.
+    pub timeout: Duration,
 }
 
 impl DatabaseSettings {
@@ -48,7 +55,16 @@ impl DatabaseSettings {
     pub fn new(url: Option<String>, data_dir: PathBuf) -> Self {
         let url = url
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("zygo.db").display()));
-        DatabaseSettings { url, data_dir }
+        DatabaseSettings {
+            url,
+            data_dir,
+            timeout: Duration::from_secs(DEFAULT_DB_TIMEOUT_SECONDS),
+        }
+    }
+
+    /// Whether the URL names a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres:") || self.url.starts_with("postgresql:")
     }
 }
 
@@ -68,6 +84,9 @@ pub struct Settings {
     pub cache_ttl: Duration,
     /// How long a browser session lives after login.
     pub session_lifetime: Duration,
+    /// Longest time a request may take; past it the client gets 503 (a backstop behind the
+    /// database timeouts, for a database that stops answering in the middle of a query).
+    pub request_timeout: Duration,
     /// The URL users reach the service at; `https://…` marks the session cookie `Secure`.
     pub public_url: Option<String>,
     /// The role given to whoever creates a tenant (must be defined by the policy folder).
@@ -89,6 +108,7 @@ impl Settings {
             max_token_seconds: DEFAULT_MAX_TOKEN_SECONDS,
             cache_ttl: Duration::from_secs(5),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
             public_url: None,
             creator_role: "Admin".into(),
             decision_log: LogTarget::Off,

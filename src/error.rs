@@ -91,8 +91,9 @@ pub enum ApiError {
     /// 500: a bug or an unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
-    /// 503: the database cannot be reached; the cause is logged.
-    #[error("the service is temporarily unavailable")]
+    /// 503: the database cannot be reached (down, restarting, or too slow to answer within the
+    /// configured timeout); the cause is logged.
+    #[error("the database is unreachable; retry later")]
     Unavailable(String),
 }
 
@@ -201,10 +202,10 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match err {
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => ApiError::Unavailable(err.to_string()),
-            _ => ApiError::Internal(err.to_string()),
+        if crate::store::is_unavailable(&err) {
+            ApiError::Unavailable(err.to_string())
+        } else {
+            ApiError::Internal(err.to_string())
         }
     }
 }

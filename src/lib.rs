@@ -17,6 +17,8 @@ pub mod config;
 pub mod demo;
 /// The one error enum and its status table.
 pub mod error;
+/// Cross-instance cache invalidation: PostgreSQL NOTIFY after a change, LISTEN into the caches.
+pub mod invalidation;
 /// Building and running the application.
 pub mod startup;
 /// The database: migrations, entities and queries.

@@ -13,6 +13,7 @@ use crate::api;
 use crate::auth::{Authn, TokenKeys, token};
 use crate::authz::{Authz, DecisionLog, PolicyBundle, PolicyStore};
 use crate::config::Settings;
+use crate::invalidation;
 use crate::store;
 
 /// Everything a request handler can reach.
@@ -21,6 +22,8 @@ pub struct AppState {
     pub authn: Authn,
     pub authz: Authz,
     pub settings: Settings,
+    /// The cross-instance invalidation listener (PostgreSQL); stops when the state is dropped.
+    invalidations: std::sync::OnceLock<invalidation::Stop>,
 }
 
 /// Why the service refused to start, as one paragraph for the operator.
@@ -74,12 +77,17 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
     let log = DecisionLog::open(&settings.decision_log).map_err(StartError::DecisionLog)?;
     let policies = Arc::new(PolicyStore::new(settings.policies_dir.clone(), bundle));
     let authz = Authz::new(policies, db.clone(), settings.cache_ttl, log);
-    Ok(Arc::new(AppState {
+    let state = Arc::new(AppState {
         db,
         authn,
         authz,
         settings,
-    }))
+        invalidations: std::sync::OnceLock::new(),
+    });
+    if let Some(stop) = invalidation::spawn_listener(&state.db, Arc::downgrade(&state)) {
+        let _ = state.invalidations.set(stop);
+    }
+    Ok(state)
 }
 
 impl Application {

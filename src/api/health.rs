@@ -58,18 +58,26 @@ pub struct HealthApi;
 impl HealthApi {
     /// Health check
     ///
-    /// 200 when the database answers and a policy set is loaded; 503 otherwise. Shows which policy
-    /// version is in force and the last rejected reload, if any. No credentials.
+    /// 200 when the database answers and a policy set is loaded; 503 (problem+json, code
+    /// `unavailable`, "the database is unreachable") when the database does not answer within the
+    /// configured timeout. Shows which policy version is in force and the last rejected reload, if
+    /// any. No credentials.
     #[oai(path = "/healthz", method = "get", operation_id = "health")]
     async fn health(
         &self,
         state: Data<&Arc<AppState>>,
     ) -> Result<Json<Health>, Errors<{ can::SERVER }>> {
-        state
-            .db
-            .ping()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let timeout = state.settings.database.timeout;
+        match tokio::time::timeout(timeout, state.db.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(ApiError::Unavailable(err.to_string()).into()),
+            Err(_) => {
+                return Err(ApiError::Unavailable(format!(
+                    "no answer to a ping within {timeout:?}"
+                ))
+                .into());
+            }
+        }
         let status = state.authz.policy_status();
         Ok(Json(Health {
             status: "ok".into(),

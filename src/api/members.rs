@@ -15,6 +15,7 @@ use super::models::Member;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, Errors, can};
+use crate::invalidation::Key;
 use crate::startup::AppState;
 use crate::store::members::{Change, ChangeError};
 use crate::store::{self, TenantId, UserId};
@@ -144,8 +145,10 @@ impl MemberApi {
             authz.keeps_manager(tenant, roles)
         })
         .await;
-        state.authz.forget_role(user, tenant).await;
-        let change = result.map_err(change_error)?;
+        let change = state
+            .after_change(Key::Role(user, tenant), result)
+            .await
+            .map_err(change_error)?;
         let member = store::members::find(&state.db, tenant, user)
             .await?
             .ok_or(ApiError::NotFound("member"))?;
@@ -188,8 +191,10 @@ impl MemberApi {
             authz.keeps_manager(tenant, roles)
         })
         .await;
-        state.authz.forget_role(user, tenant).await;
-        result.map_err(change_error)?;
+        state
+            .after_change(Key::Role(user, tenant), result)
+            .await
+            .map_err(change_error)?;
         Ok(RemovedResponse::Removed)
     }
 }

@@ -178,16 +178,28 @@ fn request_id(req: &Request) -> String {
 }
 
 /// Around every request: a request id (in the response header and the decision log), the body
-/// size limit, and errors rendered as problem+json with the request id attached.
+/// size limit, the request deadline (503 past it), and errors rendered as problem+json with the
+/// request id attached.
 async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
     let id = request_id(&req);
     let path = req.uri().path().to_owned();
-    let result = crate::authz::log::REQUEST_ID
-        .scope(id.clone(), async move {
-            limit_body(&mut req).await?;
-            next.call(req).await.map(IntoResponse::into_response)
-        })
-        .await;
+    let deadline = req
+        .data::<Arc<AppState>>()
+        .map(|state| state.settings.request_timeout);
+    let handle = crate::authz::log::REQUEST_ID.scope(id.clone(), async move {
+        limit_body(&mut req).await?;
+        next.call(req).await.map(IntoResponse::into_response)
+    });
+    // The backstop behind the database timeouts: a connection that stops answering mid-query
+    // (a network partition) must not hold a request, or a draining shutdown, for long.
+    let result = match deadline {
+        Some(deadline) => tokio::time::timeout(deadline, handle)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::Unavailable(format!("no answer within {deadline:?}")).into())
+            }),
+        None => handle.await,
+    };
     let mut response = match result {
         Ok(response) => response,
         Err(err) => render_error(name_path_parameter(err, &path)).await,

@@ -15,6 +15,7 @@ use super::models::{Tenant, TenantWithRole, clean_name};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, Errors, can};
+use crate::invalidation::Key;
 use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
@@ -71,7 +72,7 @@ impl TenantApi {
             .await?;
         let role = state.settings.creator_role.clone();
         let tenant = store::tenants::create(&state.db, id, &name, caller.user_id, &role).await?;
-        state.authz.forget_role(caller.user_id, id).await;
+        state.changed(Key::Role(caller.user_id, id)).await;
         Ok(CreatedTenant::Created(Json(TenantWithRole {
             id: tenant.id,
             name: tenant.name,

@@ -112,6 +112,11 @@ impl Authn {
         self.active_users.invalidate(&user).await;
     }
 
+    /// Forgets every cached user status (the invalidation listener lost signals while reconnecting).
+    pub async fn forget_all_users(&self) {
+        self.active_users.invalidate_all().await;
+    }
+
     /// Authenticates a token: signature, algorithm, key, expiry, then the user's status.
     pub async fn from_token(&self, token: &str) -> ApiResult<Caller> {
         let claims = self.keys.verify(token)?;

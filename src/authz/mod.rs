@@ -200,6 +200,11 @@ impl Authz {
         self.roles.invalidate(&(user, tenant)).await;
     }
 
+    /// Forgets every cached role (the invalidation listener lost signals while reconnecting).
+    pub async fn forget_all_roles(&self) {
+        self.roles.invalidate_all().await;
+    }
+
     fn record(
         &self,
         source: &'static str,

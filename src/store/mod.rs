@@ -10,8 +10,6 @@ pub mod sessions;
 pub mod tenants;
 pub mod users;
 
-use std::time::Duration;
-
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
 use uuid::Uuid;
@@ -54,6 +52,11 @@ pub enum OpenError {
 
 /// Opens the database named by the settings (creating the SQLite file and its folder when needed)
 /// and applies pending migrations.
+///
+/// Every wait is bounded by `settings.timeout`: connecting, taking a connection from the pool, a
+/// lock held by another process (SQLite's busy timeout) and a statement (PostgreSQL's
+/// `statement_timeout`). A dead or unreachable database therefore turns into a quick error (503),
+/// never a hung request, and the pool reconnects by itself when the database returns.
 pub async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, OpenError> {
     let is_sqlite = settings.url.starts_with("sqlite:");
     if is_sqlite {
@@ -62,28 +65,114 @@ pub async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, Ope
             source,
         })?;
     }
+    let timeout = settings.timeout;
     let mut options = ConnectOptions::new(settings.url.clone());
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5));
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        // A connection that died with the server is noticed before use and replaced.
+        .test_before_acquire(true);
     if is_sqlite {
         // One connection serialises writers inside the process, so read-then-write transactions
-        // (the last-Admin rule) cannot interleave; WAL lets other processes (the admin CLI) read
-        // while the server writes, and the busy timeout makes them wait instead of failing.
-        options.max_connections(1).map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-        });
+        // (the last-Admin rule) cannot interleave and no write of this process ever meets
+        // "database is locked"; WAL lets other processes (the admin CLI) read while the server
+        // writes, and the busy timeout makes a writer from another process wait instead of failing.
+        options
+            .max_connections(1)
+            .map_sqlx_sqlite_opts(move |opts| {
+                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(timeout)
+                    .foreign_keys(true)
+            });
     } else {
-        options.max_connections(16);
+        let millis = timeout.as_millis().to_string();
+        options
+            .max_connections(16)
+            .map_sqlx_postgres_opts(move |opts| {
+                opts.options([
+                    ("statement_timeout", millis.as_str()),
+                    ("lock_timeout", millis.as_str()),
+                ])
+            });
     }
     let db = Database::connect(options)
         .await
         .map_err(OpenError::Connect)?;
-    Migrator::up(&db, None).await.map_err(OpenError::Migrate)?;
+    migrate(&db).await.map_err(OpenError::Migrate)?;
     Ok(db)
+}
+
+/// Key of the PostgreSQL advisory lock that serialises migrations between instances.
+const MIGRATION_LOCK: i64 = 0x7a79_676f_6d69_6772; // "zygomigr"
+
+/// Applies pending migrations. On PostgreSQL, instances starting together take turns under an
+/// advisory lock (held by a connection of its own, without the statement timeout), so exactly one
+/// applies each migration and the others find nothing left to do.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    use sea_orm::sqlx::{self, Connection};
+    let sqlx_err = |e: sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into()));
+    let options = (*db.get_postgres_connection_pool().connect_options()).clone();
+    let mut lock = sqlx::PgConnection::connect_with(&options)
+        .await
+        .map_err(sqlx_err)?;
+    for setting in ["SET statement_timeout = 0", "SET lock_timeout = 0"] {
+        sqlx::query(setting)
+            .execute(&mut lock)
+            .await
+            .map_err(sqlx_err)?;
+    }
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await
+        .map_err(sqlx_err)?;
+    let migrated = Migrator::up(db, None).await;
+    // Closing the session releases the lock even if the unlock fails.
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut lock)
+        .await;
+    let _ = lock.close().await;
+    migrated
+}
+
+/// Whether the error means "the database cannot serve right now" (unreachable, restarting, a lock
+/// or statement that timed out) rather than a bug: those are answered 503 and retried by clients.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error;
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx) = runtime else {
+        return false;
+    };
+    match sqlx.as_ref() {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08…), shutdown and restart (57P01–57P03),
+            // statement timeout (57014), lock timeout (55P03). SQLite: BUSY (5) and LOCKED (6),
+            // with their extended codes.
+            code.starts_with("08")
+                || code.starts_with("57P0")
+                || code == "57014"
+                || code == "55P03"
+                || code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+        }),
+        _ => false,
+    }
 }
 
 /// Whether the error is a unique-constraint violation (a duplicate e-mail, say).

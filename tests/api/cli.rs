@@ -1,17 +1,38 @@
 //! The `zygo` binary: admin commands against a database, and `serve` as an operator runs it.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::policies_dir;
+use crate::helpers::{fresh_database_url, policies_dir};
+
+/// A `zygo` command on the suite's backend: the SQLite file in `data`, or on PostgreSQL one fresh
+/// database per data folder (every command of a test sees the same one).
+pub fn zygo_command(data: &Path) -> Command {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static DATABASES: OnceLock<Mutex<HashMap<PathBuf, Option<String>>>> = OnceLock::new();
+    let url = DATABASES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(data.to_path_buf())
+        .or_insert_with(fresh_database_url)
+        .clone();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zygo"));
+    command
+        .env("ZYGO_DATA_DIR", data)
+        .env("ZYGO_POLICIES", policies_dir());
+    match url {
+        Some(url) => command.env("ZYGO_DATABASE_URL", url),
+        None => command.env_remove("ZYGO_DATABASE_URL"),
+    };
+    command
+}
 
 fn zygo(data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zygo"))
+    let mut child = zygo_command(data)
         .args(args)
-        .env("ZYGO_DATA_DIR", data)
-        .env("ZYGO_POLICIES", policies_dir())
-        .env_remove("ZYGO_DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -41,6 +62,10 @@ fn stderr(output: &Output) -> String {
 fn an_operator_sets_up_users_tenants_and_members_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
+
+    let migrate = zygo(data, &["migrate"], None);
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    assert_eq!(stdout(&migrate), "the database schema is up to date");
 
     let ann = zygo(
         data,
@@ -283,11 +308,8 @@ fn policy_explain_answers_against_the_live_database() {
 #[test]
 fn serve_prints_where_it_listens_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zygo"))
+    let mut child = zygo_command(dir.path())
         .args(["serve", "--demo", "--bind", "127.0.0.1:0"])
-        .env("ZYGO_DATA_DIR", dir.path())
-        .env("ZYGO_POLICIES", policies_dir())
-        .env_remove("ZYGO_DATABASE_URL")
         .env_remove("ZYGO_TOKEN_SECRET")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

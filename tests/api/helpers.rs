@@ -1,5 +1,10 @@
-//! The test harness: a real server on 127.0.0.1 port 0 with a fresh SQLite database per test, and
-//! small helpers that speak to it as a client would.
+//! The test harness: a real server on 127.0.0.1 port 0 with a fresh database per test, and small
+//! helpers that speak to it as a client would.
+//!
+//! The backend is SQLite unless `ZYGO_TEST_DATABASE` names a PostgreSQL server (an admin URL such as
+//! `postgres://postgres@127.0.0.1:54329/postgres`); then every test gets its own fresh database
+//! there (`zygo_test_<uuid>`), so tests stay independent and run in parallel. `scripts/test` runs
+//! the suite once per backend.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,9 +70,59 @@ impl Drop for TestApp {
     }
 }
 
-/// Settings for a fresh database in `dir`, with the test secret.
+/// The PostgreSQL admin URL when the suite runs against PostgreSQL.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("ZYGO_TEST_DATABASE")
+        .ok()
+        .filter(|url| url.starts_with("postgres"))
+}
+
+/// Which backend the suite runs against, for messages.
+pub fn backend() -> &'static str {
+    if postgres_admin_url().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+/// A fresh, empty database: `None` on SQLite (the data folder holds one), the URL of a newly
+/// created PostgreSQL database otherwise. Blocking, so it also works from synchronous tests.
+pub fn fresh_database_url() -> Option<String> {
+    let admin = postgres_admin_url()?;
+    let name = format!("zygo_test_{}", Uuid::new_v4().simple());
+    let (base, _) = admin.rsplit_once('/').expect("admin URL names a database");
+    let url = format!("{base}/{name}");
+    let create = admin.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            use sea_orm::ConnectionTrait;
+            let db = sea_orm::Database::connect(&create)
+                .await
+                .expect("connect to the PostgreSQL test server (ZYGO_TEST_DATABASE)");
+            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create the test database");
+            db.close().await.expect("close");
+        })
+    })
+    .join()
+    .expect("database created");
+    Some(url)
+}
+
+/// Settings for a fresh database (SQLite in `dir`, or a new PostgreSQL database), with the test
+/// secret.
 pub fn test_settings(dir: &std::path::Path) -> Settings {
-    let mut settings = Settings::new(DatabaseSettings::new(None, dir.join("data")));
+    let mut settings = Settings::new(DatabaseSettings::new(
+        fresh_database_url(),
+        dir.join("data"),
+    ));
+
     settings.bind = "127.0.0.1:0".into();
     settings.policies_dir = policies_dir();
     settings.token_secret = Some(Secret::new(SECRET.to_vec()));
@@ -339,5 +394,222 @@ impl World {
             .as_str()
             .expect("flow id")
             .to_owned()
+    }
+}
+
+/// Polls `check` every 5 ms until it holds and returns how long that took; `None` if it still does
+/// not hold after `limit`.
+pub async fn time_until<F, Fut>(
+    limit: std::time::Duration,
+    mut check: F,
+) -> Option<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while started.elapsed() <= limit {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    None
+}
+
+/// A PostgreSQL server of the test's own, which the test may stop and start again (the suite's
+/// shared server must stay up for the other tests). Needs `ZYGO_TEST_PG_BIN` (the server's `bin`
+/// folder; `scripts/test` sets it) and, when the tests run as root, `ZYGO_TEST_PG_USER`.
+pub struct PrivatePostgres {
+    bin: PathBuf,
+    dir: TempDir,
+    pub port: u16,
+}
+
+impl PrivatePostgres {
+    /// `None` when no PostgreSQL binaries are configured.
+    pub fn start() -> Option<PrivatePostgres> {
+        let bin = PathBuf::from(std::env::var_os("ZYGO_TEST_PG_BIN")?);
+        let dir = tempfile::Builder::new()
+            .prefix("zygo-pg-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        if let Ok(user) = std::env::var("ZYGO_TEST_PG_USER") {
+            let chown = std::process::Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(dir.path())
+                .status()
+                .expect("chown runs");
+            assert!(chown.success());
+        }
+        let mut pg = PrivatePostgres { bin, dir, port: 0 };
+        let init = pg.tool(
+            "initdb",
+            &[
+                "-D",
+                &pg.data(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            init.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        for _ in 0..5 {
+            pg.port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("free port")
+                .port();
+            if pg.start_again() {
+                return Some(pg);
+            }
+        }
+        panic!("the private PostgreSQL server does not start");
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn tool(&self, name: &str, args: &[&str]) -> std::process::Output {
+        let program = self.bin.join(name);
+        let mut command = match std::env::var("ZYGO_TEST_PG_USER") {
+            Ok(user) => {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", &user, "--"]).arg(&program);
+                c
+            }
+            Err(_) => std::process::Command::new(&program),
+        };
+        command.args(args).output().expect("PostgreSQL tool runs")
+    }
+
+    /// The admin URL (database `postgres`).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts (again) on the same port and data; false when it could not.
+    pub fn start_again(&self) -> bool {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log").display().to_string();
+        self.tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-w",
+                "-t",
+                "30",
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "start",
+            ],
+        )
+        .status
+        .success()
+    }
+
+    /// Stops the server, terminating its connections (as an operator's fast shutdown does).
+    pub fn stop(&self) {
+        let out = self.tool("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.tool(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
+/// A TCP proxy in front of the database that can "freeze": it keeps every connection open but
+/// stops forwarding bytes, as a network partition does (the server is up, nobody answers).
+pub struct FreezableProxy {
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl FreezableProxy {
+    /// Proxies to the host and port of `url` and returns the proxy with `url` rewritten to it.
+    pub async fn start(url: &str) -> (FreezableProxy, String) {
+        let (scheme, rest) = url.split_once('@').expect("URL with a user");
+        let (upstream, path) = rest.split_once('/').expect("URL with a database");
+        let upstream = upstream.to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = frozen.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let flag = flag.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        pipe(client_read, server_write, flag.clone()),
+                        pipe(server_read, client_write, flag),
+                    );
+                });
+            }
+        });
+        let proxied = format!("{scheme}@{addr}/{path}");
+        (FreezableProxy { frozen, accept }, proxied)
+    }
+
+    pub fn freeze(&self, frozen: bool) {
+        self.frozen
+            .store(frozen, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for FreezableProxy {
+    fn drop(&mut self) {
+        self.freeze(false);
+        self.accept.abort();
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Frozen: hold the bytes until thawed (the test always thaws, or its runtime ends).
+        while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }

@@ -6,6 +6,8 @@
 
 mod cli;
 mod decisions;
+mod deployment;
+mod faults;
 mod flows;
 mod helpers;
 mod members;
