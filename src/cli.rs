@@ -45,8 +45,9 @@ pub enum Command {
     /// Work with the policy folder.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Print the OpenAPI document (the committed `openapi/openapi.json`).
-    Openapi,
+    /// Print the OpenAPI document (the committed `openapi/openapi.json`): the roles come from the
+    /// policy folder, the token lifetime bound is the default.
+    Openapi(PolicyArgs),
     /// Apply pending database migrations and exit (run it ahead of a rollout; `serve` also
     /// applies them at start).
     Migrate {
@@ -394,8 +395,12 @@ pub async fn run(cli: Cli) -> CliResult {
             policy,
         }) => explain(&user, TenantId(tenant), &action, &resource, &db, &policy).await,
         Command::Policy(PolicyCommand::Fmt { check, policy }) => fmt(check, &policy),
-        Command::Openapi => {
-            print!("{}", crate::api::spec_json());
+        Command::Openapi(policy) => {
+            let bundle = load_policies(&policy)?;
+            print!(
+                "{}",
+                crate::api::spec_json(bundle.roles(), DEFAULT_MAX_TOKEN_SECONDS)
+            );
             Ok(())
         }
         Command::Migrate { db } => {

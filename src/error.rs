@@ -13,6 +13,7 @@ use poem_openapi::{ApiResponse, Object, types::Type};
 
 /// A problem detail (RFC 9457), the body of every error response.
 #[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize, PartialEq)]
+#[oai(example)]
 pub struct Problem {
     /// A URI naming the kind of problem: `urn:zygo:problem:` followed by `code`.
     #[oai(rename = "type")]
@@ -108,6 +109,12 @@ pub enum ApiError {
     /// configured timeout); the cause is logged.
     #[error("the database is unreachable; retry later")]
     Unavailable(String),
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        ApiError::NotFound("flow").problem()
+    }
 }
 
 impl ApiError {
@@ -256,11 +263,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Every operation declares the whole table, so generated clients get a typed error for each status.
+/// The documented rows of the status table. An operation declares the rows it can answer with
+/// (see [`Errors`]), so generated clients get a typed error for each status that can happen and
+/// for no other.
 const DOCUMENTED: &[(u16, &str)] = &[
     (
         400,
-        "Malformed input: a parameter or body field that cannot be parsed (problem+json names it)",
+        "Malformed input: a parameter or body field that cannot be parsed or breaks the schema (the detail names it)",
     ),
     (
         401,
@@ -268,7 +277,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         403,
-        "Authenticated, but the policies do not allow this (or not a member of the tenant); or a cross-site request carrying the session cookie",
+        "Authenticated, but the policies do not allow this (or not a member of the tenant, or not the session's current tenant); or a cross-site request carrying the session cookie",
     ),
     (
         404,
@@ -278,7 +287,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
         409,
         "The change conflicts with the current state (for example the last Admin of a tenant)",
     ),
-    (413, "The request body is larger than the service accepts"),
+    (413, "The request body is larger than 1 MiB"),
     (415, "The request body is not `application/json`"),
     (
         422,
@@ -292,12 +301,86 @@ const DOCUMENTED: &[(u16, &str)] = &[
     (503, "The database is unreachable; retry later"),
 ];
 
-impl ApiResponse for ApiError {
+/// The bit of a documented status in an [`Errors`] set (compile error for an undocumented one).
+const fn bit(status: u16) -> u32 {
+    let mut i = 0;
+    while i < DOCUMENTED.len() {
+        if DOCUMENTED[i].0 == status {
+            return 1 << i;
+        }
+        i += 1;
+    }
+    panic!("status not in the documented table")
+}
+
+/// Sets of documented statuses, combined with `|` in an operation's `Errors<{ … }>`.
+pub mod can {
+    use super::bit;
+    pub const BAD_REQUEST: u32 = bit(400);
+    pub const UNAUTHORIZED: u32 = bit(401);
+    pub const FORBIDDEN: u32 = bit(403);
+    pub const NOT_FOUND: u32 = bit(404);
+    pub const CONFLICT: u32 = bit(409);
+    pub const UNPROCESSABLE: u32 = bit(422);
+    /// Throttled: too many failed password checks (429 with `Retry-After`).
+    pub const TOO_MANY: u32 = bit(429);
+    /// Every operation: a bug (500) or an unreachable database (503).
+    pub const SERVER: u32 = bit(500) | bit(503);
+    /// An operation with a JSON body: unparsable or schema-breaking (400), too large (413), not
+    /// JSON (415).
+    pub const BODY: u32 = bit(400) | bit(413) | bit(415);
+    /// An authenticated operation on a tenant named in the path: a malformed id (400), no or bad
+    /// credentials (401), denied or not a member (403).
+    pub const TENANT: u32 = BAD_REQUEST | UNAUTHORIZED | FORBIDDEN;
+    /// As [`TENANT`], on one resource of it: also 404.
+    pub const RESOURCE: u32 = TENANT | NOT_FOUND;
+}
+
+/// The errors one operation can answer with: an [`ApiError`] whose OpenAPI declaration is the rows
+/// of the status table in `SET` (built from [`can`]). One enum, one table; the set only chooses
+/// what the document promises for that operation.
+#[derive(Debug)]
+pub struct Errors<const SET: u32>(pub ApiError);
+
+impl<const SET: u32> From<ApiError> for Errors<SET> {
+    fn from(err: ApiError) -> Self {
+        Errors(err)
+    }
+}
+
+impl<const SET: u32> From<sea_orm::DbErr> for Errors<SET> {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Errors(err.into())
+    }
+}
+
+impl<const SET: u32> From<Errors<SET>> for poem::Error {
+    fn from(err: Errors<SET>) -> Self {
+        let status = err.0.status().as_u16();
+        if DOCUMENTED
+            .iter()
+            .enumerate()
+            .any(|(i, (s, _))| *s == status && SET & (1 << i) == 0)
+        {
+            // The document would be wrong: a test (or schemathesis) must catch this in debug.
+            tracing::error!(
+                status,
+                "an operation answered with a status it does not declare"
+            );
+            debug_assert!(false, "undeclared status {status} for {:?}", err.0);
+        }
+        err.0.into()
+    }
+}
+
+impl<const SET: u32> ApiResponse for Errors<SET> {
     fn meta() -> MetaResponses {
         MetaResponses {
             responses: DOCUMENTED
                 .iter()
-                .map(|(status, description)| MetaResponse {
+                .enumerate()
+                .filter(|(i, _)| SET & (1 << i) != 0)
+                .map(|(_, (status, description))| MetaResponse {
                     description,
                     status: Some(*status),
                     status_range: None,

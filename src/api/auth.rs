@@ -5,20 +5,22 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
 use super::body::Body;
-use super::models::{Me, Membership};
+use super::models::{Me, Membership, sample};
 use crate::auth::{Caller, Via, password, session};
 use crate::authz::{Action, Resource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
 /// E-mail and password.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct LoginRequest {
     #[oai(validator(min_length = 1, max_length = 320))]
     pub email: String,
@@ -42,14 +44,42 @@ pub enum LogoutResponse {
 
 /// The session's tenant after a switch.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CurrentTenant {
     pub current_tenant_id: Uuid,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        LoginRequest {
+            email: "admin@acme.example".into(),
+            password: "acme-admin-demo".into(),
+        }
+    }
+}
+
+impl Example for PasswordChange {
+    fn example() -> Self {
+        PasswordChange {
+            current_password: "acme-admin-demo".into(),
+            new_password: "a longer passphrase".into(),
+        }
+    }
+}
+
+impl Example for CurrentTenant {
+    fn example() -> Self {
+        CurrentTenant {
+            current_tenant_id: sample::TENANT,
+        }
+    }
 }
 
 pub struct AuthApi;
 
 /// The current and the new password.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PasswordChange {
     #[oai(validator(min_length = 1, max_length = 1024))]
     pub current_password: String,
@@ -125,7 +155,10 @@ impl AuthApi {
         req: &poem::Request,
         state: Data<&Arc<AppState>>,
         body: Body<LoginRequest>,
-    ) -> ApiResult<LoginResponse> {
+    ) -> Result<
+        LoginResponse,
+        Errors<{ can::BODY | can::UNAUTHORIZED | can::FORBIDDEN | can::TOO_MANY | can::SERVER }>,
+    > {
         // Login CSRF: another site must not log a browser into an account of its choosing.
         state.authn.check_same_origin(req)?;
         let email = store::users::normalize_email(&body.email);
@@ -144,7 +177,7 @@ impl AuthApi {
             Some(user) if matches && !user.disabled => user,
             _ => {
                 state.authn.throttle.failed(&attempt).await;
-                return Err(ApiError::LoginFailed);
+                return Err(ApiError::LoginFailed.into());
             }
         };
         state.authn.throttle.succeeded(&attempt).await;
@@ -180,7 +213,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
-    ) -> ApiResult<LogoutResponse> {
+    ) -> Result<LogoutResponse, Errors<{ can::UNAUTHORIZED | can::FORBIDDEN | can::SERVER }>> {
         if let Via::Session { id_hash, .. } = &caller.via {
             store::sessions::delete(&state.db, id_hash).await?;
         }
@@ -206,7 +239,19 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
         body: Body<PasswordChange>,
-    ) -> ApiResult<PasswordChanged> {
+    ) -> Result<
+        PasswordChanged,
+        Errors<
+            {
+                can::BODY
+                    | can::UNAUTHORIZED
+                    | can::FORBIDDEN
+                    | can::UNPROCESSABLE
+                    | can::TOO_MANY
+                    | can::SERVER
+            },
+        >,
+    > {
         let user = store::users::find(&state.db, caller.user_id)
             .await?
             .ok_or(ApiError::InvalidCredentials)?;
@@ -215,13 +260,14 @@ impl AuthApi {
         let body = body.0;
         if !verify_blocking(body.current_password, user.password_hash).await? {
             state.authn.throttle.failed(&attempt).await;
-            return Err(ApiError::WrongPassword);
+            return Err(ApiError::WrongPassword.into());
         }
         if body.new_password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(ApiError::Validation {
                 field: "new_password".into(),
                 message: format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-            });
+            }
+            .into());
         }
         let hash = hash_blocking(body.new_password).await?;
         store::users::set_password_hash(&state.db, caller.user_id, hash).await?;
@@ -250,7 +296,7 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
-    ) -> ApiResult<LogoutResponse> {
+    ) -> Result<LogoutResponse, Errors<{ can::UNAUTHORIZED | can::FORBIDDEN | can::SERVER }>> {
         state.end_everything(caller.user_id).await?;
         Ok(LogoutResponse::Done(session::clear_cookie(
             state.authn.secure_cookies,
@@ -262,7 +308,11 @@ impl AuthApi {
     /// The caller's id, e-mail, login count, the session's current tenant (null for tokens) and
     /// every tenant the caller belongs to with the role there.
     #[oai(path = "/api/me", method = "get", operation_id = "getMe")]
-    async fn get_me(&self, state: Data<&Arc<AppState>>, caller: Caller) -> ApiResult<Json<Me>> {
+    async fn get_me(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+    ) -> Result<Json<Me>, Errors<{ can::UNAUTHORIZED | can::SERVER }>> {
         Ok(Json(me(&state, &caller).await?))
     }
 
@@ -280,11 +330,12 @@ impl AuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
-    ) -> ApiResult<Json<CurrentTenant>> {
+    ) -> Result<Json<CurrentTenant>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let Via::Session { id_hash, .. } = &caller.via else {
-            return Err(ApiError::SessionRequired);
+            return Err(ApiError::SessionRequired.into());
         };
         state
             .authz

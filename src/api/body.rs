@@ -78,6 +78,32 @@ fn article(ty: &str) -> &'static str {
     }
 }
 
+/// A string field against its length bounds and pattern, with a message a person can act on
+/// (the framework would quote the regular expression).
+fn check_string(name: &str, text: &str, schema: &MetaSchema) -> Result<(), String> {
+    let length = text.chars().count();
+    if let Some(min) = schema.min_length
+        && length < min
+    {
+        return Err(format!("{name}: must be at least {min} characters long"));
+    }
+    if let Some(max) = schema.max_length
+        && length > max
+    {
+        return Err(format!("{name}: must be at most {max} characters long"));
+    }
+    if let Some(pattern) = &schema.pattern
+        && !regex::Regex::new(pattern).is_ok_and(|re| re.is_match(text))
+    {
+        let rule = schema
+            .description
+            .map(|d| d.trim_end_matches('.'))
+            .unwrap_or("see the pattern in the OpenAPI document");
+        return Err(format!("{name}: invalid value: {rule}"));
+    }
+    Ok(())
+}
+
 /// The first problem of `value` against the top level of `schema`, naming the field.
 fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry) -> Result<(), String> {
     let Some(schema) = resolve(schema, registry) else {
@@ -90,17 +116,26 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry) -> Result<(
         return Err("the body must be a JSON object".into());
     };
     for (name, property) in &schema.properties {
+        let property = resolve(property, registry);
         match fields.get(*name) {
-            None | Some(Value::Null) => {
+            None => {
                 if schema.required.contains(name) {
                     return Err(format!("{name}: is required"));
                 }
             }
+            Some(Value::Null) if property.is_some_and(|p| p.nullable) => {}
+            // An optional field is left out, not sent as null: the schema does not allow null.
+            Some(Value::Null) if schema.required.contains(name) => {
+                return Err(format!("{name}: is required"));
+            }
             Some(field) => {
-                if let Some(ty) = resolve(property, registry).map(|s| s.ty)
+                if let Some(ty) = property.map(|s| s.ty)
                     && !type_matches(ty, field)
                 {
                     return Err(format!("{name}: must be {} {ty}", article(ty)));
+                }
+                if let (Some(property), Value::String(text)) = (property, field) {
+                    check_string(name, text, property)?;
                 }
             }
         }

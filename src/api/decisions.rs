@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
@@ -12,7 +13,7 @@ use super::ApiTags;
 use super::body::Body;
 use crate::auth::Caller;
 use crate::authz::{Action, Question, Resource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
 use crate::store::{TenantId, UserId};
 
@@ -35,7 +36,7 @@ pub enum ResourceType {
 pub struct ResourceRef {
     #[oai(rename = "type")]
     pub kind: ResourceType,
-    /// A UUID.
+    /// A UUID (the document says `format: uuid`; anything else is a 422 naming the field).
     #[oai(validator(max_length = 36))]
     pub id: String,
 }
@@ -51,6 +52,7 @@ pub struct DecisionItem {
 
 /// A batch of questions, for the caller or (Admins) on behalf of another member.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DecisionRequest {
     /// Whose rights to evaluate; the caller when omitted. Asking for someone else needs the
     /// `AuthorizeOnBehalf` permission (Admins by default).
@@ -80,13 +82,52 @@ pub struct DecisionResult {
 
 /// The answers, in the order asked.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DecisionResponse {
     pub principal: Uuid,
     /// The principal's role in the tenant; null for a non-member.
+    #[oai(nullable)]
     pub role: Option<String>,
     /// The policy version the answers come from.
     pub policy_version: String,
     pub results: Vec<DecisionResult>,
+}
+
+fn example_question() -> DecisionItem {
+    DecisionItem {
+        action: Action::UpdateFlow.name().into(),
+        resource: ResourceRef {
+            kind: ResourceType::Flow,
+            id: super::models::sample::FLOW.to_string(),
+        },
+    }
+}
+
+impl Example for DecisionRequest {
+    fn example() -> Self {
+        DecisionRequest {
+            principal: None,
+            items: vec![example_question()],
+        }
+    }
+}
+
+impl Example for DecisionResponse {
+    fn example() -> Self {
+        let question = example_question();
+        DecisionResponse {
+            principal: super::models::sample::USER,
+            role: Some("Editor".into()),
+            policy_version: "3f2a9c41d7e0b865".into(),
+            results: vec![DecisionResult {
+                action: question.action,
+                resource: question.resource,
+                decision: Verdict::Allow,
+                reasons: vec!["editors-write-flows".into()],
+                errors: vec![],
+            }],
+        }
+    }
 }
 
 fn invalid(index: usize, field: &str, message: String) -> ApiError {
@@ -141,9 +182,13 @@ impl DecisionApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
         body: Body<DecisionRequest>,
-    ) -> ApiResult<Json<DecisionResponse>> {
+    ) -> Result<
+        Json<DecisionResponse>,
+        Errors<{ can::RESOURCE | can::BODY | can::UNPROCESSABLE | can::SERVER }>,
+    > {
         let tenant = TenantId(tenant_id.0);
         let principal = body.principal.map_or(caller.user_id, UserId);
         if principal == caller.user_id {

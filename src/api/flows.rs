@@ -5,25 +5,31 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
 use super::body::Body;
 use super::json_object::JsonObject;
-use super::models::{Flow, clean_name};
+use super::models::{Flow, clean_name, sample};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
 use crate::store::flows::FlowChanges;
 use crate::store::{self, TenantId};
 
 /// A new flow, or a full replacement. Fields such as `id` or `tenant_id` are ignored.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct FlowInput {
-    /// 1 to 200 characters, not blank.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// 1 to 200 characters, not blank, no control characters; surrounding spaces are trimmed.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Any JSON object; `{}` when omitted.
     pub definition: Option<JsonObject>,
@@ -31,10 +37,35 @@ pub struct FlowInput {
 
 /// A partial update: only the fields present change.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct FlowPatch {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// As in `FlowInput`.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: Option<String>,
+    /// Replaces the whole definition when present.
     pub definition: Option<JsonObject>,
+}
+
+impl Example for FlowInput {
+    fn example() -> Self {
+        FlowInput {
+            name: "Invoice approval".into(),
+            definition: Some(sample::definition()),
+        }
+    }
+}
+
+impl Example for FlowPatch {
+    fn example() -> Self {
+        FlowPatch {
+            name: Some("Invoice approval (v2)".into()),
+            definition: None,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -87,8 +118,9 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<Flow>>> {
+    ) -> Result<Json<Vec<Flow>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -110,9 +142,10 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
         body: Body<FlowInput>,
-    ) -> ApiResult<CreatedFlow> {
+    ) -> Result<CreatedFlow, Errors<{ can::TENANT | can::BODY | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -143,9 +176,11 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The flow, by id.
         flow_id: Path<Uuid>,
-    ) -> ApiResult<Json<Flow>> {
+    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -154,7 +189,7 @@ impl FlowApi {
         store::flows::find(&state.db, tenant, flow_id.0)
             .await?
             .map(|f| Json(f.into()))
-            .ok_or(ApiError::NotFound(FLOW))
+            .ok_or(ApiError::NotFound(FLOW).into())
     }
 
     /// Replace a flow
@@ -169,11 +204,13 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The flow, by id.
         flow_id: Path<Uuid>,
         body: Body<FlowInput>,
-    ) -> ApiResult<Json<Flow>> {
-        change(
+    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
+        Ok(change(
             &state,
             &caller,
             TenantId(tenant_id.0),
@@ -187,7 +224,7 @@ impl FlowApi {
                 })
             },
         )
-        .await
+        .await?)
     }
 
     /// Update a flow
@@ -202,11 +239,13 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The flow, by id.
         flow_id: Path<Uuid>,
         body: Body<FlowPatch>,
-    ) -> ApiResult<Json<Flow>> {
-        change(
+    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
+        Ok(change(
             &state,
             &caller,
             TenantId(tenant_id.0),
@@ -222,7 +261,7 @@ impl FlowApi {
                 })
             },
         )
-        .await
+        .await?)
     }
 
     /// Delete a flow
@@ -237,9 +276,11 @@ impl FlowApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The flow, by id.
         flow_id: Path<Uuid>,
-    ) -> ApiResult<DeletedFlow> {
+    ) -> Result<DeletedFlow, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -253,7 +294,7 @@ impl FlowApi {
         if store::flows::delete(&state.db, tenant, flow_id.0).await? {
             Ok(DeletedFlow::Deleted)
         } else {
-            Err(ApiError::NotFound(FLOW))
+            Err(ApiError::NotFound(FLOW).into())
         }
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ use super::body::Body;
 use super::models::Member;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
 use crate::startup::AppState;
 use crate::store::members::{Change, ChangeError};
@@ -21,9 +22,11 @@ use crate::store::{self, TenantId, UserId};
 
 /// The role to give.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RoleRequest {
     /// A role defined by the policy folder: `Admin`, `Editor` or `Viewer` unless the security team
-    /// added more. An undefined role is a 422.
+    /// added more (the document lists the roles of the serving policy folder). An undefined role is
+    /// a 422.
     #[oai(validator(pattern = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"))]
     pub role: String,
 }
@@ -56,6 +59,14 @@ fn change_error(err: ChangeError) -> ApiError {
     }
 }
 
+impl Example for RoleRequest {
+    fn example() -> Self {
+        RoleRequest {
+            role: "Editor".into(),
+        }
+    }
+}
+
 pub struct MemberApi;
 
 #[OpenApi(tag = "ApiTags::Members")]
@@ -72,8 +83,9 @@ impl MemberApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
-    ) -> ApiResult<Json<Vec<Member>>> {
+    ) -> Result<Json<Vec<Member>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -96,10 +108,15 @@ impl MemberApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The user, by id (see `GET /api/tenants/{tenant_id}/members` or `GET /api/me`).
         user_id: Path<Uuid>,
         body: Body<RoleRequest>,
-    ) -> ApiResult<SetRoleResponse> {
+    ) -> Result<
+        SetRoleResponse,
+        Errors<{ can::RESOURCE | can::BODY | can::CONFLICT | can::UNPROCESSABLE | can::SERVER }>,
+    > {
         let tenant = TenantId(tenant_id.0);
         let user = UserId(user_id.0);
         state
@@ -120,7 +137,8 @@ impl MemberApi {
                     body.role,
                     defined.join(", ")
                 ),
-            });
+            }
+            .into());
         }
         let authz = &state.authz;
         let result = store::members::set_role(&state.db, tenant, user, &body.role, |roles| {
@@ -152,9 +170,11 @@ impl MemberApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
+        /// The user, by id (see `GET /api/tenants/{tenant_id}/members` or `GET /api/me`).
         user_id: Path<Uuid>,
-    ) -> ApiResult<RemovedResponse> {
+    ) -> Result<RemovedResponse, Errors<{ can::RESOURCE | can::CONFLICT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let user = UserId(user_id.0);
         state

@@ -14,7 +14,7 @@ mod tokens;
 
 use std::sync::Arc;
 
-use poem::http::header;
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::{OpenApiService, Tags};
@@ -74,17 +74,70 @@ pub fn service() -> OpenApiService<Apis, ()> {
     )
 }
 
-/// The OpenAPI document as committed in `openapi/openapi.json`.
-pub fn spec_json() -> String {
-    let mut spec = service().spec();
-    spec.push('\n');
-    spec
+/// The OpenAPI document of a server configured with these roles (from the policy folder) and this
+/// longest token lifetime; with the repository's policies and the defaults it is the committed
+/// `openapi/openapi.json`. Both are facts of the running service, not of the Rust types, so they are
+/// written into the generated document here: clients then validate a role or an `expiration`
+/// before sending it.
+pub fn spec_json<'a>(
+    roles: impl IntoIterator<Item = &'a String>,
+    max_token_seconds: u64,
+) -> String {
+    let raw = service().spec();
+    let Ok(mut spec) = serde_json::from_str::<serde_json::Value>(&raw) else {
+        return raw + "\n";
+    };
+    let roles: Vec<serde_json::Value> = roles.into_iter().map(|r| r.as_str().into()).collect();
+    if let Some(role) = spec.pointer_mut("/components/schemas/RoleRequest/properties/role")
+        && let Some(role) = role.as_object_mut()
+    {
+        role.insert("enum".into(), roles.into());
+    }
+    // The actions are the policy schema's (a fixed Rust enum); the resource id is a UUID.
+    if let Some(action) = spec
+        .pointer_mut("/components/schemas/DecisionItem/properties/action")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        let actions = crate::authz::Action::ALL.map(|a| serde_json::Value::from(a.name()));
+        action.insert("enum".into(), actions.to_vec().into());
+    }
+    if let Some(id) = spec
+        .pointer_mut("/components/schemas/ResourceRef/properties/id")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        id.insert("format".into(), "uuid".into());
+    }
+    if let Some(parameters) = spec
+        .pointer_mut("/paths/~1api~1token/get/parameters")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for parameter in parameters {
+            if parameter["name"] == "expiration"
+                && let Some(schema) = parameter
+                    .get_mut("schema")
+                    .and_then(serde_json::Value::as_object_mut)
+            {
+                schema.insert("maximum".into(), max_token_seconds.into());
+            }
+        }
+    }
+    let mut out = serde_json::to_string_pretty(&spec).unwrap_or(raw);
+    out.push('\n');
+    out
+}
+
+/// The document this server serves now (the policy folder may be reloaded while it runs).
+fn served_document(state: &AppState) -> String {
+    let bundle = state.authz.bundle();
+    spec_json(bundle.roles(), state.authn.max_token_seconds)
 }
 
 /// The whole HTTP application.
 pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
     let service = service();
-    let spec = spec_json();
+    // Swagger UI embeds the document; it gets the served one, not the bare generated one.
+    let (raw, ui) = (service.spec(), service.swagger_ui_html());
+    let (for_json, for_ui) = (state.clone(), state.clone());
     let mut routes = Route::new();
     if state.settings.test_panic_route {
         routes = routes.at(
@@ -98,10 +151,18 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
             poem::endpoint::make_sync(move |_| {
                 poem::Response::builder()
                     .content_type("application/json")
-                    .body(spec.clone())
+                    .body(served_document(&for_json))
             }),
         )
-        .nest("/docs", service.swagger_ui())
+        .nest(
+            "/docs",
+            Route::new().at(
+                "/",
+                poem::endpoint::make_sync(move |_| {
+                    poem::web::Html(ui.replacen(&raw, served_document(&for_ui).trim_end(), 1))
+                }),
+            ),
+        )
         .nest("/", service)
         // A panicking handler becomes a 500 problem; the process and its other requests go on.
         .with(CatchPanic::new().with_handler(panic_response))
@@ -163,6 +224,13 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
         Ok(response) => response,
         Err(err) => render_error(name_path_parameter(err, &path)).await,
     };
+    // RFC 9110: a 405 lists the methods the resource does support.
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some((_, methods)) = route_for(&path)
+        && let Ok(allow) = HeaderValue::from_str(&methods.join(", "))
+    {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     if let Ok(value) = header::HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -192,12 +260,45 @@ async fn limit_body(req: &mut Request) -> poem::Result<()> {
     }
 }
 
+/// A path template of the document, split at `/`, and its methods (upper case).
+type RouteTemplate = (Vec<String>, Vec<String>);
+
+/// The document's route whose template matches a request path.
+fn route_for(path: &str) -> Option<&'static RouteTemplate> {
+    use std::sync::OnceLock;
+    static ROUTES: OnceLock<Vec<RouteTemplate>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        let spec: serde_json::Value = serde_json::from_str(&service().spec()).unwrap_or_default();
+        spec["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(template, operations)| {
+                        let methods = operations
+                            .as_object()
+                            .map(|ops| ops.keys().map(|m| m.to_uppercase()).collect())
+                            .unwrap_or_default();
+                        (template.split('/').map(str::to_owned).collect(), methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    routes.iter().find(|(template, _)| {
+        template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t.starts_with('{') || t == s)
+    })
+}
+
 /// The framework reports a bad path parameter by position (`param0`); name it as the document
 /// does (`tenant_id`), from the route template that matches the request path.
 fn name_path_parameter(err: poem::Error, path: &str) -> poem::Error {
     use poem_openapi::error::ParsePathError;
-    use std::sync::OnceLock;
-    static TEMPLATES: OnceLock<Vec<Vec<String>>> = OnceLock::new();
     let Some(parse) = err.downcast_ref::<ParsePathError>() else {
         return err;
     };
@@ -208,35 +309,13 @@ fn name_path_parameter(err: poem::Error, path: &str) -> poem::Error {
     else {
         return err;
     };
-    let templates = TEMPLATES.get_or_init(|| {
-        let spec: serde_json::Value = serde_json::from_str(&service().spec()).unwrap_or_default();
-        spec["paths"]
-            .as_object()
-            .map(|paths| {
-                paths
-                    .keys()
-                    .map(|p| p.split('/').map(str::to_owned).collect())
-                    .collect()
-            })
-            .unwrap_or_default()
+    let name = route_for(path).and_then(|(template, _)| {
+        template
+            .iter()
+            .filter(|t| t.starts_with('{'))
+            .nth(index)
+            .map(|t| t.trim_matches(['{', '}']).to_owned())
     });
-    let segments: Vec<&str> = path.split('/').collect();
-    let name = templates
-        .iter()
-        .find(|template| {
-            template.len() == segments.len()
-                && template
-                    .iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t.starts_with('{') || t == s)
-        })
-        .and_then(|template| {
-            template
-                .iter()
-                .filter(|t| t.starts_with('{'))
-                .nth(index)
-                .map(|t| t.trim_matches(['{', '}']).to_owned())
-        });
     match name {
         Some(name) => ApiError::BadRequest(format!("{name}: {}", parse.reason)).into(),
         None => err,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
+use poem_openapi::types::Example;
 use uuid::Uuid;
 
 use super::json_object::JsonObject;
@@ -9,6 +10,7 @@ use crate::store;
 
 /// A user's membership in a tenant.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Membership {
     pub tenant_id: Uuid,
     pub tenant_name: String,
@@ -18,18 +20,21 @@ pub struct Membership {
 
 /// The authenticated user.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Me {
     pub id: Uuid,
     pub email: String,
     /// Successful browser logins; tokens never change it.
     pub login_count: i64,
     /// The session's current tenant; `null` for token requests (they name the tenant in the URL).
+    #[oai(nullable)]
     pub current_tenant_id: Option<Uuid>,
     pub memberships: Vec<Membership>,
 }
 
 /// A tenant.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Tenant {
     pub id: Uuid,
     pub name: String,
@@ -48,6 +53,7 @@ impl From<store::tenants::Tenant> for Tenant {
 
 /// A tenant with the caller's role in it.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct TenantWithRole {
     pub id: Uuid,
     pub name: String,
@@ -58,6 +64,7 @@ pub struct TenantWithRole {
 
 /// A member of a tenant.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Member {
     pub user_id: Uuid,
     pub email: String,
@@ -76,6 +83,7 @@ impl From<store::members::Member> for Member {
 
 /// A flow: a named JSON document owned by a tenant.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Flow {
     pub id: Uuid,
     pub name: String,
@@ -96,6 +104,97 @@ impl From<store::flows::Flow> for Flow {
             definition,
             created_at: f.created_at,
             updated_at: f.updated_at,
+        }
+    }
+}
+
+/// Ids and times the examples of the document share, so they read as one story.
+pub mod sample {
+    use chrono::{DateTime, TimeZone, Utc};
+    use uuid::Uuid;
+
+    pub const USER: Uuid = Uuid::from_u128(0x5f0c_1d3e_8a41_4c52_9b7e_2a6f_0d9c_3b11);
+    pub const OTHER_USER: Uuid = Uuid::from_u128(0x7a2b_4c9d_1e3f_4a5b_8c6d_9e0f_1a2b_3c4d);
+    pub const TENANT: Uuid = Uuid::from_u128(0x2710_4c53_4db6_4487_bdac_4a87_61cf_7992);
+    pub const FLOW: Uuid = Uuid::from_u128(0x9b1e_6a0f_3c2d_4e5f_a6b7_c8d9_e0f1_a2b3);
+
+    pub fn time() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 15, 9, 30, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    pub fn definition() -> super::JsonObject {
+        let mut map = serde_json::Map::new();
+        map.insert(
+            "steps".into(),
+            serde_json::json!(["submit", "approve", "pay"]),
+        );
+        super::JsonObject(map)
+    }
+}
+
+impl Example for Membership {
+    fn example() -> Self {
+        Membership {
+            tenant_id: sample::TENANT,
+            tenant_name: "Acme".into(),
+            role: "Admin".into(),
+        }
+    }
+}
+
+impl Example for Me {
+    fn example() -> Self {
+        Me {
+            id: sample::USER,
+            email: "admin@acme.example".into(),
+            login_count: 3,
+            current_tenant_id: Some(sample::TENANT),
+            memberships: vec![Membership::example()],
+        }
+    }
+}
+
+impl Example for Tenant {
+    fn example() -> Self {
+        Tenant {
+            id: sample::TENANT,
+            name: "Acme".into(),
+            created_at: sample::time(),
+        }
+    }
+}
+
+impl Example for TenantWithRole {
+    fn example() -> Self {
+        TenantWithRole {
+            id: sample::TENANT,
+            name: "Acme".into(),
+            created_at: sample::time(),
+            role: "Admin".into(),
+        }
+    }
+}
+
+impl Example for Member {
+    fn example() -> Self {
+        Member {
+            user_id: sample::OTHER_USER,
+            email: "editor@acme.example".into(),
+            role: "Editor".into(),
+        }
+    }
+}
+
+impl Example for Flow {
+    fn example() -> Self {
+        Flow {
+            id: sample::FLOW,
+            name: "Invoice approval".into(),
+            definition: sample::definition(),
+            created_at: sample::time(),
+            updated_at: sample::time(),
         }
     }
 }

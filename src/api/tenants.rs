@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
@@ -13,16 +14,21 @@ use super::body::Body;
 use super::models::{Tenant, TenantWithRole, clean_name};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
 use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
 /// A new tenant.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct NewTenant {
-    /// 1 to 200 characters, not blank.
-    #[oai(validator(min_length = 1, max_length = 200))]
+    /// 1 to 200 characters, not blank, no control characters; surrounding spaces are trimmed.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
 }
 
@@ -31,6 +37,14 @@ pub enum CreatedTenant {
     /// Created; the caller is its first member, with the creator role (`Admin`).
     #[oai(status = 201)]
     Created(Json<TenantWithRole>),
+}
+
+impl Example for NewTenant {
+    fn example() -> Self {
+        NewTenant {
+            name: "Acme".into(),
+        }
+    }
 }
 
 pub struct TenantApi;
@@ -46,7 +60,10 @@ impl TenantApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
         body: Body<NewTenant>,
-    ) -> ApiResult<CreatedTenant> {
+    ) -> Result<
+        CreatedTenant,
+        Errors<{ can::BODY | can::UNAUTHORIZED | can::FORBIDDEN | can::SERVER }>,
+    > {
         let name = clean_name("name", &body.name)?;
         let id = TenantId(Uuid::new_v4());
         state
@@ -72,7 +89,7 @@ impl TenantApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
-    ) -> ApiResult<Json<Vec<TenantWithRole>>> {
+    ) -> Result<Json<Vec<TenantWithRole>>, Errors<{ can::UNAUTHORIZED | can::SERVER }>> {
         let tenants = store::tenants::list_for_user(&state.db, caller.user_id).await?;
         Ok(Json(
             tenants
@@ -99,8 +116,9 @@ impl TenantApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
-    ) -> ApiResult<Json<Tenant>> {
+    ) -> Result<Json<Tenant>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         state
             .authz
@@ -110,6 +128,6 @@ impl TenantApi {
             .await?
             .map(|t| Json(t.into()))
             // A member of a tenant that vanished between the two reads: as if not a member.
-            .ok_or(ApiError::Forbidden)
+            .ok_or(ApiError::Forbidden.into())
     }
 }

@@ -5,18 +5,20 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::body::Body;
 use crate::auth::{Caller, Via};
 use crate::config::DEFAULT_TOKEN_SECONDS;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
 use crate::store;
 
 /// A freshly minted token.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TokenResponse {
     /// An HS256 JWT; send it in the `token` header (or as `Authorization: Bearer`).
     pub token: String,
@@ -31,14 +33,32 @@ pub enum MintResponse {
     Ok(Json<TokenResponse>, #[oai(header = "Cache-Control")] String),
 }
 
+impl Example for TokenResponse {
+    fn example() -> Self {
+        TokenResponse {
+            token: "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6IjNmMmEifQ.eyJzdWIiOiI1ZjBjMWQzZS04YTQxLTRjNTItOWI3ZS0yYTZmMGQ5YzNiMTEifQ.c2lnbmF0dXJl".into(),
+            expires_in: 600,
+        }
+    }
+}
+
 pub struct TokenApi;
 
 /// Which token to revoke.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RevokeRequest {
     /// The `jti` of one of your tokens; omit it to revoke the token this request is sent with.
     #[oai(validator(min_length = 1, max_length = 64))]
     pub jti: Option<String>,
+}
+
+impl Example for RevokeRequest {
+    fn example() -> Self {
+        RevokeRequest {
+            jti: Some("0b6f3c2e-3f1d-4c55-9a61-2d2f4f7f6e10".into()),
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -64,13 +84,14 @@ impl TokenApi {
         /// Token lifetime in seconds: 1 up to the configured maximum (default 2592000, 30 days).
         #[oai(default = "default_expiration", validator(minimum(value = "1")))]
         expiration: Query<u64>,
-    ) -> ApiResult<MintResponse> {
+    ) -> Result<MintResponse, Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>> {
         let seconds = expiration.0;
         let max = state.authn.max_token_seconds;
         if seconds > max {
             return Err(ApiError::BadRequest(format!(
                 "expiration: must be between 1 and {max} seconds"
-            )));
+            ))
+            .into());
         }
         let token = state.authn.mint(&caller, seconds).await?;
         Ok(MintResponse::Ok(
@@ -99,7 +120,19 @@ impl TokenApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
         body: Body<RevokeRequest>,
-    ) -> ApiResult<RevokeResponse> {
+    ) -> Result<
+        RevokeResponse,
+        Errors<
+            {
+                can::BODY
+                    | can::UNAUTHORIZED
+                    | can::FORBIDDEN
+                    | can::NOT_FOUND
+                    | can::UNPROCESSABLE
+                    | can::SERVER
+            },
+        >,
+    > {
         let family = match (&body.jti, &caller.via) {
             (Some(jti), _) => {
                 store::tokens::find_for_user(&state.db, jti, caller.user_id)
@@ -112,7 +145,8 @@ impl TokenApi {
                 return Err(ApiError::Validation {
                     field: "jti".into(),
                     message: "is required when the request is authenticated by a session".into(),
-                });
+                }
+                .into());
             }
         };
         state.revoke_families(caller.user_id, &[family]).await?;

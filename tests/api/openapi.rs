@@ -22,12 +22,18 @@ async fn the_committed_openapi_document_matches_the_served_one() {
         served == committed,
         "openapi/openapi.json is stale: refresh it with `cargo run -- openapi > openapi/openapi.json`"
     );
-    assert_eq!(served, zygo::api::spec_json());
+    assert_eq!(served, document());
+}
+
+/// The document of a server with the repository's policies and the default settings.
+fn document() -> String {
+    let bundle = zygo::authz::PolicyBundle::load(&crate::helpers::policies_dir()).unwrap();
+    zygo::api::spec_json(bundle.roles(), zygo::config::DEFAULT_MAX_TOKEN_SECONDS)
 }
 
 #[tokio::test]
 async fn the_document_declares_the_three_ways_in_and_every_error_status() {
-    let spec: serde_json::Value = serde_json::from_str(&zygo::api::spec_json()).unwrap();
+    let spec: serde_json::Value = serde_json::from_str(&document()).unwrap();
     let schemes = &spec["components"]["securitySchemes"];
     assert_eq!(schemes["TokenHeader"]["in"], "header");
     assert_eq!(schemes["TokenHeader"]["name"], "token");
@@ -36,12 +42,17 @@ async fn the_document_declares_the_three_ways_in_and_every_error_status() {
     assert_eq!(schemes["SessionCookie"]["name"], "session");
     let flow = &spec["paths"]["/api/tenants/{tenant_id}/flows/{flow_id}"]["get"];
     assert_eq!(flow["operationId"], "getFlow");
-    for status in ["200", "400", "401", "403", "404", "500", "503"] {
-        assert!(
-            flow["responses"][status].is_object(),
-            "getFlow lacks {status}"
-        );
-    }
+    let statuses: Vec<&str> = flow["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        statuses,
+        ["200", "400", "401", "403", "404", "500", "503"],
+        "getFlow declares exactly what it can answer"
+    );
     assert!(
         flow["responses"]["404"]["content"]["application/problem+json"].is_object(),
         "errors are problem+json"
@@ -61,8 +72,123 @@ async fn swagger_ui_is_served_at_docs() {
     assert_eq!(reply.status(), 200);
     let html = reply.text().await.unwrap();
     assert!(html.contains("swagger-ui") && html.contains("/api/login"));
+    // Swagger UI shows the served document (with the role enum), not the bare generated one.
+    assert!(
+        html.contains(document().trim_end()),
+        "Swagger UI embeds the served document"
+    );
     let health = app.get("/healthz", &Cred::None).await;
     let body = health.assert_status(200);
     assert_eq!(body["status"], "ok");
     assert_eq!(body["policy"]["policies"], 8);
+}
+
+#[test]
+fn every_operation_is_documented_for_client_generators() {
+    let spec: serde_json::Value = serde_json::from_str(&document()).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, op) in operations.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            for field in ["summary", "description", "operationId"] {
+                assert!(
+                    op[field].as_str().is_some_and(|s| !s.is_empty()),
+                    "{at}: {field}"
+                );
+            }
+            assert_eq!(op["tags"].as_array().unwrap().len(), 1, "{at}: tags");
+            let public = ["/api/login", "/healthz"].contains(&path.as_str());
+            assert_eq!(op["security"].is_array(), !public, "{at}: security");
+            let responses = op["responses"].as_object().unwrap();
+            // Logging in can fail with 401 too; only the health check cannot.
+            assert_eq!(
+                responses.contains_key("401"),
+                path != "/healthz",
+                "{at}: 401"
+            );
+            for (status, response) in responses {
+                if status.starts_with('2') {
+                    continue;
+                }
+                let content = response["content"]
+                    .as_object()
+                    .unwrap_or_else(|| panic!("{at}: {status} has no content"));
+                assert_eq!(
+                    content.keys().collect::<Vec<_>>(),
+                    ["application/problem+json"],
+                    "{at}: {status}"
+                );
+            }
+            // Request and response bodies come with an example.
+            let bodies = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .into_iter()
+                .chain(responses.values().filter_map(|r| {
+                    let schema = &r["content"]["application/json"]["schema"];
+                    schema["$ref"].as_str().or(schema["items"]["$ref"].as_str())
+                }));
+            for reference in bodies {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                assert!(schemas[name]["example"].is_object(), "{at}: {name} example");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_document_carries_the_constraints_clients_validate_with() {
+    let spec: serde_json::Value = serde_json::from_str(&document()).unwrap();
+    let schemas = &spec["components"]["schemas"];
+    assert_eq!(
+        schemas["RoleRequest"]["properties"]["role"]["enum"],
+        serde_json::json!(["Admin", "Editor", "Viewer"])
+    );
+    let expiration = &spec["paths"]["/api/token"]["get"]["parameters"][0];
+    assert_eq!(expiration["name"], "expiration");
+    assert_eq!(expiration["schema"]["minimum"], 1.0);
+    assert_eq!(expiration["schema"]["maximum"], 2_592_000);
+    for schema in ["NewTenant", "FlowInput", "FlowPatch"] {
+        let name = &schemas[schema]["properties"]["name"];
+        assert_eq!(name["minLength"], 1, "{schema}");
+        assert_eq!(name["maxLength"], 200, "{schema}");
+        assert!(name["pattern"].is_string(), "{schema}");
+    }
+    assert_eq!(
+        schemas["Me"]["properties"]["current_tenant_id"]["nullable"],
+        true
+    );
+    let set_role = &spec["paths"]["/api/tenants/{tenant_id}/members/{user_id}"]["put"];
+    for status in ["404", "409", "422"] {
+        assert!(
+            set_role["responses"][status].is_object(),
+            "setMemberRole {status}"
+        );
+    }
+    let list = &spec["paths"]["/api/tenants/{tenant_id}/flows"]["get"];
+    for status in ["404", "409", "422"] {
+        assert!(
+            list["responses"][status].is_null(),
+            "listFlows cannot answer {status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_method_a_route_lacks_is_a_405_that_lists_the_allowed_ones() {
+    let app = spawn_app().await;
+    let reply = app
+        .client
+        .request(
+            reqwest::Method::from_bytes(b"TRACE").unwrap(),
+            format!("{}/api/tenants/{}/flows", app.address, uuid::Uuid::new_v4()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 405);
+    assert_eq!(reply.headers()["allow"], "GET, POST");
+    assert_eq!(reply.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(body["code"], "method_not_allowed");
+    assert_eq!(body["status"], 405);
 }

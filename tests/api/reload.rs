@@ -133,6 +133,11 @@ async fn a_security_team_adds_an_auditor_role_by_editing_policy_files_alone() {
         refused.body["detail"],
         "role: `Auditor` is not a role defined by the policies (defined: Admin, Editor, Viewer)"
     );
+    let role_enum = || async {
+        let spec = app.get("/openapi.json", &Cred::None).await.body;
+        spec["components"]["schemas"]["RoleRequest"]["properties"]["role"]["enum"].clone()
+    };
+    assert_eq!(role_enum().await, json!(["Admin", "Editor", "Viewer"]));
 
     std::fs::write(policies.join("roles.cedarentities.json"), AUDITOR_ROLE).unwrap();
     std::fs::write(policies.join("auditors.cedar"), AUDITOR_POLICY).unwrap();
@@ -144,6 +149,11 @@ async fn a_security_team_adds_an_auditor_role_by_editing_policy_files_alone() {
     })
     .await;
     assert!(accepted, "the Auditor role was not accepted within 5 s");
+    // The served document (and so generated clients and Swagger UI) lists the new role.
+    assert_eq!(
+        role_enum().await,
+        json!(["Admin", "Auditor", "Editor", "Viewer"])
+    );
 
     let dave = Cred::Token(world.token_of("dave").await);
     let flow = world.flow(world.acme, &alice, "audited").await;

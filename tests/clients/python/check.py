@@ -1,0 +1,170 @@
+"""Uses the Python client generated from openapi/openapi.json (openapi-python-client) as a user
+would: log in, mint a token, create a tenant, add a member, create/list/read/update/delete a flow,
+and the typed errors 401, 403 and 404. Any surprise fails the run (assert, or UnexpectedStatus for
+a status the document does not declare).
+
+usage: check.py GENERATED_DIR BASE_URL
+"""
+
+import sys
+from datetime import datetime
+from uuid import UUID, uuid4
+
+sys.path.insert(0, sys.argv[1])
+
+from zygo_client import AuthenticatedClient, Client  # noqa: E402
+from zygo_client.api.auth import get_me, login  # noqa: E402
+from zygo_client.api.flows import (  # noqa: E402
+    create_flow,
+    delete_flow,
+    get_flow,
+    list_flows,
+    replace_flow,
+    update_flow,
+)
+from zygo_client.api.members import list_members, set_member_role  # noqa: E402
+from zygo_client.api.tenants import create_tenant, get_tenant, list_tenants  # noqa: E402
+from zygo_client.api.tokens import mint_token  # noqa: E402
+from zygo_client.models import (  # noqa: E402
+    Flow,
+    FlowInput,
+    FlowInputDefinition,
+    FlowPatch,
+    LoginRequest,
+    Me,
+    Member,
+    NewTenant,
+    Problem,
+    RoleRequest,
+    RoleRequestRole,
+    Tenant,
+    TenantWithRole,
+    TokenResponse,
+)
+
+BASE = sys.argv[2]
+
+
+def expect(response, status, kind):
+    assert response.status_code == status, (
+        f"expected {status}, got {response.status_code}: {response.content!r}"
+    )
+    assert isinstance(response.parsed, kind), f"expected {kind}, got {response.parsed!r}"
+    return response.parsed
+
+
+def expect_problem(response, status, code):
+    problem = expect(response, status, Problem)
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (problem.status, problem.code) == (status, code), problem
+    assert problem.type_ == f"urn:zygo:problem:{code}", problem
+    assert problem.title and problem.detail, problem
+
+
+def token_client(email, password):
+    """Logs in (session cookie), mints a token with the session, returns a token client."""
+    browser = Client(base_url=BASE, raise_on_unexpected_status=True)
+    me = expect(login.sync_detailed(client=browser, body=LoginRequest(email, password)), 200, Me)
+    assert me.email == email and me.login_count >= 1 and me.current_tenant_id is not None, me
+    # The same cookie jar, no token header: the session authenticates the mint.
+    session = AuthenticatedClient(base_url=BASE, token="", raise_on_unexpected_status=True)
+    session.set_httpx_client(browser.get_httpx_client())
+    minted = expect(mint_token.sync_detailed(client=session, expiration=3600), 200, TokenResponse)
+    assert minted.expires_in == 3600 and minted.token.count(".") == 2, minted
+    return AuthenticatedClient(
+        base_url=BASE,
+        token=minted.token,
+        prefix="",
+        auth_header_name="token",
+        raise_on_unexpected_status=True,
+    )
+
+
+def main():
+    anonymous = Client(base_url=BASE, raise_on_unexpected_status=True)
+    wrong = LoginRequest(email="admin@acme.example", password="not-the-password")
+    expect_problem(login.sync_detailed(client=anonymous, body=wrong), 401, "login_failed")
+    forged = AuthenticatedClient(
+        base_url=BASE, token="not-a-jwt", prefix="", auth_header_name="token"
+    )
+    expect_problem(list_tenants.sync_detailed(client=forged), 401, "invalid_credentials")
+
+    admin = token_client("admin@acme.example", "acme-admin-demo")
+    me = expect(get_me.sync_detailed(client=admin), 200, Me)
+    assert me.current_tenant_id is None, "tokens have no current tenant"
+    assert {m.tenant_name: str(m.role) for m in me.memberships}.get("Acme") == "Admin", me
+
+    name = f"Python client {uuid4().hex[:8]}"
+    tenant = expect(create_tenant.sync_detailed(client=admin, body=NewTenant(name)), 201, TenantWithRole)
+    assert (tenant.name, tenant.role) == (name, "Admin") and isinstance(tenant.id, UUID), tenant
+    fetched = expect(get_tenant.sync_detailed(tenant.id, client=admin), 200, Tenant)
+    assert (fetched.id, fetched.name) == (tenant.id, name), fetched
+    mine = expect(list_tenants.sync_detailed(client=admin), 200, list)
+    assert tenant.id in [t.id for t in mine], mine
+
+    acme = next(t for t in mine if t.name == "Acme")
+    viewer = next(
+        m
+        for m in expect(list_members.sync_detailed(acme.id, client=admin), 200, list)
+        if m.email == "viewer@acme.example"
+    )
+    added = expect(
+        set_member_role.sync_detailed(
+            tenant.id, viewer.user_id, client=admin, body=RoleRequest(RoleRequestRole.VIEWER)
+        ),
+        201,
+        Member,
+    )
+    assert (added.user_id, added.email, added.role) == (viewer.user_id, viewer.email, "Viewer")
+    members = expect(list_members.sync_detailed(tenant.id, client=admin), 200, list)
+    assert sorted(m.role for m in members) == ["Admin", "Viewer"], members
+
+    definition = FlowInputDefinition.from_dict({"steps": ["draft", "review"], "limit": 3})
+    flow = expect(
+        create_flow.sync_detailed(
+            tenant.id, client=admin, body=FlowInput(name="Review", definition=definition)
+        ),
+        201,
+        Flow,
+    )
+    assert flow.name == "Review" and isinstance(flow.created_at, datetime), flow
+    assert flow.definition.to_dict() == {"steps": ["draft", "review"], "limit": 3}, flow
+    listed = expect(list_flows.sync_detailed(tenant.id, client=admin), 200, list)
+    assert [f.id for f in listed] == [flow.id], listed
+    read = expect(get_flow.sync_detailed(tenant.id, flow.id, client=admin), 200, Flow)
+    assert (read.id, read.name) == (flow.id, "Review"), read
+    patched = expect(
+        update_flow.sync_detailed(tenant.id, flow.id, client=admin, body=FlowPatch(name="Review v2")),
+        200,
+        Flow,
+    )
+    assert patched.name == "Review v2" and patched.definition.to_dict() == definition.to_dict()
+    replaced = expect(
+        replace_flow.sync_detailed(tenant.id, flow.id, client=admin, body=FlowInput(name="Review v3")),
+        200,
+        Flow,
+    )
+    assert replaced.name == "Review v3" and replaced.definition.to_dict() == {}, replaced
+
+    # 403: the viewer may read the tenant's flows but not write them.
+    viewer_client = token_client("viewer@acme.example", "acme-viewer-demo")
+    seen = expect(list_flows.sync_detailed(tenant.id, client=viewer_client), 200, list)
+    assert [f.name for f in seen] == ["Review v3"], seen
+    expect_problem(
+        create_flow.sync_detailed(tenant.id, client=viewer_client, body=FlowInput(name="Nope")),
+        403,
+        "forbidden",
+    )
+    expect_problem(delete_flow.sync_detailed(tenant.id, flow.id, client=viewer_client), 403, "forbidden")
+
+    deleted = delete_flow.sync_detailed(tenant.id, flow.id, client=admin)
+    assert deleted.status_code == 204 and deleted.content == b"", deleted
+    # 404: the deleted flow, and a flow that never existed, are the same typed error.
+    expect_problem(get_flow.sync_detailed(tenant.id, flow.id, client=admin), 404, "not_found")
+    expect_problem(get_flow.sync_detailed(tenant.id, uuid4(), client=admin), 404, "not_found")
+    assert expect(list_flows.sync_detailed(tenant.id, client=admin), 200, list) == []
+    print("python client: login, token, tenant, member, flow CRUD and typed 401/403/404 ok")
+
+
+if __name__ == "__main__":
+    main()
