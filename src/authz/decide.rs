@@ -130,10 +130,14 @@ impl PolicyBundle {
         let tenant = tenant_uid(subject.tenant)?;
         let principal = uid("Zygo::User", &subject.user.to_string())?;
         let parents: HashSet<EntityUid> = match subject.role {
-            Some(role) => HashSet::from([uid(ROLE_TYPE, role)?]),
+            Some(role) => match self.role_closure.get(role) {
+                Some(closure) => closure.clone(),
+                None => HashSet::from([uid(ROLE_TYPE, role)?]),
+            },
             None => HashSet::new(),
         };
         let mut entities: Vec<Entity> = self.role_entities.clone();
+        entities.extend(self.action_entities.iter().cloned());
         entities.push(Entity::new_no_attrs(principal.clone(), parents));
         let mut seen: HashSet<EntityUid> = HashSet::from([principal.clone()]);
         let mut add = |entity: Entity, entities: &mut Vec<Entity>| {
@@ -158,8 +162,9 @@ impl PolicyBundle {
                 );
             }
         }
-        let entities =
-            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
+        // The entities are built here from typed values, so they are not validated against the
+        // schema again (that costs more than the decision); the request itself is validated.
+        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
         let context = Context::from_pairs([(
             "tenant".to_owned(),
             RestrictedExpression::new_entity_uid(tenant),

@@ -1,12 +1,14 @@
 //! Loading the policy folder: schema, policies (re-keyed by their `@id`), and the role entities.
 //! Everything is validated before it is accepted; problems come back located as `file:line:col`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use cedar_policy::{Entities, Entity, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use cedar_policy::{
+    Entities, Entity, EntityUid, PolicyId, PolicySet, Schema, ValidationMode, Validator,
+};
 use sha2::{Digest, Sha256};
 
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
@@ -62,6 +64,11 @@ pub struct PolicyBundle {
     pub(super) schema: Schema,
     pub(super) policies: PolicySet,
     pub(super) role_entities: Vec<Entity>,
+    /// Each role with every role it includes (itself too): a principal's parents, given directly,
+    /// so a request needs no transitive closure over the role hierarchy.
+    pub(super) role_closure: HashMap<String, HashSet<EntityUid>>,
+    /// The schema's action entities when it defines action groups (empty otherwise).
+    pub(super) action_entities: Vec<Entity>,
     roles: BTreeSet<String>,
     version: String,
     warnings: Vec<Diagnostic>,
@@ -288,6 +295,7 @@ impl PolicyBundle {
         }
 
         let mut role_entities = Vec::new();
+        let mut role_closure = HashMap::new();
         let mut roles = BTreeSet::new();
         if let Some(text) = &roles_text {
             match Entities::from_json_str(text, Some(&schema)) {
@@ -307,6 +315,12 @@ impl PolicyBundle {
                             ));
                             continue;
                         }
+                        let mut closure: HashSet<EntityUid> = entities
+                            .ancestors(&uid)
+                            .map(|ancestors| ancestors.cloned().collect())
+                            .unwrap_or_default();
+                        closure.insert(uid.clone());
+                        role_closure.insert(uid.id().unescaped().to_owned(), closure);
                         roles.insert(uid.id().unescaped().to_owned());
                         role_entities.push(entity.clone());
                     }
@@ -318,10 +332,25 @@ impl PolicyBundle {
         if diagnostics.iter().any(|d| !d.warning) {
             return Err(LoadError { diagnostics });
         }
+        // Action entities matter only when the schema groups actions (`action X in [Group]`).
+        let action_entities: Vec<Entity> = match schema.action_entities() {
+            Ok(actions)
+                if actions.iter().any(|a| {
+                    actions
+                        .ancestors(&a.uid())
+                        .is_some_and(|mut ancestors| ancestors.next().is_some())
+                }) =>
+            {
+                actions.iter().cloned().collect()
+            }
+            _ => vec![],
+        };
         Ok(PolicyBundle {
             schema,
             policies,
             role_entities,
+            role_closure,
+            action_entities,
             roles,
             version: hex::encode(&hasher.finalize()[..8]),
             warnings: diagnostics,

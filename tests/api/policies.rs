@@ -83,3 +83,48 @@ fn a_broken_policy_is_reported_with_file_line_and_column() {
         "{text}"
     );
 }
+
+#[test]
+fn action_groups_in_the_schema_are_honoured() {
+    use uuid::Uuid;
+    use zygo::authz::{Action, Query, Resource};
+    use zygo::store::{TenantId, UserId};
+
+    let dir = tempfile::tempdir().unwrap();
+    let policies = crate::helpers::copy_policies(dir.path());
+    let schema = std::fs::read_to_string(policies.join("schema.cedarschema")).unwrap();
+    let schema = schema
+        .replace(
+            "  action CreateFlow appliesTo",
+            "  action FlowWrites;\n  action CreateFlow in [FlowWrites] appliesTo",
+        )
+        .replace(
+            "  action DeleteFlow appliesTo",
+            "  action DeleteFlow in [FlowWrites] appliesTo",
+        );
+    std::fs::write(policies.join("schema.cedarschema"), schema).unwrap();
+    std::fs::write(
+        policies.join("groups.cedar"),
+        "// Viewers may do every flow write the group names.\n@id(\"viewers-write-by-group\")\npermit (\n  principal in Zygo::Role::\"Viewer\",\n  action in Zygo::Action::\"FlowWrites\",\n  resource\n);\n",
+    )
+    .unwrap();
+    let bundle = PolicyBundle::load(&policies).expect("validates");
+    let tenant = TenantId(Uuid::new_v4());
+    let ask = |action| {
+        bundle.decide(&Query {
+            user: UserId(Uuid::new_v4()),
+            role: Some("Viewer"),
+            action,
+            tenant,
+            resource: Resource::Flow(Uuid::new_v4()),
+            resource_tenant: tenant,
+        })
+    };
+    let delete = ask(Action::DeleteFlow);
+    assert!(delete.allowed, "{delete:?}");
+    assert_eq!(delete.reasons, vec!["viewers-write-by-group"]);
+    assert!(
+        !ask(Action::UpdateFlow).allowed,
+        "UpdateFlow is not in the group"
+    );
+}
