@@ -317,14 +317,7 @@ fn serve_prints_where_it_listens_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    let address = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        printed.push(line.clone());
-        if let Some(rest) = line.strip_prefix("listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let (address, printed) = crate::helpers::listening_address(&mut lines);
     assert!(
         printed
             .iter()

@@ -198,12 +198,7 @@ fn sigterm_lets_a_request_in_flight_finish_and_exits_0() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        if let Some(rest) = line.strip_prefix("listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let (address, _) = crate::helpers::listening_address(&mut lines);
 
     // A request whose body is still arriving when the signal comes. A first request on the same
     // connection proves the server is serving it (not merely holding it in the listen backlog).

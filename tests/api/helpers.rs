@@ -623,3 +623,37 @@ async fn pipe(
         }
     }
 }
+
+/// One segment of a JWT (0: the header, 1: the claims), decoded.
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(index).expect("JWT part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// The `kid` of a JWT's header.
+pub fn kid_of(token: &str) -> String {
+    jwt_part(token, 0)["kid"].as_str().expect("kid").to_owned()
+}
+
+/// Reads the stdout lines of `zygo serve` until it prints `listening on http://ADDR`; returns ADDR
+/// and every line printed up to then.
+pub fn listening_address(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+) -> (String, Vec<String>) {
+    let mut printed = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .expect("serve printed its address")
+            .expect("stdout line");
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("listening on http://") {
+            let address = rest.split_whitespace().next().expect("address").to_owned();
+            return (address, printed);
+        }
+    }
+}

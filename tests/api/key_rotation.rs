@@ -2,25 +2,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::Value;
 use zygo::auth::token::parse_key_list;
 use zygo::config::{Secret, Settings};
 use zygo::startup::Application;
 
-use crate::helpers::{Cred, PASSWORD, TestApp, spawn_with, test_settings};
+use crate::helpers::{Cred, PASSWORD, TestApp, kid_of, spawn_with, test_settings};
 
 const OLD: &[u8] = b"old-key-old-key-old-key-old-key-0123456789";
 const NEW: &[u8] = b"new-key-new-key-new-key-new-key-0123456789";
-
-fn kid_of(token: &str) -> String {
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
-}
 
 fn keys(list: &[(&str, &[u8])]) -> Vec<(String, Secret)> {
     list.iter()

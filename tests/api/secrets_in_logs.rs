@@ -25,12 +25,7 @@ async fn a_traced_server_logs_no_token_session_id_password_or_secret() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        if let Some(rest) = line.strip_prefix("listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let (address, _) = crate::helpers::listening_address(&mut lines);
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
     let wrong = "wrong-password-canary-314159";

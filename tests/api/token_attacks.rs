@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::helpers::{Cred, SECRET, TestApp, World};
+use crate::helpers::{Cred, SECRET, TestApp, World, kid_of};
 
 const RSA_DER: &[u8] = include_bytes!("keys/rsa-pkcs1-test-only.der");
 const EC_DER: &[u8] = include_bytes!("keys/ec-pkcs8-test-only.der");
@@ -29,16 +29,6 @@ fn sign_raw(header: &str, claims: &str, key: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
     mac.update(signing_input.as_bytes());
     format!("{signing_input}.{}", b64(mac.finalize().into_bytes()))
-}
-
-fn kid_of(token: &str) -> String {
-    let header: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').next().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    header["kid"].as_str().unwrap().to_owned()
 }
 
 struct Forge {

@@ -5,16 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{Cred, PASSWORD, SECRET, World};
-
-fn decode_part(token: &str, index: usize) -> Value {
-    let part = token.split('.').nth(index).expect("JWT part");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("json")
-}
-
-fn kid_of(token: &str) -> String {
-    decode_part(token, 0)["kid"].as_str().unwrap().to_owned()
-}
+use crate::helpers::{Cred, PASSWORD, SECRET, World, jwt_part, kid_of};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -38,10 +29,10 @@ async fn a_session_mints_a_token_with_the_documented_shape_and_default_lifetime(
     assert_eq!(reply.headers["cache-control"], "no-store");
     let token = body["token"].as_str().unwrap();
     assert!(token.starts_with("eyJhbGciOiJIUzI1NiIs") || token.starts_with("eyJ0eXAi"));
-    let header = decode_part(token, 0);
+    let header = jwt_part(token, 0);
     assert_eq!(header["alg"], "HS256");
     assert!(header["kid"].is_string());
-    let claims = decode_part(token, 1);
+    let claims = jwt_part(token, 1);
     assert_eq!(claims["sub"], world.alice.to_string());
     assert!(claims["jti"].is_string());
     let iat = claims["iat"].as_i64().unwrap();
@@ -169,7 +160,7 @@ async fn hand_forged_tokens_are_refused() {
     let header_none_kid = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{kid}"}}"#));
     let payload = URL_SAFE_NO_PAD.encode(valid_claims.to_string());
     let mut parts: Vec<String> = real.split('.').map(str::to_owned).collect();
-    let mut tampered_claims = decode_part(&real, 1);
+    let mut tampered_claims = jwt_part(&real, 1);
     tampered_claims["sub"] = json!(world.dave.to_string());
     parts[1] = URL_SAFE_NO_PAD.encode(tampered_claims.to_string());
     let tampered = parts.join(".");
@@ -278,7 +269,7 @@ async fn expiry_is_enforced_to_the_second_without_leeway() {
     let app = &world.app;
     let token = world.token_of("alice").await;
     let short = app.token(&Cred::Token(token), Some(1)).await;
-    let exp = decode_part(&short, 1)["exp"].as_i64().unwrap();
+    let exp = jwt_part(&short, 1)["exp"].as_i64().unwrap();
     // Wait until the clock reaches `exp`: from that second on the token is dead.
     while now() < exp {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
