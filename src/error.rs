@@ -191,10 +191,10 @@ impl ApiError {
         }
         use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
         if let Some(e) = err.downcast_ref::<ParseParamError>() {
-            return ApiError::BadRequest(format!("{}: {}", e.name, e.reason));
+            return ApiError::BadRequest(format!("{}: {}", e.name, plain_reason(&e.reason)));
         }
         if let Some(e) = err.downcast_ref::<ParsePathError>() {
-            return ApiError::BadRequest(format!("{}: {}", e.name, e.reason));
+            return ApiError::BadRequest(format!("{}: {}", e.name, plain_reason(&e.reason)));
         }
         if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
             return ApiError::BadRequest(e.reason.clone());
@@ -407,6 +407,22 @@ impl<const SET: u32> ApiResponse for Errors<SET> {
     fn register(registry: &mut Registry) {
         Problem::register(registry);
     }
+}
+
+/// The framework explains a value it could not parse in its own type names
+/// (`failed to parse "string_uuid": …`); say what the value must be instead.
+pub fn plain_reason(reason: &str) -> String {
+    const KINDS: &[(&str, &str)] = &[
+        ("\"string_uuid\"", "must be a UUID"),
+        ("\"integer(uint", "must be a whole number, 0 or more"),
+        ("\"integer(", "must be a whole number"),
+        ("\"number(", "must be a number"),
+        ("\"boolean\"", "must be true or false"),
+    ];
+    KINDS
+        .iter()
+        .find(|(kind, _)| reason.starts_with("failed to parse ") && reason.contains(kind))
+        .map_or_else(|| reason.to_owned(), |(_, plain)| (*plain).to_owned())
 }
 
 /// Renders any error that escaped a handler (or never reached one) as problem+json.

@@ -52,9 +52,16 @@ fn depth(value: &Value) -> usize {
 }
 
 fn resolve<'a>(schema: &'a MetaSchemaRef, registry: &'a Registry) -> Option<&'a MetaSchema> {
-    match schema {
-        MetaSchemaRef::Inline(schema) => Some(schema),
-        MetaSchemaRef::Reference(name) => registry.schemas.get(name),
+    let schema = match schema {
+        MetaSchemaRef::Inline(schema) => schema,
+        MetaSchemaRef::Reference(name) => registry.schemas.get(name)?,
+    };
+    // A described reference is written as `allOf: [ref]` around it.
+    match schema.all_of.as_slice() {
+        [only] if schema.ty.is_empty() || schema.ty == "object" && schema.properties.is_empty() => {
+            resolve(only, registry).or(Some(schema))
+        }
+        _ => Some(schema),
     }
 }
 
@@ -78,33 +85,135 @@ fn article(ty: &str) -> &'static str {
     }
 }
 
-/// A string field against its length bounds and pattern, with a message a person can act on
-/// (the framework would quote the regular expression).
+fn plural(count: usize, one: &str) -> String {
+    if count == 1 {
+        format!("{count} {one}")
+    } else {
+        format!("{count} {one}s")
+    }
+}
+
+/// A string field against its format, its allowed values, its length bounds and its pattern,
+/// with a message a person can act on.
 fn check_string(name: &str, text: &str, schema: &MetaSchema) -> Result<(), String> {
+    if schema.format == Some("uuid") && uuid::Uuid::parse_str(text).is_err() {
+        return Err(format!("{name}: must be a UUID"));
+    }
+    if !schema.enum_items.is_empty() && !schema.enum_items.iter().any(|v| v == text) {
+        let allowed: Vec<&str> = schema.enum_items.iter().filter_map(Value::as_str).collect();
+        return Err(format!("{name}: must be one of {}", allowed.join(", ")));
+    }
     let length = text.chars().count();
     if let Some(min) = schema.min_length
         && length < min
     {
-        return Err(format!("{name}: must be at least {min} characters long"));
+        return Err(format!(
+            "{name}: must be at least {} long",
+            plural(min, "character")
+        ));
     }
     if let Some(max) = schema.max_length
         && length > max
     {
-        return Err(format!("{name}: must be at most {max} characters long"));
+        return Err(format!(
+            "{name}: must be at most {} long",
+            plural(max, "character")
+        ));
     }
     if let Some(pattern) = &schema.pattern
         && !regex::Regex::new(pattern).is_ok_and(|re| re.is_match(text))
     {
-        let rule = schema
-            .description
-            .map(|d| d.trim_end_matches('.'))
-            .unwrap_or("see the pattern in the OpenAPI document");
-        return Err(format!("{name}: invalid value: {rule}"));
+        // The field's description states the rule in words; the pattern is the fallback.
+        return Err(match schema.description {
+            Some(rule) => format!("{name}: invalid value: {}", rule.trim_end_matches('.')),
+            None => format!("{name}: must match the pattern {pattern}"),
+        });
     }
     Ok(())
 }
 
-/// The first problem of `value` against the top level of `schema`, naming the field.
+/// The first problem of `value` against `schema`, naming the field by its path
+/// (`name`, `resource.type`, `items[3].action`).
+fn check_value(
+    path: &str,
+    value: &Value,
+    schema: &MetaSchema,
+    registry: &Registry,
+) -> Result<(), String> {
+    if !type_matches(schema.ty, value) {
+        return Err(format!(
+            "{path}: must be {} {}",
+            article(schema.ty),
+            schema.ty
+        ));
+    }
+    match value {
+        Value::String(text) => check_string(path, text, schema),
+        Value::Array(items) => {
+            if let Some(min) = schema.min_items
+                && items.len() < min
+            {
+                return Err(format!(
+                    "{path}: must have at least {}",
+                    plural(min, "item")
+                ));
+            }
+            if let Some(max) = schema.max_items
+                && items.len() > max
+            {
+                return Err(format!("{path}: must have at most {}", plural(max, "item")));
+            }
+            if let Some(item_schema) = schema.items.as_deref().and_then(|s| resolve(s, registry)) {
+                for (index, item) in items.iter().enumerate() {
+                    check_value(&format!("{path}[{index}]"), item, item_schema, registry)?;
+                }
+            }
+            Ok(())
+        }
+        Value::Object(fields) => check_object(path, fields, schema, registry),
+        _ => Ok(()),
+    }
+}
+
+fn check_object(
+    path: &str,
+    fields: &serde_json::Map<String, Value>,
+    schema: &MetaSchema,
+    registry: &Registry,
+) -> Result<(), String> {
+    for (name, property) in &schema.properties {
+        let field_path = if path.is_empty() {
+            (*name).to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
+        let property = resolve(property, registry);
+        match fields.get(*name) {
+            None => {
+                if schema.required.contains(name) {
+                    return Err(format!("{field_path}: is required"));
+                }
+            }
+            Some(Value::Null) if property.is_some_and(|p| p.nullable) => {}
+            // An optional field is left out, not sent as null: the schema does not allow null.
+            Some(Value::Null) => {
+                return Err(if schema.required.contains(name) {
+                    format!("{field_path}: is required")
+                } else {
+                    format!("{field_path}: must not be null (leave it out instead)")
+                });
+            }
+            Some(field) => {
+                if let Some(property) = property {
+                    check_value(&field_path, field, property, registry)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first problem of the body against its schema, naming the field.
 fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry) -> Result<(), String> {
     let Some(schema) = resolve(schema, registry) else {
         return Ok(());
@@ -115,32 +224,7 @@ fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry) -> Result<(
     let Value::Object(fields) = value else {
         return Err("the body must be a JSON object".into());
     };
-    for (name, property) in &schema.properties {
-        let property = resolve(property, registry);
-        match fields.get(*name) {
-            None => {
-                if schema.required.contains(name) {
-                    return Err(format!("{name}: is required"));
-                }
-            }
-            Some(Value::Null) if property.is_some_and(|p| p.nullable) => {}
-            // An optional field is left out, not sent as null: the schema does not allow null.
-            Some(Value::Null) if schema.required.contains(name) => {
-                return Err(format!("{name}: is required"));
-            }
-            Some(field) => {
-                if let Some(ty) = property.map(|s| s.ty)
-                    && !type_matches(ty, field)
-                {
-                    return Err(format!("{name}: must be {} {ty}", article(ty)));
-                }
-                if let (Some(property), Value::String(text)) = (property, field) {
-                    check_string(name, text, property)?;
-                }
-            }
-        }
-    }
-    Ok(())
+    check_object("", fields, schema, registry)
 }
 
 impl<T: ParseFromJSON> ParsePayload for Body<T> {

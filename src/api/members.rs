@@ -24,9 +24,8 @@ use crate::store::{self, TenantId, UserId};
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct RoleRequest {
-    /// A role defined by the policy folder: `Admin`, `Editor` or `Viewer` unless the security team
-    /// added more (the document lists the roles of the serving policy folder). An undefined role is
-    /// a 422.
+    /// A role name (a letter, then letters, digits or `_`) that the policy folder defines:
+    /// `Admin`, `Editor`, `Viewer`, or another role the security team added.
     #[oai(validator(pattern = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"))]
     pub role: String,
 }

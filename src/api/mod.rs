@@ -117,7 +117,12 @@ pub fn spec_json<'a>(
                     .get_mut("schema")
                     .and_then(serde_json::Value::as_object_mut)
             {
+                schema.insert("minimum".into(), 1.into());
                 schema.insert("maximum".into(), max_token_seconds.into());
+                schema.insert(
+                    "default".into(),
+                    tokens::default_expiration(max_token_seconds).into(),
+                );
             }
         }
     }
@@ -317,7 +322,11 @@ fn name_path_parameter(err: poem::Error, path: &str) -> poem::Error {
             .map(|t| t.trim_matches(['{', '}']).to_owned())
     });
     match name {
-        Some(name) => ApiError::BadRequest(format!("{name}: {}", parse.reason)).into(),
+        Some(name) => ApiError::BadRequest(format!(
+            "{name}: {}",
+            crate::error::plain_reason(&parse.reason)
+        ))
+        .into(),
         None => err,
     }
 }

@@ -81,13 +81,13 @@ impl TokenApi {
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
-        /// Token lifetime in seconds: 1 up to the configured maximum (default 2592000, 30 days).
-        #[oai(default = "default_expiration", validator(minimum(value = "1")))]
-        expiration: Query<u64>,
+        /// Token lifetime in seconds: 1 up to the configured maximum (2592000, 30 days, unless
+        /// configured otherwise); 600 when omitted (or the maximum, if that is lower).
+        expiration: Query<Option<u64>>,
     ) -> Result<MintResponse, Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>> {
-        let seconds = expiration.0;
         let max = state.authn.max_token_seconds;
-        if seconds > max {
+        let seconds = expiration.0.unwrap_or(default_expiration(max));
+        if !(1..=max).contains(&seconds) {
             return Err(ApiError::BadRequest(format!(
                 "expiration: must be between 1 and {max} seconds"
             ))
@@ -154,6 +154,7 @@ impl TokenApi {
     }
 }
 
-fn default_expiration() -> u64 {
-    DEFAULT_TOKEN_SECONDS
+/// The lifetime of a token minted without `expiration`: 600 s, or the maximum if that is lower.
+pub fn default_expiration(max: u64) -> u64 {
+    DEFAULT_TOKEN_SECONDS.min(max)
 }

@@ -133,9 +133,9 @@ async fn non_members_get_403_and_bad_batches_name_the_item() {
     );
 
     let too_many: Vec<Value> = (0..101).map(|_| item("ReadFlow", "Flow", flow)).collect();
-    app.post(&path, &alice, json!({"items": too_many}))
-        .await
-        .assert_problem(400, "bad_request");
+    let reply = app.post(&path, &alice, json!({"items": too_many})).await;
+    reply.assert_problem(400, "bad_request");
+    assert_eq!(reply.body["detail"], "items: must have at most 100 items");
     let limit: Vec<Value> = (0..100).map(|_| item("ReadFlow", "Flow", flow)).collect();
     let reply = app.post(&path, &alice, json!({"items": limit})).await;
     assert_eq!(
@@ -145,10 +145,25 @@ async fn non_members_get_403_and_bad_batches_name_the_item() {
             .len(),
         100
     );
-    app.post(&path, &alice, json!({"items": []}))
-        .await
-        .assert_problem(400, "bad_request");
-    app.post(&path, &alice, json!({"items": [{"action": "ReadFlow", "resource": {"type": "Planet", "id": flow.to_string()}}]}))
-        .await
-        .assert_problem(400, "bad_request");
+    let cases = [
+        (json!({"items": []}), "items: must have at least 1 item"),
+        (
+            json!({"items": [{"action": "ReadFlow", "resource": {"type": "Planet", "id": flow.to_string()}}]}),
+            "items[0].resource.type: must be one of Tenant, Flow, Member",
+        ),
+        (
+            json!({"principal": "me", "items": [item("ReadFlow", "Flow", flow)]}),
+            "principal: must be a UUID",
+        ),
+        (
+            json!({"items": [{"action": "ReadFlow"}]}),
+            "items[0].resource: is required",
+        ),
+        (json!({"items": "all"}), "items: must be an array"),
+    ];
+    for (body, detail) in cases {
+        let reply = app.post(&path, &alice, body).await;
+        reply.assert_problem(400, "bad_request");
+        assert_eq!(reply.body["detail"], detail);
+    }
 }

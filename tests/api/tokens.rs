@@ -100,6 +100,74 @@ async fn expiration_outside_the_allowed_range_is_a_400_naming_the_field() {
 }
 
 #[tokio::test]
+async fn expiration_errors_say_what_the_value_must_be() {
+    let world = World::new().await;
+    let cred = Cred::Token(world.token_of("alice").await);
+    let cases = [
+        ("0", "expiration: must be between 1 and 2592000 seconds"),
+        (
+            "2592001",
+            "expiration: must be between 1 and 2592000 seconds",
+        ),
+        ("-1", "expiration: must be a whole number, 0 or more"),
+        ("soon", "expiration: must be a whole number, 0 or more"),
+    ];
+    for (value, detail) in cases {
+        let reply = world
+            .app
+            .get(&format!("/api/token?expiration={value}"), &cred)
+            .await;
+        reply.assert_problem(400, "bad_request");
+        assert_eq!(reply.body["detail"], detail, "expiration={value}");
+    }
+    let reply = world.app.get("/api/tenants/abc/flows", &cred).await;
+    assert_eq!(reply.body["detail"], "tenant_id: must be a UUID");
+}
+
+#[tokio::test]
+async fn a_maximum_below_the_default_caps_the_default_lifetime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.max_token_seconds = 100;
+    let world =
+        World::on(crate::helpers::spawn_with(settings, tempfile::tempdir().unwrap()).await).await;
+    let (cookie, _) = world.app.login("alice@example.com", PASSWORD).await;
+    let reply = world
+        .app
+        .get("/api/token", &Cred::Cookie(cookie.clone()))
+        .await;
+    assert_eq!(reply.assert_status(200)["expires_in"], 100);
+    let token = reply.body["token"].as_str().unwrap();
+    let claims = jwt_part(token, 1);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        100
+    );
+    world
+        .app
+        .get("/api/token?expiration=101", &Cred::Cookie(cookie))
+        .await
+        .assert_problem(400, "bad_request");
+    let spec: Value = serde_json::from_str(
+        &world
+            .app
+            .client
+            .get(format!("{}/openapi.json", world.app.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let parameter = &spec["paths"]["/api/token"]["get"]["parameters"][0];
+    assert_eq!(parameter["name"], "expiration");
+    assert_eq!(parameter["schema"]["maximum"], 100);
+    assert_eq!(parameter["schema"]["default"], 100);
+}
+
+#[tokio::test]
 async fn one_token_works_across_tenants_with_the_role_of_each() {
     let world = World::new().await;
     let app = &world.app;
