@@ -158,7 +158,8 @@ pub enum UserCommand {
         #[command(flatten)]
         db: DbArgs,
     },
-    /// Disable a user: logins, sessions and tokens are refused from then on.
+    /// Disable a user: logins are refused, and every session and token issued so far ends for
+    /// good (enabling the user again does not bring them back).
     Disable {
         email: String,
         #[command(flatten)]
@@ -427,6 +428,12 @@ async fn user(command: UserCommand) -> CliResult {
                 Some(_) => return Err("the password is empty".into()),
                 None => read_password()?,
             };
+            if password.chars().count() < password::MIN_PASSWORD_CHARS {
+                return Err(format!(
+                    "the password must be at least {} characters",
+                    password::MIN_PASSWORD_CHARS
+                ));
+            }
             let hash = password::hash(&password)?;
             let conn = open_db(&db).await?;
             let user = store::users::create(&conn, &email, hash)
@@ -452,6 +459,22 @@ async fn set_disabled(email: &str, db: &DbArgs, disable: bool) -> CliResult {
     store::users::set_disabled(&conn, user, disable)
         .await
         .map_err(|e| e.to_string())?;
+    if disable {
+        // Disabling is a kill switch: sessions and tokens issued so far stay dead even if the
+        // account is enabled again later.
+        store::sessions::delete_for_user(&conn, user)
+            .await
+            .map_err(|e| e.to_string())?;
+        let families = store::tokens::live_families(&conn, user)
+            .await
+            .map_err(|e| e.to_string())?;
+        store::tokens::revoke(&conn, user, &families)
+            .await
+            .map_err(|e| e.to_string())?;
+        for family in families.iter().filter_map(|f| Uuid::parse_str(f).ok()) {
+            signal(&conn, Key::Family(family)).await;
+        }
+    }
     signal(&conn, Key::User(user)).await;
     Ok(())
 }
@@ -525,6 +548,7 @@ async fn member(command: MemberCommand) -> CliResult {
 async fn serve(args: ServeArgs) -> CliResult {
     let mut settings = Settings::new(args.db.settings());
     settings.bind = args.bind;
+    settings.decision_log = args.decision_log;
     settings.policies_dir = args.policy.policies;
     settings.public_url = args.public_url;
     settings.max_token_seconds = args.max_token_seconds;
@@ -585,19 +609,16 @@ async fn explain(
     let role = store::members::role_of(&conn, tenant, user)
         .await
         .map_err(|e| e.to_string())?;
-    let (resource, resource_tenant, note) = match kind {
-        "Tenant" => (Resource::Tenant, TenantId(id), None),
+    let (resource, resource_tenant, missing_flow) = match kind {
+        "Tenant" => (Resource::Tenant, TenantId(id), false),
         "Flow" => {
             let exists = store::flows::find(&conn, tenant, id)
                 .await
                 .map_err(|e| e.to_string())?
                 .is_some();
-            let note = (!exists).then_some(
-                "the flow does not exist in this tenant: an allowed request would still get 404",
-            );
-            (Resource::Flow(id), tenant, note)
+            (Resource::Flow(id), tenant, !exists)
         }
-        "Member" => (Resource::Member(UserId(id)), tenant, None),
+        "Member" => (Resource::Member(UserId(id)), tenant, false),
         other => {
             return Err(format!(
                 "`{other}` is not a resource type (Tenant, Flow, Member)"
@@ -634,13 +655,15 @@ async fn explain(
             .unwrap_or_else(none)
     );
     let answer = match outcome(&decision, role.as_deref(), action, resource, false) {
+        // The operation looks the flow up in the URL's tenant after the decision.
+        Ok(()) if missing_flow => {
+            "404 not_found (the policies allow it, but there is no such flow in this tenant)"
+                .to_owned()
+        }
         Ok(()) => "allowed".to_owned(),
         Err(err) => format!("{} {}", err.status().as_u16(), err.code()),
     };
     println!("the service would answer (token request): {answer}");
-    if let Some(note) = note {
-        println!("note: {note}");
-    }
     println!("policy version: {}", bundle.version());
     Ok(())
 }

@@ -96,9 +96,6 @@ pub enum PasswordChanged {
     Done(#[oai(header = "Set-Cookie")] Option<String>),
 }
 
-/// Shortest accepted new password, in characters.
-pub const MIN_PASSWORD_CHARS: usize = 8;
-
 /// The peer's IP address (the throttling key of a client).
 fn client_ip(req: &poem::Request) -> Option<std::net::IpAddr> {
     req.remote_addr().as_socket_addr().map(|addr| addr.ip())
@@ -188,7 +185,13 @@ impl AuthApi {
         }
         let user_id = store::UserId(user.id);
         store::users::record_login(&state.db, user_id).await?;
-        let tenant = store::tenants::first_for_user(&state.db, user_id).await?;
+        // The session starts in the oldest tenant the policies let this user select.
+        let bundle = state.authz.bundle();
+        let tenant = store::tenants::memberships_oldest_first(&state.db, user_id)
+            .await?
+            .into_iter()
+            .find(|(tenant, role)| bundle.may_select(user_id, *tenant, role))
+            .map(|(tenant, _)| tenant);
         let id = session::start(&state.authn, &state.db, user_id, tenant).await?;
         let caller = Caller {
             user_id,
@@ -262,10 +265,13 @@ impl AuthApi {
             state.authn.throttle.failed(&attempt).await;
             return Err(ApiError::WrongPassword.into());
         }
-        if body.new_password.chars().count() < MIN_PASSWORD_CHARS {
+        if body.new_password.chars().count() < password::MIN_PASSWORD_CHARS {
             return Err(ApiError::Validation {
                 field: "new_password".into(),
-                message: format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+                message: format!(
+                    "must be at least {} characters",
+                    password::MIN_PASSWORD_CHARS
+                ),
             }
             .into());
         }

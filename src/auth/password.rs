@@ -12,6 +12,9 @@ pub const M_COST_KIB: u32 = 19 * 1024;
 pub const T_COST: u32 = 2;
 pub const P_COST: u32 = 1;
 
+/// Shortest password accepted for a new password (API and CLI alike).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
 fn hasher() -> Argon2<'static> {
     // The parameters are constants known to be valid; the fallback is never taken.
     let params = Params::new(M_COST_KIB, T_COST, P_COST, None).unwrap_or_default();

@@ -206,6 +206,19 @@ impl PolicyBundle {
         })
     }
 
+    /// Whether a member with `role` may select `tenant` as a session's current tenant.
+    pub fn may_select(&self, user: UserId, tenant: TenantId, role: &str) -> bool {
+        self.decide(&Query {
+            user,
+            role: Some(role),
+            action: Action::SelectTenant,
+            tenant,
+            resource: Resource::Tenant,
+            resource_tenant: tenant,
+        })
+        .allowed
+    }
+
     /// Whether a tenant whose members hold `roles` still has someone allowed to manage members.
     /// The rule asks the policies, so it holds for any role a security team defines.
     pub fn keeps_manager(&self, tenant: TenantId, roles: &[&str]) -> bool {

@@ -66,15 +66,17 @@ pub async fn list_for_user(
     Ok(tenants)
 }
 
-/// The tenant a new session starts in: the user's oldest membership.
-pub async fn first_for_user(
+/// The user's memberships, oldest first: (tenant, role).
+pub async fn memberships_oldest_first(
     db: &impl ConnectionTrait,
     user: UserId,
-) -> Result<Option<TenantId>, sea_orm::DbErr> {
+) -> Result<Vec<(TenantId, String)>, sea_orm::DbErr> {
     Ok(membership::Entity::find()
         .filter(membership::Column::UserId.eq(user.0))
         .order_by_asc(membership::Column::CreatedAt)
-        .one(db)
+        .all(db)
         .await?
-        .map(|m| TenantId(m.tenant_id)))
+        .into_iter()
+        .map(|m| (TenantId(m.tenant_id), m.role))
+        .collect())
 }

@@ -93,7 +93,13 @@ fn an_operator_sets_up_users_tenants_and_members_from_the_command_line() {
 
     let again = zygo(
         data,
-        &["user", "add", "ANN@example.com", "--password", "x"],
+        &[
+            "user",
+            "add",
+            "ANN@example.com",
+            "--password",
+            "another-password",
+        ],
         None,
     );
     assert!(!again.status.success());
@@ -101,6 +107,13 @@ fn an_operator_sets_up_users_tenants_and_members_from_the_command_line() {
         stderr(&again),
         "a user with e-mail ann@example.com already exists"
     );
+    let weak = zygo(
+        data,
+        &["user", "add", "cy@example.com", "--password", "short"],
+        None,
+    );
+    assert!(!weak.status.success());
+    assert_eq!(stderr(&weak), "the password must be at least 8 characters");
 
     let tenant = zygo(
         data,
@@ -282,7 +295,7 @@ fn policy_explain_answers_against_the_live_database() {
         "{ann}"
     );
     assert!(
-        ann.contains("note: the flow does not exist in this tenant"),
+        ann.contains("would answer (token request): 404 not_found (the policies allow it, but there is no such flow in this tenant)"),
         "{ann}"
     );
     assert!(
@@ -411,4 +424,145 @@ fn serve_refuses_a_malformed_key_list_without_printing_the_secret() {
         "{stderr}"
     );
     assert!(!stderr.contains("short-secret-do-not-print"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serve_writes_the_decision_log_its_flag_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("decisions.jsonl");
+    let mut child = zygo_command(dir.path())
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--decision-log"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (address, _) = crate::helpers::listening_address(&mut lines);
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"email": "viewer@acme.example", "password": "acme-viewer-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me: serde_json::Value = login.json().await.unwrap();
+    let tenant = me["current_tenant_id"].as_str().unwrap().to_owned();
+    let flows = client
+        .get(format!("{base}/api/tenants/{tenant}/flows"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(flows.status(), 200);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&log).expect("the decision log was written");
+    let line: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["action"] == "ListFlows")
+        .expect("the ListFlows decision is logged");
+    assert_eq!(line["decision"], "Allow");
+    assert_eq!(line["tenant"], tenant);
+    assert_eq!(line["role"], "Viewer");
+    assert!(
+        !text.contains(cookie.trim_start_matches("session=")),
+        "a session id reached the log"
+    );
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_its_sessions_and_tokens_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let added = zygo(
+        data,
+        &[
+            "user",
+            "add",
+            "ann@example.com",
+            "--password",
+            "ann-password-1",
+        ],
+        None,
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let mut child = zygo_command(data)
+        .args(["serve", "--bind", "127.0.0.1:0", "--cache-ttl-seconds", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (address, _) = crate::helpers::listening_address(&mut lines);
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"email": "ann@example.com", "password": "ann-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token: serde_json::Value = client
+        .get(format!("{base}/api/token"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let me = |with_token: bool| {
+        let request = client.get(format!("{base}/api/me"));
+        let request = if with_token {
+            request.header("token", &token)
+        } else {
+            request.header("cookie", &cookie)
+        };
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!((me(true).await, me(false).await), (200, 200));
+
+    for command in ["disable", "enable"] {
+        let out = zygo(data, &["user", command, "ann@example.com"], None);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // Past the cache TTL of the running server, the old token and session are dead, although
+    // the account is enabled again.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!((me(true).await, me(false).await), (401, 401));
+    let again = client
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"email": "ann@example.com", "password": "ann-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "the enabled account logs in again");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
 }

@@ -102,12 +102,13 @@ const AUDITOR_ROLE: &str = r#"[
 ]
 "#;
 
-const AUDITOR_POLICY: &str = r#"// Auditors read flows and members, nothing else.
+const AUDITOR_POLICY: &str = r#"// Auditors read flows and members, nothing else (selecting the tenant lets them use a session).
 @id("auditors-read")
 permit (
   principal in Zygo::Role::"Auditor",
   action in
-    [Zygo::Action::"ListFlows",
+    [Zygo::Action::"SelectTenant",
+     Zygo::Action::"ListFlows",
      Zygo::Action::"ReadFlow",
      Zygo::Action::"ListMembers"],
   resource
@@ -179,6 +180,28 @@ async fn a_security_team_adds_an_auditor_role_by_editing_policy_files_alone() {
     )
     .await
     .assert_problem(403, "forbidden");
+    // A user who is only an Auditor starts its browser session in that tenant and works there.
+    let audrey = app
+        .add_user("audrey@example.com", crate::helpers::PASSWORD)
+        .await;
+    app.put(
+        &format!("{base}/members/{audrey}"),
+        &alice,
+        json!({"role": "Auditor"}),
+    )
+    .await
+    .assert_status(201);
+    let (cookie, body) = app
+        .login("audrey@example.com", crate::helpers::PASSWORD)
+        .await;
+    assert_eq!(body["current_tenant_id"], world.acme.to_string());
+    let session = Cred::Cookie(cookie);
+    app.get(&format!("{base}/flows"), &session)
+        .await
+        .assert_status(200);
+    app.post(&format!("/session/{}", world.acme), &session, json!({}))
+        .await
+        .assert_status(200);
     let me = app.get("/api/me", &dave).await;
     let roles: Vec<_> = me.body["memberships"]
         .as_array()
