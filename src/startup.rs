@@ -99,14 +99,15 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let bind = settings.bind.clone();
         let watch = settings.watch_policies;
-        let state = build_state(settings).await?;
-        if watch {
-            state.authz.policy_store().watch();
-        }
+        // The socket first: a taken port refuses the start before anything is written to disk.
         let acceptor = TcpListener::bind(bind.clone())
             .into_acceptor()
             .await
             .map_err(|source| StartError::Bind { addr: bind, source })?;
+        let state = build_state(settings).await?;
+        if watch {
+            state.authz.policy_store().watch();
+        }
         Ok(Application { acceptor, state })
     }
 

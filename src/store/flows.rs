@@ -69,6 +69,10 @@ pub async fn update(
     let Some(existing) = find(db, tenant, id).await? else {
         return Ok(None);
     };
+    // Nothing to change: the flow stays as it is, `updated_at` included.
+    if changes.name.is_none() && changes.definition.is_none() {
+        return Ok(Some(existing));
+    }
     let mut active: flow::ActiveModel = existing.into();
     if let Some(name) = changes.name {
         active.name = Set(name);

@@ -57,6 +57,13 @@ async fn an_editor_walks_a_flow_through_its_life() {
         "PATCH keeps what is not sent"
     );
 
+    let unchanged = app.patch(&format!("{base}/{id}"), &bob, json!({})).await;
+    assert_eq!(
+        unchanged.assert_status(200),
+        &patched,
+        "an empty PATCH changes nothing"
+    );
+
     let replaced = app
         .put(&format!("{base}/{id}"), &bob, json!({"name": "Deploy v3"}))
         .await;

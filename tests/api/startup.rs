@@ -28,6 +28,10 @@ async fn a_taken_port_refuses_to_start() {
         err.to_string().starts_with("cannot listen on 127.0.0.1:"),
         "{err}"
     );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is written before the port is known to be free"
+    );
 }
 
 #[tokio::test]
