@@ -160,8 +160,8 @@ impl AuthApi {
         state.authn.check_same_origin(req)?;
         let email = store::users::normalize_email(&body.email);
         let attempt = state.authn.throttle.attempt(&email, client_ip(req));
-        // Throttled attempts are refused before any password is checked.
-        state.authn.throttle.check(&attempt).await?;
+        // Every attempt is counted, and a throttled one refused, before any password is checked.
+        state.authn.throttle.reserve(&attempt).await?;
         let user = store::users::find_by_email(&state.db, &email).await?;
         // Unknown e-mail: verify against a dummy hash so both failures take the same time.
         let stored = user.as_ref().map_or_else(
@@ -172,10 +172,7 @@ impl AuthApi {
         let matches = verify_blocking(given.clone(), stored).await?;
         let user = match user {
             Some(user) if matches && !user.disabled => user,
-            _ => {
-                state.authn.throttle.failed(&attempt).await;
-                return Err(ApiError::LoginFailed.into());
-            }
+            _ => return Err(ApiError::LoginFailed.into()),
         };
         state.authn.throttle.succeeded(&attempt).await;
         // Hashes made with weaker parameters are upgraded now that the password is at hand.
@@ -259,12 +256,12 @@ impl AuthApi {
             .await?
             .ok_or(ApiError::InvalidCredentials)?;
         let attempt = state.authn.throttle.attempt(&user.email, client_ip(req));
-        state.authn.throttle.check(&attempt).await?;
+        state.authn.throttle.reserve(&attempt).await?;
         let body = body.0;
         if !verify_blocking(body.current_password, user.password_hash).await? {
-            state.authn.throttle.failed(&attempt).await;
             return Err(ApiError::WrongPassword.into());
         }
+        state.authn.throttle.succeeded(&attempt).await;
         if body.new_password.chars().count() < password::MIN_PASSWORD_CHARS {
             return Err(ApiError::Validation {
                 field: "new_password".into(),

@@ -166,6 +166,16 @@ impl Authn {
             at(claims.exp)?,
         )
         .await?;
+        // "Log out everywhere" deletes the sessions, then revokes the families it finds. A token
+        // minted from a session that was checked before the delete but recorded after that read
+        // would escape it; the session is gone by now in that case, so the new family dies here.
+        if let Via::Session { id_hash, .. } = &caller.via
+            && store::sessions::find(&self.db, id_hash).await?.is_none()
+        {
+            self.revoke_families(caller.user_id, std::slice::from_ref(&claims.fam))
+                .await?;
+            return Err(ApiError::SessionInvalid);
+        }
         Ok(token)
     }
 

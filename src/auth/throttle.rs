@@ -81,31 +81,16 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(429)` with the seconds until the earliest full counter's window ends.
-    pub async fn check(&self, attempt: &Attempt) -> Result<(), ApiError> {
+    /// Counts the attempt on every counter, in one atomic step per counter, before any password
+    /// is checked; `Err(429)`, with the seconds until the latest full window ends, when a counter
+    /// is now over its limit. Counting first means concurrent guesses cannot all slip through a
+    /// check that reads counters before any of them is updated.
+    pub async fn reserve(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        let window = self.window;
         let mut wait: Option<Duration> = None;
         for (key, limit) in &attempt.keys {
-            if let Some(window) = self.counters.get(key).await {
-                let age = window.started.elapsed();
-                if age < self.window && window.failures >= *limit {
-                    let left = self.window - age;
-                    wait = Some(wait.map_or(left, |w| w.max(left)));
-                }
-            }
-        }
-        match wait {
-            None => Ok(()),
-            Some(left) => Err(ApiError::TooManyRequests {
-                retry_after: left.as_secs() + u64::from(left.subsec_nanos() > 0),
-            }),
-        }
-    }
-
-    /// Counts a failed password check on every counter of the attempt.
-    pub async fn failed(&self, attempt: &Attempt) {
-        let window = self.window;
-        for (key, _) in &attempt.keys {
-            self.counters
+            let counted = self
+                .counters
                 .entry(key.clone())
                 .and_upsert_with(|old| {
                     let now = Instant::now();
@@ -121,14 +106,41 @@ impl LoginThrottle {
                     };
                     std::future::ready(next)
                 })
-                .await;
+                .await
+                .into_value();
+            if counted.failures > *limit {
+                let left = window.saturating_sub(counted.started.elapsed());
+                wait = Some(wait.map_or(left, |w| w.max(left)));
+            }
+        }
+        match wait {
+            None => Ok(()),
+            Some(left) => Err(ApiError::TooManyRequests {
+                retry_after: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
+            }),
         }
     }
 
-    /// A successful login clears the account's counters; the address's stays.
+    /// A successful password check clears the account's counters and takes back the attempt
+    /// `reserve` counted on the address (only failures count against an address).
     pub async fn succeeded(&self, attempt: &Attempt) {
         for (key, _) in &attempt.keys {
-            if !key.starts_with("addr\u{0}") {
+            if key.starts_with("addr\u{0}") {
+                self.counters
+                    .entry(key.clone())
+                    .and_compute_with(|old| {
+                        let op = match old.map(|e| e.into_value()) {
+                            Some(w) if w.failures > 1 => moka::ops::compute::Op::Put(Window {
+                                started: w.started,
+                                failures: w.failures - 1,
+                            }),
+                            Some(_) => moka::ops::compute::Op::Remove,
+                            None => moka::ops::compute::Op::Nop,
+                        };
+                        std::future::ready(op)
+                    })
+                    .await;
+            } else {
                 self.counters.invalidate(key).await;
             }
         }

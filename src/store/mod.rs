@@ -170,7 +170,8 @@ pub fn is_unavailable(err: &DbErr) -> bool {
                 || code.starts_with("57P0")
                 || code == "57014"
                 || code == "55P03"
-                || code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+                // SQLSTATEs are five characters; SQLite's numeric codes are shorter.
+                || (code.len() < 5 && code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)))
         }),
         _ => false,
     }

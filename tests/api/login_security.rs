@@ -278,3 +278,58 @@ async fn weak_password_hashes_are_upgraded_at_the_next_login() {
     ));
     assert!(password::needs_rehash("not a hash"));
 }
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_slip_past_the_throttle() {
+    let app = app_with(|s| s.login_failures_per_account_and_address = 3).await;
+    app.add_user("gwen@example.com", PASSWORD).await;
+    // Twenty guesses at once: every one is counted before any password is checked, so only the
+    // first three reach a password check.
+    let passwords: Vec<String> = (0..20).map(|i| format!("guess-{i}")).collect();
+    let guesses = passwords
+        .iter()
+        .map(|guess| try_login(&app, "gwen@example.com", guess));
+    let replies = futures_util::future::join_all(guesses).await;
+    let checked = replies.iter().filter(|r| r.status == 401).count();
+    let throttled = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(
+        (checked, throttled),
+        (3, 17),
+        "statuses: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for reply in replies.iter().filter(|r| r.status == 429) {
+        reply.assert_problem(429, "too_many_requests");
+    }
+}
+
+#[tokio::test]
+async fn nul_characters_are_refused_by_name_before_the_database_sees_them() {
+    let world = crate::helpers::World::new().await;
+    let app = &world.app;
+    let login = app
+        .post(
+            "/api/login",
+            &Cred::None,
+            json!({"email": "a\u{0}b@example.com", "password": "whatever-it-is"}),
+        )
+        .await;
+    login.assert_problem(400, "bad_request");
+    assert_eq!(
+        login.body["detail"],
+        "email: must not contain NUL characters"
+    );
+    let bob = Cred::Token(world.token_of("bob").await);
+    let flow = app
+        .post(
+            &format!("/api/tenants/{}/flows", world.acme),
+            &bob,
+            json!({"name": "x", "definition": {"steps": ["ok", "bad\u{0}"]}}),
+        )
+        .await;
+    flow.assert_problem(400, "bad_request");
+    assert_eq!(
+        flow.body["detail"],
+        "definition.steps[1]: must not contain NUL characters"
+    );
+}
