@@ -162,7 +162,12 @@ impl AuthApi {
         let attempt = state.authn.throttle.attempt(&email, client_ip(req));
         // Every attempt is counted, and a throttled one refused, before any password is checked.
         state.authn.throttle.reserve(&attempt).await?;
-        let user = store::users::find_by_email(&state.db, &email).await?;
+        // No account has a NUL in its e-mail (and PostgreSQL cannot compare one): unknown.
+        let user = if email.contains('\0') {
+            None
+        } else {
+            store::users::find_by_email(&state.db, &email).await?
+        };
         // Unknown e-mail: verify against a dummy hash so both failures take the same time.
         let stored = user.as_ref().map_or_else(
             || password::dummy_hash().to_owned(),
@@ -172,7 +177,10 @@ impl AuthApi {
         let matches = verify_blocking(given.clone(), stored).await?;
         let user = match user {
             Some(user) if matches && !user.disabled => user,
-            _ => return Err(ApiError::LoginFailed.into()),
+            _ => {
+                state.authn.throttle.failed(&attempt).await;
+                return Err(ApiError::LoginFailed.into());
+            }
         };
         state.authn.throttle.succeeded(&attempt).await;
         // Hashes made with weaker parameters are upgraded now that the password is at hand.
@@ -259,6 +267,7 @@ impl AuthApi {
         state.authn.throttle.reserve(&attempt).await?;
         let body = body.0;
         if !verify_blocking(body.current_password, user.password_hash).await? {
+            state.authn.throttle.failed(&attempt).await;
             return Err(ApiError::WrongPassword.into());
         }
         state.authn.throttle.succeeded(&attempt).await;

@@ -213,43 +213,8 @@ fn check_object(
     Ok(())
 }
 
-/// The path of the first string (or object key) holding a NUL character, which PostgreSQL cannot
-/// store in text or JSON and which no client has a reason to send.
-fn nul_at(path: &str, value: &Value) -> Option<String> {
-    let here = || {
-        if path.is_empty() {
-            "body".to_owned()
-        } else {
-            path.to_owned()
-        }
-    };
-    match value {
-        Value::String(text) if text.contains('\0') => Some(here()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(index, item)| nul_at(&format!("{}[{index}]", here()), item)),
-        Value::Object(fields) => fields.iter().find_map(|(key, field)| {
-            let child = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            if key.contains('\0') {
-                Some(here())
-            } else {
-                nul_at(&child, field)
-            }
-        }),
-        _ => None,
-    }
-}
-
 /// The first problem of the body against its schema, naming the field.
 fn check(value: &Value, schema: &MetaSchemaRef, registry: &Registry) -> Result<(), String> {
-    if let Some(path) = nul_at("", value) {
-        return Err(format!("{path}: must not contain NUL characters"));
-    }
     let Some(schema) = resolve(schema, registry) else {
         return Ok(());
     };

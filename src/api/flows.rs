@@ -84,6 +84,29 @@ pub enum DeletedFlow {
 
 const FLOW: &str = "flow";
 
+/// Whether a string or key anywhere in the value holds U+0000.
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(text) => text.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .any(|(key, field)| key.contains('\0') || has_nul(field)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL's `jsonb` cannot hold U+0000: refuse such a definition by name there, instead of
+/// failing the write. (SQLite stores it as sent.)
+fn storable(state: &AppState, definition: &serde_json::Value) -> ApiResult<()> {
+    if state.db.get_database_backend() == sea_orm::DbBackend::Postgres && has_nul(definition) {
+        return Err(ApiError::BadRequest(
+            "definition: must not contain NUL characters (\\u0000) on this database".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Replace and update alike: authorize first, then validate the input, then write.
 async fn change(
     state: &AppState,
@@ -96,7 +119,11 @@ async fn change(
         .authz
         .require(caller, tenant, Action::UpdateFlow, Resource::Flow(flow))
         .await?;
-    store::flows::update(&state.db, tenant, flow, changes()?)
+    let changes = changes()?;
+    if let Some(definition) = &changes.definition {
+        storable(state, definition)?;
+    }
+    store::flows::update(&state.db, tenant, flow, changes)
         .await?
         .map(|f| Json(f.into()))
         .ok_or(ApiError::NotFound(FLOW))
@@ -152,14 +179,9 @@ impl FlowApi {
             .require(&caller, tenant, Action::CreateFlow, Resource::Tenant)
             .await?;
         let name = clean_name("name", &body.name)?;
-        let definition = body.0.definition.unwrap_or_default();
-        let flow = store::flows::create(
-            &state.db,
-            tenant,
-            &name,
-            serde_json::Value::Object(definition.0),
-        )
-        .await?;
+        let definition = serde_json::Value::Object(body.0.definition.unwrap_or_default().0);
+        storable(&state, &definition)?;
+        let flow = store::flows::create(&state.db, tenant, &name, definition).await?;
         Ok(CreatedFlow::Created(Json(flow.into())))
     }
 

@@ -134,6 +134,8 @@ impl TokenApi {
         >,
     > {
         let family = match (&body.jti, &caller.via) {
+            // Ids are UUIDs: a NUL (which PostgreSQL cannot compare) names no token.
+            (Some(jti), _) if jti.contains('\0') => return Err(ApiError::NotFound("token").into()),
             (Some(jti), _) => {
                 store::tokens::find_for_user(&state.db, jti, caller.user_id)
                     .await?

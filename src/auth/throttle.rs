@@ -81,17 +81,12 @@ impl LoginThrottle {
         }
     }
 
-    /// Counts the attempt on every counter, in one atomic step per counter, before any password
-    /// is checked; `Err(429)`, with the seconds until the latest full window ends, when a counter
-    /// is now over its limit. Counting first means concurrent guesses cannot all slip through a
-    /// check that reads counters before any of them is updated.
-    pub async fn reserve(&self, attempt: &Attempt) -> Result<(), ApiError> {
+    fn bump(&self, key: &str) -> impl std::future::Future<Output = Window> + '_ {
         let window = self.window;
-        let mut wait: Option<Duration> = None;
-        for (key, limit) in &attempt.keys {
-            let counted = self
-                .counters
-                .entry(key.clone())
+        let key = key.to_owned();
+        async move {
+            self.counters
+                .entry(key)
                 .and_upsert_with(|old| {
                     let now = Instant::now();
                     let next = match old.map(|e| e.into_value()) {
@@ -107,9 +102,30 @@ impl LoginThrottle {
                     std::future::ready(next)
                 })
                 .await
-                .into_value();
+                .into_value()
+        }
+    }
+
+    /// Before any password is checked: counts the attempt on the account's counters in one atomic
+    /// step each (so concurrent guesses at one account cannot all slip through a read-only check),
+    /// and reads the address's counter (which counts failures only, so many people behind one
+    /// address can log in at once). `Err(429)` with the seconds until the latest full window ends.
+    pub async fn reserve(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        let mut wait: Option<Duration> = None;
+        for (key, limit) in &attempt.keys {
+            let counted = if key.starts_with("addr\u{0}") {
+                match self.counters.get(key).await {
+                    Some(w) if w.started.elapsed() < self.window => Window {
+                        started: w.started,
+                        failures: w.failures.saturating_add(1),
+                    },
+                    _ => continue,
+                }
+            } else {
+                self.bump(key).await
+            };
             if counted.failures > *limit {
-                let left = window.saturating_sub(counted.started.elapsed());
+                let left = self.window.saturating_sub(counted.started.elapsed());
                 wait = Some(wait.map_or(left, |w| w.max(left)));
             }
         }
@@ -121,26 +137,19 @@ impl LoginThrottle {
         }
     }
 
-    /// A successful password check clears the account's counters and takes back the attempt
-    /// `reserve` counted on the address (only failures count against an address).
-    pub async fn succeeded(&self, attempt: &Attempt) {
+    /// A failed password check also counts against the address.
+    pub async fn failed(&self, attempt: &Attempt) {
         for (key, _) in &attempt.keys {
             if key.starts_with("addr\u{0}") {
-                self.counters
-                    .entry(key.clone())
-                    .and_compute_with(|old| {
-                        let op = match old.map(|e| e.into_value()) {
-                            Some(w) if w.failures > 1 => moka::ops::compute::Op::Put(Window {
-                                started: w.started,
-                                failures: w.failures - 1,
-                            }),
-                            Some(_) => moka::ops::compute::Op::Remove,
-                            None => moka::ops::compute::Op::Nop,
-                        };
-                        std::future::ready(op)
-                    })
-                    .await;
-            } else {
+                self.bump(key).await;
+            }
+        }
+    }
+
+    /// A successful password check clears the account's counters (the address's stays).
+    pub async fn succeeded(&self, attempt: &Attempt) {
+        for (key, _) in &attempt.keys {
+            if !key.starts_with("addr\u{0}") {
                 self.counters.invalidate(key).await;
             }
         }

@@ -304,7 +304,7 @@ async fn concurrent_guesses_cannot_slip_past_the_throttle() {
 }
 
 #[tokio::test]
-async fn nul_characters_are_refused_by_name_before_the_database_sees_them() {
+async fn nul_characters_never_reach_the_database_as_an_error() {
     let world = crate::helpers::World::new().await;
     let app = &world.app;
     let login = app
@@ -314,22 +314,28 @@ async fn nul_characters_are_refused_by_name_before_the_database_sees_them() {
             json!({"email": "a\u{0}b@example.com", "password": "whatever-it-is"}),
         )
         .await;
-    login.assert_problem(400, "bad_request");
-    assert_eq!(
-        login.body["detail"],
-        "email: must not contain NUL characters"
-    );
+    login.assert_problem(401, "login_failed");
     let bob = Cred::Token(world.token_of("bob").await);
+    let revoke = app
+        .post("/api/token/revoke", &bob, json!({"jti": "x\u{0}y"}))
+        .await;
+    revoke.assert_problem(404, "not_found");
+    let definition = json!({"steps": ["ok", "bad\u{0}"]});
     let flow = app
         .post(
             &format!("/api/tenants/{}/flows", world.acme),
             &bob,
-            json!({"name": "x", "definition": {"steps": ["ok", "bad\u{0}"]}}),
+            json!({"name": "x", "definition": definition}),
         )
         .await;
-    flow.assert_problem(400, "bad_request");
-    assert_eq!(
-        flow.body["detail"],
-        "definition.steps[1]: must not contain NUL characters"
-    );
+    if crate::helpers::postgres_admin_url().is_some() {
+        // jsonb cannot hold U+0000: a clear 400, not a failed write.
+        flow.assert_problem(400, "bad_request");
+        assert_eq!(
+            flow.body["detail"],
+            "definition: must not contain NUL characters (\\u0000) on this database"
+        );
+    } else {
+        assert_eq!(flow.assert_status(201)["definition"], definition);
+    }
 }
