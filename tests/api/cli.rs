@@ -430,32 +430,15 @@ fn serve_refuses_a_malformed_key_list_without_printing_the_secret() {
 async fn serve_writes_the_decision_log_its_flag_names() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("decisions.jsonl");
-    let mut child = zygo_command(dir.path())
+    let mut command = zygo_command(dir.path());
+    command
         .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--decision-log"])
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (address, _) = crate::helpers::listening_address(&mut lines);
-    let base = format!("http://{address}");
+        .arg(&log);
+    let (child, base) = crate::helpers::serve_binary(command);
     let client = reqwest::Client::new();
-    let login = client
-        .post(format!("{base}/api/login"))
-        .json(&serde_json::json!({"email": "viewer@acme.example", "password": "acme-viewer-demo"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let me: serde_json::Value = login.json().await.unwrap();
+    let (cookie, me) =
+        crate::helpers::login_over_http(&client, &base, "viewer@acme.example", "acme-viewer-demo")
+            .await;
     let tenant = me["current_tenant_id"].as_str().unwrap().to_owned();
     let flows = client
         .get(format!("{base}/api/tenants/{tenant}/flows"))
@@ -464,11 +447,7 @@ async fn serve_writes_the_decision_log_its_flag_names() {
         .await
         .unwrap();
     assert_eq!(flows.status(), 200);
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    crate::helpers::stop_binary(child);
     let text = std::fs::read_to_string(&log).expect("the decision log was written");
     let line: serde_json::Value = text
         .lines()
@@ -500,30 +479,12 @@ async fn disabling_a_user_ends_its_sessions_and_tokens_for_good() {
         None,
     );
     assert!(added.status.success(), "{}", stderr(&added));
-    let mut child = zygo_command(data)
-        .args(["serve", "--bind", "127.0.0.1:0", "--cache-ttl-seconds", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (address, _) = crate::helpers::listening_address(&mut lines);
-    let base = format!("http://{address}");
+    let mut command = zygo_command(data);
+    command.args(["serve", "--bind", "127.0.0.1:0", "--cache-ttl-seconds", "1"]);
+    let (child, base) = crate::helpers::serve_binary(command);
     let client = reqwest::Client::new();
-    let login = client
-        .post(format!("{base}/api/login"))
-        .json(&serde_json::json!({"email": "ann@example.com", "password": "ann-password-1"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (cookie, _) =
+        crate::helpers::login_over_http(&client, &base, "ann@example.com", "ann-password-1").await;
     let token: serde_json::Value = client
         .get(format!("{base}/api/token"))
         .header("cookie", &cookie)
@@ -560,9 +521,5 @@ async fn disabling_a_user_ends_its_sessions_and_tokens_for_good() {
         .await
         .unwrap();
     assert_eq!(again.status(), 200, "the enabled account logs in again");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    crate::helpers::stop_binary(child);
 }
