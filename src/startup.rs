@@ -20,6 +20,8 @@ use crate::store;
 /// Everything a request handler can reach.
 pub struct AppState {
     pub db: DatabaseConnection,
+    /// For reads outside a write's transaction (see [`store::reads`]).
+    pub reads: store::reads::Reads,
     pub authn: Authn,
     pub authz: Authz,
     pub settings: Settings,
@@ -66,6 +68,10 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
         return Err(StartError::CreatorRole(settings.creator_role.clone()));
     }
     let db = store::open(&settings.database).await?;
+    let reads = store::reads::Reads::new(
+        &settings.database,
+        store::open_reads(&settings.database, &db).await?,
+    );
     let keys = if settings.token_keys.is_empty() {
         let secret =
             token::load_secret(settings.token_secret.as_ref(), &settings.database.data_dir)?;
@@ -78,12 +84,13 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
     } else {
         TokenKeys::from_list(settings.token_keys.clone())?
     };
-    let authn = Authn::new(keys, db.clone(), &settings);
+    let authn = Authn::new(keys, db.clone(), reads.clone(), &settings);
     let log = DecisionLog::open(&settings.decision_log).map_err(StartError::DecisionLog)?;
     let policies = Arc::new(PolicyStore::new(settings.policies_dir.clone(), bundle));
-    let authz = Authz::new(policies, db.clone(), settings.cache_ttl, log);
+    let authz = Authz::new(policies, reads.pool.clone(), settings.cache_ttl, log);
     let state = Arc::new(AppState {
         db,
+        reads,
         authn,
         authz,
         settings,

@@ -208,7 +208,9 @@ impl FlowApi {
             .authz
             .require(&caller, tenant, Action::ReadFlow, Resource::Flow(flow_id.0))
             .await?;
-        store::flows::find(&state.db, tenant, flow_id.0)
+        state
+            .reads
+            .flow(tenant, flow_id.0)
             .await?
             .map(|f| Json(f.into()))
             .ok_or(ApiError::NotFound(FLOW).into())

@@ -72,6 +72,8 @@ impl Caller {
 pub struct Authn {
     pub keys: TokenKeys,
     db: DatabaseConnection,
+    /// Read connections for the lookups every request makes (see `store::reads`).
+    reads: store::reads::Reads,
     /// Whether a user exists and is enabled; a token request costs no query when warm.
     active_users: ConsistentCache<UserId, bool>,
     /// Whether a token family is revoked, checked on every token request (see `cache_ttl` for
@@ -88,10 +90,16 @@ pub struct Authn {
 }
 
 impl Authn {
-    pub fn new(keys: TokenKeys, db: DatabaseConnection, settings: &Settings) -> Self {
+    pub fn new(
+        keys: TokenKeys,
+        db: DatabaseConnection,
+        reads: store::reads::Reads,
+        settings: &Settings,
+    ) -> Self {
         Authn {
             keys,
             db,
+            reads,
             active_users: ConsistentCache::new(100_000, settings.cache_ttl),
             revoked_families: ConsistentCache::new(100_000, settings.cache_ttl),
             session_lifetime: settings.session_lifetime,
@@ -118,7 +126,7 @@ impl Authn {
     pub async fn is_active(&self, user: UserId) -> ApiResult<bool> {
         self.active_users
             .get_or_load(user, async {
-                store::users::find(&self.db, user)
+                store::users::find(&self.reads.pool, user)
                     .await
                     .map(|u| u.is_some_and(|u| !u.disabled))
             })
@@ -140,7 +148,7 @@ impl Authn {
     pub async fn is_revoked(&self, family: &str) -> ApiResult<bool> {
         self.revoked_families
             .get_or_load(family.to_owned(), async {
-                store::tokens::is_revoked(&self.db, family).await
+                store::tokens::is_revoked(&self.reads.pool, family).await
             })
             .await
             .map_err(ApiError::from)
@@ -242,7 +250,7 @@ impl Authn {
         let jar = req.cookie();
         if let Some(cookie) = CookieJar::get(jar, SESSION_COOKIE) {
             self.check_same_origin(req)?;
-            return session::authenticate(self, &self.db, cookie.value_str()).await;
+            return session::authenticate(self, cookie.value_str()).await;
         }
         Err(ApiError::MissingCredentials)
     }

@@ -41,9 +41,11 @@ pub async fn start(
 
 /// Resolves a session cookie into a caller; unknown, expired (absolute lifetime or idle timeout)
 /// or disabled-user sessions are a 401. A database that cannot be read is a 503, never a pass.
-pub async fn authenticate(authn: &Authn, db: &DatabaseConnection, id: &str) -> ApiResult<Caller> {
+pub async fn authenticate(authn: &Authn, id: &str) -> ApiResult<Caller> {
+    let (db, reads) = (&authn.db, &authn.reads);
     let id_hash = hash_id(id);
-    let session = store::sessions::find(db, &id_hash)
+    let session = reads
+        .session(&id_hash)
         .await?
         .ok_or(ApiError::SessionInvalid)?;
     let now = Utc::now();

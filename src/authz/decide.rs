@@ -11,8 +11,9 @@ use cedar_policy::{
 };
 use uuid::Uuid;
 
+use super::index::Side;
 use super::policies::{PolicyBundle, ROLE_TYPE};
-use super::{Action, Resource};
+use super::{Action, Resource, ResourceKind};
 use crate::store::{TenantId, UserId};
 
 /// Who asks, with which role, in which tenant (the one named by the request's URL).
@@ -65,29 +66,65 @@ impl Decision {
     }
 }
 
-fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
-    let type_name = EntityTypeName::from_str(type_name).map_err(|e| e.to_string())?;
-    Ok(EntityUid::from_type_name_and_id(
-        type_name,
-        EntityId::new(id),
-    ))
+/// The entity types and actions a request is made of, parsed once per snapshot.
+pub(super) struct Names {
+    user: EntityTypeName,
+    tenant: EntityTypeName,
+    flow: EntityTypeName,
+    member: EntityTypeName,
+    /// `Zygo::Action::"…"` of each [`Action`], by [`Action::index`].
+    actions: Vec<EntityUid>,
 }
 
-fn tenant_uid(tenant: TenantId) -> Result<EntityUid, String> {
-    uid("Zygo::Tenant", &tenant.to_string())
-}
-
-/// The entity a question is about, and its parent tenant.
-fn resource_uid(question: &Question) -> Result<EntityUid, String> {
-    match question.resource {
-        Resource::Tenant => tenant_uid(question.resource_tenant),
-        Resource::Flow(id) => uid("Zygo::Flow", &id.to_string()),
-        // A membership is (tenant, user): the id names both so members of two tenants differ.
-        Resource::Member(user) => uid(
-            "Zygo::Member",
-            &format!("{}/{}", question.resource_tenant, user),
-        ),
+impl Names {
+    pub(super) fn new() -> Result<Names, String> {
+        let parse = |name: &str| EntityTypeName::from_str(name).map_err(|e| e.to_string());
+        let action = parse("Zygo::Action")?;
+        Ok(Names {
+            user: parse("Zygo::User")?,
+            tenant: parse("Zygo::Tenant")?,
+            flow: parse("Zygo::Flow")?,
+            member: parse("Zygo::Member")?,
+            actions: Action::ALL
+                .iter()
+                .map(|a| EntityUid::from_type_name_and_id(action.clone(), EntityId::new(a.name())))
+                .collect(),
+        })
     }
+
+    fn uid(type_name: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(type_name.clone(), EntityId::new(id))
+    }
+
+    fn tenant(&self, tenant: TenantId) -> EntityUid {
+        Self::uid(&self.tenant, &tenant.to_string())
+    }
+
+    fn action(&self, action: Action) -> &EntityUid {
+        &self.actions[action.index()]
+    }
+
+    /// The entity a question is about.
+    fn resource(&self, question: &Question) -> EntityUid {
+        match question.resource {
+            Resource::Tenant => self.tenant(question.resource_tenant),
+            Resource::Flow(id) => Self::uid(&self.flow, &id.to_string()),
+            // A membership is (tenant, user): the id names both so members of two tenants differ.
+            Resource::Member(user) => Self::uid(
+                &self.member,
+                &format!("{}/{}", question.resource_tenant, user),
+            ),
+        }
+    }
+}
+
+/// The part of a decision that one subject shares across its questions.
+struct Built {
+    principal: EntityUid,
+    /// The principal's roles, for the policy index.
+    ancestors: Vec<EntityUid>,
+    context: Context,
+    entities: Entities,
 }
 
 impl PolicyBundle {
@@ -114,82 +151,113 @@ impl PolicyBundle {
         questions
             .iter()
             .map(|question| match &built {
-                Ok((principal, context, entities)) => self
-                    .evaluate(principal, context, entities, question)
+                Ok(built) => self
+                    .evaluate(built, question)
                     .unwrap_or_else(Decision::deny),
                 Err(error) => Decision::deny(error.clone()),
             })
             .collect()
     }
 
-    fn build(
-        &self,
-        subject: &Subject<'_>,
-        questions: &[Question],
-    ) -> Result<(EntityUid, Context, Entities), String> {
-        let tenant = tenant_uid(subject.tenant)?;
-        let principal = uid("Zygo::User", &subject.user.to_string())?;
-        let parents: HashSet<EntityUid> = match subject.role {
+    /// The request context of a subject (the same shape for every action).
+    pub(super) fn context(&self, subject: &Subject<'_>) -> Result<Context, String> {
+        Context::from_pairs([(
+            "tenant".to_owned(),
+            RestrictedExpression::new_entity_uid(self.names.tenant(subject.tenant)),
+        )])
+        .map_err(|e| e.to_string())
+    }
+
+    fn build(&self, subject: &Subject<'_>, questions: &[Question]) -> Result<Built, String> {
+        let names = &self.names;
+        let tenant = names.tenant(subject.tenant);
+        let principal = Names::uid(&names.user, &subject.user.to_string());
+        let (parents, ancestors) = match subject.role {
             Some(role) => match self.role_closure.get(role) {
-                Some(closure) => closure.clone(),
-                None => HashSet::from([uid(ROLE_TYPE, role)?]),
+                Some(closure) => (closure.clone(), self.role_list[role].clone()),
+                None => {
+                    let uid = EntityUid::from_type_name_and_id(
+                        EntityTypeName::from_str(ROLE_TYPE).map_err(|e| e.to_string())?,
+                        EntityId::new(role),
+                    );
+                    (HashSet::from([uid.clone()]), vec![uid])
+                }
             },
-            None => HashSet::new(),
+            None => (HashSet::new(), vec![]),
         };
-        let mut entities: Vec<Entity> = self.role_entities.clone();
-        entities.extend(self.action_entities.iter().cloned());
-        entities.push(Entity::new_no_attrs(principal.clone(), parents));
+        let mut entities = vec![Entity::new_no_attrs(principal.clone(), parents)];
         let mut seen: HashSet<EntityUid> = HashSet::from([principal.clone()]);
         let mut add = |entity: Entity, entities: &mut Vec<Entity>| {
             if seen.insert(entity.uid()) {
                 entities.push(entity);
             }
         };
-        add(
-            Entity::new_no_attrs(tenant.clone(), HashSet::new()),
-            &mut entities,
-        );
+        add(Entity::new_no_attrs(tenant, HashSet::new()), &mut entities);
         for question in questions {
-            let owner = tenant_uid(question.resource_tenant)?;
+            let owner = names.tenant(question.resource_tenant);
             add(
                 Entity::new_no_attrs(owner.clone(), HashSet::new()),
                 &mut entities,
             );
             if !matches!(question.resource, Resource::Tenant) {
                 add(
-                    Entity::new_no_attrs(resource_uid(question)?, HashSet::from([owner])),
+                    Entity::new_no_attrs(names.resource(question), HashSet::from([owner])),
                     &mut entities,
                 );
             }
         }
         // The entities are built here from typed values, so they are not validated against the
-        // schema again (that costs more than the decision); the request itself is validated.
-        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
-        let context = Context::from_pairs([(
-            "tenant".to_owned(),
-            RestrictedExpression::new_entity_uid(tenant),
-        )])
-        .map_err(|e| e.to_string())?;
-        Ok((principal, context, entities))
+        // schema again (that costs more than the decision). The roles and the schema's actions
+        // are built once per snapshot; only the request's own entities are added.
+        let entities = self
+            .base_entities
+            .clone()
+            .add_entities(entities, None)
+            .map_err(|e| e.to_string())?;
+        Ok(Built {
+            principal,
+            ancestors,
+            context: self.context(subject)?,
+            entities,
+        })
     }
 
-    fn evaluate(
-        &self,
-        principal: &EntityUid,
-        context: &Context,
-        entities: &Entities,
-        question: &Question,
-    ) -> Result<Decision, String> {
-        let action = uid("Zygo::Action", question.action.name())?;
+    fn evaluate(&self, built: &Built, question: &Question) -> Result<Decision, String> {
+        let names = &self.names;
+        let action = names.action(question.action);
+        let resource = names.resource(question);
+        // Each (action, resource kind) pair was checked against the schema when the snapshot
+        // loaded (the shapes of principal, resource and context never vary per request); a pair
+        // the schema refuses is validated here again so its error is reported.
+        let schema = (!self
+            .checked_shapes
+            .contains(&(question.action, question.resource.kind())))
+        .then_some(&self.schema);
         let request = Request::new(
-            principal.clone(),
-            action,
-            resource_uid(question)?,
-            context.clone(),
-            Some(&self.schema),
+            built.principal.clone(),
+            action.clone(),
+            resource.clone(),
+            built.context.clone(),
+            schema,
         )
         .map_err(|e| e.to_string())?;
-        let response = Authorizer::new().is_authorized(&request, &self.policies, entities);
+        let owner = [names.tenant(question.resource_tenant)];
+        let resource_ancestors: &[EntityUid] = match question.resource {
+            Resource::Tenant => &[],
+            Resource::Flow(_) | Resource::Member(_) => &owner,
+        };
+        let policies = self.index.slice(
+            &Side {
+                uid: &built.principal,
+                ancestors: &built.ancestors,
+            },
+            action,
+            &Side {
+                uid: &resource,
+                ancestors: resource_ancestors,
+            },
+        );
+        let response = Authorizer::new().is_authorized(&request, &policies, &built.entities);
         let errors: Vec<String> = response
             .diagnostics()
             .errors()
@@ -204,6 +272,48 @@ impl PolicyBundle {
                 .collect(),
             errors,
         })
+    }
+
+    /// Every (action, resource kind) pair whose request the schema accepts, found by validating one
+    /// sample request of each (with the context every request carries).
+    pub(super) fn check_shapes(&self) -> HashSet<(Action, ResourceKind)> {
+        let user = UserId(Uuid::nil());
+        let tenant = TenantId(Uuid::nil());
+        let subject = Subject {
+            user,
+            role: None,
+            tenant,
+        };
+        let Ok(context) = self.context(&subject) else {
+            return HashSet::new();
+        };
+        let principal = Names::uid(&self.names.user, &user.to_string());
+        let mut accepted = HashSet::new();
+        for action in Action::ALL {
+            for resource in [
+                Resource::Tenant,
+                Resource::Flow(Uuid::nil()),
+                Resource::Member(user),
+            ] {
+                let question = Question {
+                    action,
+                    resource,
+                    resource_tenant: tenant,
+                };
+                if Request::new(
+                    principal.clone(),
+                    self.names.action(action).clone(),
+                    self.names.resource(&question),
+                    context.clone(),
+                    Some(&self.schema),
+                )
+                .is_ok()
+                {
+                    accepted.insert((action, resource.kind()));
+                }
+            }
+        }
+        accepted
     }
 
     /// Whether a member with `role` may select `tenant` as a session's current tenant.

@@ -3,6 +3,7 @@
 
 mod decide;
 pub mod fixtures;
+mod index;
 pub mod log;
 pub mod policies;
 pub mod reload;
@@ -82,6 +83,11 @@ impl Action {
         !matches!(self, Action::CreateTenant | Action::SelectTenant)
     }
 
+    /// The position in [`Action::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn parse(name: &str) -> Option<Action> {
         Action::ALL.into_iter().find(|a| a.name() == name)
     }
@@ -109,7 +115,23 @@ impl Resource {
     }
 }
 
+/// The kind of a [`Resource`], which with the action fixes a request's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    Tenant,
+    Flow,
+    Member,
+}
+
 impl Resource {
+    pub fn kind(self) -> ResourceKind {
+        match self {
+            Resource::Tenant => ResourceKind::Tenant,
+            Resource::Flow(_) => ResourceKind::Flow,
+            Resource::Member(_) => ResourceKind::Member,
+        }
+    }
+
     /// `Type:id` as logged and as the decision API names it.
     pub fn describe(self, tenant: TenantId) -> String {
         match self {
@@ -149,6 +171,7 @@ pub fn outcome(
 pub struct Authz {
     policies: Arc<PolicyStore>,
     roles: ConsistentCache<(UserId, TenantId), Option<Arc<str>>>,
+    /// Read connections (role lookups never wait behind writes).
     db: DatabaseConnection,
     log: DecisionLog,
 }

@@ -11,6 +11,10 @@ use cedar_policy::{
 };
 use sha2::{Digest, Sha256};
 
+use super::decide::Names;
+use super::index::PolicyIndex;
+use super::{Action, ResourceKind};
+
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
 pub const ROLES_FILE: &str = "roles.cedarentities.json";
 pub const ROLE_TYPE: &str = "Zygo::Role";
@@ -63,12 +67,20 @@ impl std::error::Error for LoadError {}
 pub struct PolicyBundle {
     pub(super) schema: Schema,
     pub(super) policies: PolicySet,
-    pub(super) role_entities: Vec<Entity>,
     /// Each role with every role it includes (itself too): a principal's parents, given directly,
     /// so a request needs no transitive closure over the role hierarchy.
     pub(super) role_closure: HashMap<String, HashSet<EntityUid>>,
-    /// The schema's action entities when it defines action groups (empty otherwise).
-    pub(super) action_entities: Vec<Entity>,
+    /// The same closures as lists, for the policy index.
+    pub(super) role_list: HashMap<String, Vec<EntityUid>>,
+    /// The roles, and the schema's action entities when it defines action groups: the entities
+    /// every request shares, built once per snapshot.
+    pub(super) base_entities: Entities,
+    /// Type names and action uids, parsed once.
+    pub(super) names: Names,
+    /// Only the policies whose scope can match a request are evaluated.
+    pub(super) index: PolicyIndex,
+    /// The (action, resource kind) pairs whose requests the schema accepts.
+    pub(super) checked_shapes: HashSet<(Action, ResourceKind)>,
     roles: BTreeSet<String>,
     version: String,
     warnings: Vec<Diagnostic>,
@@ -129,20 +141,17 @@ fn diagnostic_at(file: &Path, line: usize, column: usize, message: String) -> Di
     }
 }
 
-/// Line and column of the `n`-th policy (0-based) of a file: where its `permit`/`forbid` begins.
-fn nth_policy_start(text: &str, n: usize) -> (usize, usize) {
-    let mut seen = 0;
-    for (index, line) in text.lines().enumerate() {
-        let code = line.split("//").next().unwrap_or("");
-        let trimmed = code.trim_start();
-        if trimmed.starts_with("permit") || trimmed.starts_with("forbid") {
-            if seen == n {
-                return (index + 1, code.len() - trimmed.len() + 1);
-            }
-            seen += 1;
-        }
-    }
-    (1, 1)
+/// Line and column of each policy of a file, in order: where its `permit`/`forbid` begins.
+fn policy_starts(text: &str) -> Vec<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let code = line.split("//").next().unwrap_or("");
+            let trimmed = code.trim_start();
+            (trimmed.starts_with("permit") || trimmed.starts_with("forbid"))
+                .then(|| (index + 1, code.len() - trimmed.len() + 1))
+        })
+        .collect()
 }
 
 fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
@@ -206,11 +215,15 @@ impl PolicyBundle {
 
         // Every policy is known by its @id; remember where each came from for located errors.
         let mut policies = PolicySet::new();
-        let mut origin: BTreeMap<String, (PathBuf, String)> = BTreeMap::new();
+        // The file's text is shared by its policies: a copy each would cost the file's size times
+        // the number of policies in it.
+        let mut origin: BTreeMap<String, (PathBuf, std::sync::Arc<str>)> = BTreeMap::new();
         for file in &files {
             let Some(text) = read(file, &mut diagnostics) else {
                 continue;
             };
+            let shared: std::sync::Arc<str> = std::sync::Arc::from(text.as_str());
+            let starts = policy_starts(&text);
             hasher.update(
                 file.file_name()
                     .map(|n| n.as_encoded_bytes())
@@ -242,7 +255,7 @@ impl PolicyBundle {
                 ));
             }
             for (index, policy) in in_file.into_iter().enumerate() {
-                let (line, column) = nth_policy_start(&text, index);
+                let (line, column) = starts.get(index).copied().unwrap_or((1, 1));
                 let Some(id) = policy.annotation("id").map(str::to_owned) else {
                     diagnostics.push(diagnostic_at(
                         file,
@@ -265,7 +278,7 @@ impl PolicyBundle {
                     diagnostics.push(diagnostic_at(file, line, column, err.to_string()));
                     continue;
                 }
-                origin.insert(id, (file.clone(), text.clone()));
+                origin.insert(id, (file.clone(), shared.clone()));
             }
         }
 
@@ -345,16 +358,37 @@ impl PolicyBundle {
             }
             _ => vec![],
         };
-        Ok(PolicyBundle {
+        let all_actions = schema
+            .action_entities()
+            .unwrap_or_else(|_| Entities::empty());
+        let index = PolicyIndex::new(&policies, &all_actions);
+        let names = Names::new().map_err(|message| LoadError {
+            diagnostics: vec![diagnostic_at(&schema_path, 1, 1, message)],
+        })?;
+        let base_entities =
+            Entities::from_entities(role_entities.into_iter().chain(action_entities), None)
+                .map_err(|err| LoadError {
+                    diagnostics: vec![diagnostic_at(&roles_path, 1, 1, err.to_string())],
+                })?;
+        let role_list = role_closure
+            .iter()
+            .map(|(role, closure)| (role.clone(), closure.iter().cloned().collect()))
+            .collect();
+        let mut bundle = PolicyBundle {
             schema,
             policies,
-            role_entities,
             role_closure,
-            action_entities,
+            role_list,
+            base_entities,
+            names,
+            index,
+            checked_shapes: HashSet::new(),
             roles,
             version: hex::encode(&hasher.finalize()[..8]),
             warnings: diagnostics,
-        })
+        };
+        bundle.checked_shapes = bundle.check_shapes();
+        Ok(bundle)
     }
 
     /// The roles the folder defines.

@@ -6,6 +6,7 @@
 pub mod entities;
 pub mod flows;
 pub mod members;
+pub mod reads;
 pub mod sessions;
 pub mod tenants;
 pub mod tokens;
@@ -103,6 +104,43 @@ pub async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, Ope
         .map_err(OpenError::Connect)?;
     migrate(&db).await.map_err(OpenError::Migrate)?;
     Ok(db)
+}
+
+/// Read-only connections to a SQLite file, opened next to [`open`]'s single writer.
+const SQLITE_READERS: u32 = 8;
+
+/// The connections for reads that need no transaction with a write (the hot path: role, user and
+/// revocation lookups, sessions, single reads). On SQLite the writer is one connection (see
+/// [`open`]); in WAL mode readers never wait for it, so reads get a pool of read-only connections
+/// of their own and do not queue behind writes or behind each other. On PostgreSQL, and for an
+/// in-memory SQLite database (which another connection could not see), it is the same pool.
+pub async fn open_reads(
+    settings: &DatabaseSettings,
+    main: &DatabaseConnection,
+) -> Result<DatabaseConnection, OpenError> {
+    let url = &settings.url;
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(main.clone());
+    }
+    let timeout = settings.timeout;
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        // A local file does not drop connections the way a network peer does; a ping before
+        // each use would double the cost of every read.
+        .test_before_acquire(false)
+        .min_connections(1)
+        .max_connections(SQLITE_READERS)
+        .map_sqlx_sqlite_opts(move |opts| {
+            // The writer created the file and put it in WAL mode (a property of the file).
+            opts.read_only(true)
+                .create_if_missing(false)
+                .busy_timeout(timeout)
+                .foreign_keys(true)
+        });
+    Database::connect(options).await.map_err(OpenError::Connect)
 }
 
 /// Key of the PostgreSQL advisory lock that serialises migrations between instances.
