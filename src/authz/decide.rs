@@ -118,6 +118,15 @@ impl Names {
     }
 }
 
+/// Which policies a decision evaluates.
+#[derive(Debug, Clone, Copy)]
+enum Slice {
+    /// Those whose scope can match the request (see [`super::index`]).
+    Indexed,
+    /// All of them.
+    WholeSet,
+}
+
 /// The part of a decision that one subject shares across its questions.
 struct Built {
     principal: EntityUid,
@@ -147,12 +156,39 @@ impl PolicyBundle {
 
     /// Evaluates several questions for one subject against one entity set.
     pub fn decide_many(&self, subject: &Subject<'_>, questions: &[Question]) -> Vec<Decision> {
+        self.decide_all(subject, questions, Slice::Indexed)
+    }
+
+    /// Evaluates one query against every policy of the set, bypassing the index: the reference
+    /// the index is tested against, and the benchmark's baseline.
+    pub fn decide_with_whole_set(&self, query: &Query<'_>) -> Decision {
+        let subject = Subject {
+            user: query.user,
+            role: query.role,
+            tenant: query.tenant,
+        };
+        let question = Question {
+            action: query.action,
+            resource: query.resource,
+            resource_tenant: query.resource_tenant,
+        };
+        self.decide_all(&subject, &[question], Slice::WholeSet)
+            .pop()
+            .unwrap_or_else(|| Decision::deny("no decision".into()))
+    }
+
+    fn decide_all(
+        &self,
+        subject: &Subject<'_>,
+        questions: &[Question],
+        slice: Slice,
+    ) -> Vec<Decision> {
         let built = self.build(subject, questions);
         questions
             .iter()
             .map(|question| match &built {
                 Ok(built) => self
-                    .evaluate(built, question)
+                    .evaluate(built, question, slice)
                     .unwrap_or_else(Decision::deny),
                 Err(error) => Decision::deny(error.clone()),
             })
@@ -222,7 +258,12 @@ impl PolicyBundle {
         })
     }
 
-    fn evaluate(&self, built: &Built, question: &Question) -> Result<Decision, String> {
+    fn evaluate(
+        &self,
+        built: &Built,
+        question: &Question,
+        slice: Slice,
+    ) -> Result<Decision, String> {
         let names = &self.names;
         let action = names.action(question.action);
         let resource = names.resource(question);
@@ -246,18 +287,25 @@ impl PolicyBundle {
             Resource::Tenant => &[],
             Resource::Flow(_) | Resource::Member(_) => &owner,
         };
-        let policies = self.index.slice(
-            &Side {
-                uid: &built.principal,
-                ancestors: &built.ancestors,
-            },
-            action,
-            &Side {
-                uid: &resource,
-                ancestors: resource_ancestors,
-            },
-        );
-        let response = Authorizer::new().is_authorized(&request, &policies, &built.entities);
+        let sliced;
+        let policies = match slice {
+            Slice::WholeSet => &self.policies,
+            Slice::Indexed => {
+                sliced = self.index.slice(
+                    &Side {
+                        uid: &built.principal,
+                        ancestors: &built.ancestors,
+                    },
+                    action,
+                    &Side {
+                        uid: &resource,
+                        ancestors: resource_ancestors,
+                    },
+                );
+                &*sliced
+            }
+        };
+        let response = Authorizer::new().is_authorized(&request, policies, &built.entities);
         let errors: Vec<String> = response
             .diagnostics()
             .errors()

@@ -17,6 +17,8 @@ mod login_security;
 mod members;
 mod openapi;
 mod policies;
+mod policy_index;
+mod reads;
 mod reload;
 mod revocation;
 mod robustness;
