@@ -11,7 +11,7 @@ use cedar_policy::{
 };
 use uuid::Uuid;
 
-use super::index::Side;
+use super::index::{Asked, Side};
 use super::policies::{PolicyBundle, ROLE_TYPE};
 use super::{Action, Resource, ResourceKind};
 use crate::store::{TenantId, UserId};
@@ -128,8 +128,9 @@ enum Slice {
 }
 
 /// The part of a decision that one subject shares across its questions.
-struct Built {
+struct Built<'a> {
     principal: EntityUid,
+    role: Option<&'a str>,
     /// The principal's roles, for the policy index.
     ancestors: Vec<EntityUid>,
     context: Context,
@@ -204,7 +205,11 @@ impl PolicyBundle {
         .map_err(|e| e.to_string())
     }
 
-    fn build(&self, subject: &Subject<'_>, questions: &[Question]) -> Result<Built, String> {
+    fn build<'a>(
+        &self,
+        subject: &Subject<'a>,
+        questions: &[Question],
+    ) -> Result<Built<'a>, String> {
         let names = &self.names;
         let tenant = names.tenant(subject.tenant);
         let principal = Names::uid(&names.user, &subject.user.to_string());
@@ -252,6 +257,7 @@ impl PolicyBundle {
             .map_err(|e| e.to_string())?;
         Ok(Built {
             principal,
+            role: subject.role,
             ancestors,
             context: self.context(subject)?,
             entities,
@@ -260,7 +266,7 @@ impl PolicyBundle {
 
     fn evaluate(
         &self,
-        built: &Built,
+        built: &Built<'_>,
         question: &Question,
         slice: Slice,
     ) -> Result<Decision, String> {
@@ -291,17 +297,20 @@ impl PolicyBundle {
         let policies = match slice {
             Slice::WholeSet => &self.policies,
             Slice::Indexed => {
-                sliced = self.index.slice(
-                    &Side {
+                sliced = self.index.slice(&Asked {
+                    action: question.action,
+                    action_uid: action,
+                    role: built.role,
+                    principal: Side {
                         uid: &built.principal,
                         ancestors: &built.ancestors,
                     },
-                    action,
-                    &Side {
+                    resource_kind: question.resource.kind(),
+                    resource: Side {
                         uid: &resource,
                         ancestors: resource_ancestors,
                     },
-                );
+                });
                 &*sliced
             }
         };

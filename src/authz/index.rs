@@ -16,6 +16,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use super::{Action, ResourceKind};
 use cedar_policy::{
     ActionConstraint, Entities, EntityTypeName, EntityUid, Policy, PolicySet, PrincipalConstraint,
     ResourceConstraint,
@@ -68,6 +69,28 @@ impl Side<'_> {
     }
 }
 
+/// A request as the index sees it.
+pub struct Asked<'a> {
+    pub action: Action,
+    pub action_uid: &'a EntityUid,
+    /// The principal's role (its ancestors are that role's closure).
+    pub role: Option<&'a str>,
+    pub principal: Side<'a>,
+    pub resource_kind: ResourceKind,
+    pub resource: Side<'a>,
+}
+
+/// What fixes a request's slice, cheap to hash: the action, the role, the resource kind, and the
+/// few entities of the request that some policy's scope names (usually none, or the tenant). Two
+/// requests with the same key match exactly the same buckets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SliceKey {
+    action: Action,
+    role: Option<u16>,
+    kind: ResourceKind,
+    named: Vec<EntityUid>,
+}
+
 /// Largest number of distinct slices kept per snapshot (each a handful of policies).
 const SLICES: usize = 10_000;
 
@@ -76,7 +99,13 @@ pub struct PolicyIndex {
     by_action: HashMap<EntityUid, HashMap<(Key, Key), u32>>,
     /// The policies of each bucket.
     buckets: Vec<Vec<Policy>>,
-    /// The policy set of each union of buckets asked for so far.
+    /// Every entity a policy scope names (`==`, `in`).
+    named: HashSet<EntityUid>,
+    /// The roles of the snapshot, numbered for [`SliceKey`].
+    roles: HashMap<String, u16>,
+    /// The slice of each request key seen so far.
+    by_request: RwLock<HashMap<SliceKey, Arc<PolicySet>>>,
+    /// The policy set of each union of buckets built so far (shared by request keys).
     slices: RwLock<HashMap<Vec<u32>, Arc<PolicySet>>>,
     empty: Arc<PolicySet>,
 }
@@ -92,7 +121,11 @@ impl std::fmt::Debug for PolicyIndex {
 
 impl PolicyIndex {
     /// Indexes `policies` for the schema's `actions` (their entities, for action groups).
-    pub fn new(policies: &PolicySet, actions: &Entities) -> PolicyIndex {
+    pub fn new<'a>(
+        policies: &PolicySet,
+        actions: &Entities,
+        roles: impl IntoIterator<Item = &'a String>,
+    ) -> PolicyIndex {
         let all: Vec<EntityUid> = actions.iter().map(|a| a.uid()).collect();
         // The actions an `action in [G]` scope admits: G itself and every action below it.
         let members = |group: &EntityUid| -> Vec<EntityUid> {
@@ -130,9 +163,25 @@ impl PolicyIndex {
                 buckets[bucket as usize].push(policy.clone());
             }
         }
+        let named = by_action
+            .values()
+            .flat_map(|keys| keys.keys())
+            .flat_map(|(p, r)| [p, r])
+            .filter_map(|key| match key {
+                Key::Uid(uid) => Some(uid.clone()),
+                Key::Any | Key::Type(_) => None,
+            })
+            .collect();
         PolicyIndex {
             by_action,
             buckets,
+            named,
+            roles: roles
+                .into_iter()
+                .enumerate()
+                .map(|(n, role)| (role.clone(), n as u16))
+                .collect(),
+            by_request: RwLock::new(HashMap::new()),
             slices: RwLock::new(HashMap::new()),
             empty: Arc::new(PolicySet::new()),
         }
@@ -140,7 +189,51 @@ impl PolicyIndex {
 
     /// The policies that can apply to a request: those whose scope may match its principal,
     /// action and resource. Evaluating them gives the same answer as evaluating the whole set.
-    pub fn slice(
+    pub fn slice(&self, asked: &Asked<'_>) -> Arc<PolicySet> {
+        let role = match asked.role {
+            None => None,
+            Some(role) => match self.roles.get(role) {
+                Some(n) => Some(*n),
+                // A role the folder does not define: rare, answered without the request cache.
+                None => {
+                    return self.buckets_slice(&asked.principal, asked.action_uid, &asked.resource);
+                }
+            },
+        };
+        let mut named = Vec::new();
+        if !self.named.is_empty() {
+            let request = [asked.principal.uid, asked.resource.uid];
+            for uid in request.into_iter().chain(asked.resource.ancestors) {
+                if self.named.contains(uid) {
+                    named.push(uid.clone());
+                }
+            }
+        }
+        let key = SliceKey {
+            action: asked.action,
+            role,
+            kind: asked.resource_kind,
+            named,
+        };
+        if let Some(set) = self
+            .by_request
+            .read()
+            .ok()
+            .and_then(|s| s.get(&key).cloned())
+        {
+            return set;
+        }
+        let set = self.buckets_slice(&asked.principal, asked.action_uid, &asked.resource);
+        if let Ok(mut by_request) = self.by_request.write()
+            && by_request.len() < SLICES
+        {
+            by_request.insert(key, set.clone());
+        }
+        set
+    }
+
+    /// The union of the buckets whose keys the request's entities can match.
+    fn buckets_slice(
         &self,
         principal: &Side<'_>,
         action: &EntityUid,

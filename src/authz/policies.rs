@@ -361,7 +361,7 @@ impl PolicyBundle {
         let all_actions = schema
             .action_entities()
             .unwrap_or_else(|_| Entities::empty());
-        let index = PolicyIndex::new(&policies, &all_actions);
+        let index = PolicyIndex::new(&policies, &all_actions, &roles);
         let names = Names::new().map_err(|message| LoadError {
             diagnostics: vec![diagnostic_at(&schema_path, 1, 1, message)],
         })?;
