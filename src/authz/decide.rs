@@ -140,19 +140,7 @@ struct Built<'a> {
 impl PolicyBundle {
     /// Evaluates one query.
     pub fn decide(&self, query: &Query<'_>) -> Decision {
-        let subject = Subject {
-            user: query.user,
-            role: query.role,
-            tenant: query.tenant,
-        };
-        let question = Question {
-            action: query.action,
-            resource: query.resource,
-            resource_tenant: query.resource_tenant,
-        };
-        self.decide_many(&subject, &[question])
-            .pop()
-            .unwrap_or_else(|| Decision::deny("no decision".into()))
+        self.decide_one(query, Slice::Indexed)
     }
 
     /// Evaluates several questions for one subject against one entity set.
@@ -163,6 +151,10 @@ impl PolicyBundle {
     /// Evaluates one query against every policy of the set, bypassing the index: the reference
     /// the index is tested against, and the benchmark's baseline.
     pub fn decide_with_whole_set(&self, query: &Query<'_>) -> Decision {
+        self.decide_one(query, Slice::WholeSet)
+    }
+
+    fn decide_one(&self, query: &Query<'_>, slice: Slice) -> Decision {
         let subject = Subject {
             user: query.user,
             role: query.role,
@@ -173,7 +165,7 @@ impl PolicyBundle {
             resource: query.resource,
             resource_tenant: query.resource_tenant,
         };
-        self.decide_all(&subject, &[question], Slice::WholeSet)
+        self.decide_all(&subject, &[question], slice)
             .pop()
             .unwrap_or_else(|| Decision::deny("no decision".into()))
     }
