@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 use zygo::auth::password;
-use zygo::authz::{Action, PolicyBundle, Query, Question, Resource};
+use zygo::authz::{Action, AuthContext, PolicyBundle, Query, Question, Resource};
 use zygo::config::{DatabaseSettings, Secret, Settings};
 use zygo::startup::Application;
 use zygo::store::{self, TenantId, UserId};
@@ -109,7 +109,11 @@ async fn main() {
     let flow = store::flows::create(&state.db, tenant, "one", serde_json::json!({"a": 1}))
         .await
         .expect("flow");
-    let (token, _) = state.authn.keys.mint(user, 600, None).expect("token");
+    let (token, _) = state
+        .authn
+        .keys
+        .mint(user, 600, None, false)
+        .expect("token");
 
     println!("in-process, one thread, warm caches:");
     let n = 20_000;
@@ -166,7 +170,7 @@ async fn main() {
     let batch = measure("decision API: a batch of 100 questions", 2_000, || async {
         state
             .authz
-            .answer(user, tenant, &questions)
+            .answer(user, tenant, AuthContext::SESSION, &questions)
             .await
             .expect("answers");
     })
@@ -194,6 +198,7 @@ async fn main() {
             tenant,
             resource: read,
             resource_tenant: tenant,
+            auth: AuthContext::SESSION,
         };
         assert_eq!(bundle.decide(&query), bundle.decide_with_whole_set(&query));
         let median = |ops: u32, whole: bool| {

@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use uuid::Uuid;
 
 use crate::auth::password;
-use crate::authz::{Action, LogTarget, PolicyBundle, Query, Resource, fixtures, outcome};
+use crate::authz::{
+    Action, AuthContext, AuthMethod, LogTarget, PolicyBundle, Query, Resource, fixtures, outcome,
+};
 use crate::config::{
     DEFAULT_DB_TIMEOUT_SECONDS, DEFAULT_MAX_TOKEN_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS,
     DatabaseSettings, Secret, Settings,
@@ -237,6 +239,12 @@ pub enum PolicyCommand {
         /// `Tenant:ID`, `Flow:ID` or `Member:USER_ID`.
         #[arg(long)]
         resource: String,
+        /// How the caller authenticates (`context.auth.method`).
+        #[arg(long, value_enum, default_value = "session")]
+        via: ExplainVia,
+        /// Ask as a read-only token (`context.auth.read_only`; only with `--via token`).
+        #[arg(long, requires = "via")]
+        read_only: bool,
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
@@ -392,9 +400,32 @@ pub async fn run(cli: Cli) -> CliResult {
             tenant,
             action,
             resource,
+            via,
+            read_only,
             db,
             policy,
-        }) => explain(&user, TenantId(tenant), &action, &resource, &db, &policy).await,
+        }) => {
+            if read_only && via == ExplainVia::Session {
+                return Err("--read-only applies to tokens: add --via token".into());
+            }
+            let auth = AuthContext {
+                method: match via {
+                    ExplainVia::Session => AuthMethod::Session,
+                    ExplainVia::Token => AuthMethod::Token,
+                },
+                read_only,
+            };
+            explain(
+                &user,
+                TenantId(tenant),
+                &action,
+                &resource,
+                auth,
+                &db,
+                &policy,
+            )
+            .await
+        }
         Command::Policy(PolicyCommand::Fmt { check, policy }) => fmt(check, &policy),
         Command::Openapi(policy) => {
             let bundle = load_policies(&policy)?;
@@ -584,11 +615,19 @@ async fn serve(args: ServeArgs) -> CliResult {
         .map_err(|e| format!("the server stopped: {e}"))
 }
 
+/// `policy explain --via`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExplainVia {
+    Session,
+    Token,
+}
+
 async fn explain(
     email: &str,
     tenant: TenantId,
     action: &str,
     resource: &str,
+    auth: AuthContext,
     db: &DbArgs,
     policy: &PolicyArgs,
 ) -> CliResult {
@@ -632,6 +671,7 @@ async fn explain(
         tenant,
         resource,
         resource_tenant,
+        auth,
     });
     let none = || "(none)".to_owned();
     println!(

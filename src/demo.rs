@@ -78,7 +78,7 @@ pub async fn seed(db: &DatabaseConnection, creator_role: &str) -> Result<String,
     let mut tenants: Vec<(&str, TenantId)> = Vec::new();
     // Each tenant is created by its administrator, who becomes its first member.
     for (name, owner) in [("Acme", ids[0]), ("Globex", ids[3])] {
-        let mine = store::tenants::list_for_user(db, owner)
+        let mine = store::tenants::all_for_user(db, owner)
             .await
             .map_err(|e| e.to_string())?;
         let id = match mine.iter().find(|(t, _)| t.name == name) {

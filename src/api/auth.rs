@@ -119,7 +119,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Me> {
     let user = store::users::find(&state.db, caller.user_id)
         .await?
         .ok_or(ApiError::InvalidCredentials)?;
-    let memberships = store::tenants::list_for_user(&state.db, caller.user_id)
+    let memberships = store::tenants::all_for_user(&state.db, caller.user_id)
         .await?
         .into_iter()
         .map(|(tenant, role)| Membership {

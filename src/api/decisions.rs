@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::body::Body;
 use crate::auth::Caller;
-use crate::authz::{Action, Question, Resource};
+use crate::authz::{Action, AuthContext, Question, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
 use crate::store::{TenantId, UserId};
@@ -191,6 +191,13 @@ impl DecisionApi {
     > {
         let tenant = TenantId(tenant_id.0);
         let principal = body.principal.map_or(caller.user_id, UserId);
+        // Questions about yourself are answered as you are calling now (a read-only token is
+        // told it may not write); questions on behalf of a member as that member signed in.
+        let auth = if principal == caller.user_id {
+            caller.auth()
+        } else {
+            AuthContext::SESSION
+        };
         if principal == caller.user_id {
             state
                 .authz
@@ -213,8 +220,10 @@ impl DecisionApi {
             .enumerate()
             .map(|(index, item)| question(index, item, tenant))
             .collect::<ApiResult<Vec<_>>>()?;
-        let (role, policy_version, decisions) =
-            state.authz.answer(principal, tenant, &questions).await?;
+        let (role, policy_version, decisions) = state
+            .authz
+            .answer(principal, tenant, auth, &questions)
+            .await?;
         let results = body
             .0
             .items

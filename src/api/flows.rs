@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -13,6 +13,7 @@ use super::ApiTags;
 use super::body::Body;
 use super::json_object::JsonObject;
 use super::models::{Flow, clean_name, sample};
+use super::page::{self, Page};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
@@ -135,7 +136,7 @@ pub struct FlowApi;
 impl FlowApi {
     /// List flows
     ///
-    /// The tenant's flows, oldest first. Any member (`Viewer` and up).
+    /// The tenant's flows, oldest first, a page at a time. Any member (`Viewer` and up).
     #[oai(
         path = "/api/tenants/:tenant_id/flows",
         method = "get",
@@ -147,14 +148,21 @@ impl FlowApi {
         caller: Caller,
         /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
-    ) -> Result<Json<Vec<Flow>>, Errors<{ can::TENANT | can::SERVER }>> {
+        /// Rows per page: 1 to 500 (100 when omitted).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page; the first page when omitted.
+        #[oai(validator(min_length = 2, max_length = 1024, pattern = r"^[A-Za-z0-9_-]+$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<Page<Flow>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
+        let page = page::keyset(limit.0, cursor.0.as_deref())?;
         state
             .authz
             .require(&caller, tenant, Action::ListFlows, Resource::Tenant)
             .await?;
-        let flows = store::flows::list(&state.db, tenant).await?;
-        Ok(Json(flows.into_iter().map(Flow::from).collect()))
+        let flows = store::flows::list(&state.db, tenant, page).await?;
+        Ok(Json(Page::of(flows, Flow::from)))
     }
 
     /// Create a flow

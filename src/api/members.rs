@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::body::Body;
 use super::models::Member;
+use super::page::{self, Page};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, Errors, can};
@@ -72,7 +73,7 @@ pub struct MemberApi;
 impl MemberApi {
     /// List members
     ///
-    /// Every member of the tenant with their role. Members only.
+    /// The members of the tenant with their role, oldest first, a page at a time. Members only.
     #[oai(
         path = "/api/tenants/:tenant_id/members",
         method = "get",
@@ -84,14 +85,21 @@ impl MemberApi {
         caller: Caller,
         /// The tenant, by id (see `GET /api/tenants`).
         tenant_id: Path<Uuid>,
-    ) -> Result<Json<Vec<Member>>, Errors<{ can::TENANT | can::SERVER }>> {
+        /// Rows per page: 1 to 500 (100 when omitted).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page; the first page when omitted.
+        #[oai(validator(min_length = 2, max_length = 1024, pattern = r"^[A-Za-z0-9_-]+$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<Page<Member>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
+        let page = page::keyset(limit.0, cursor.0.as_deref())?;
         state
             .authz
             .require(&caller, tenant, Action::ListMembers, Resource::Tenant)
             .await?;
-        let members = store::members::list(&state.db, tenant).await?;
-        Ok(Json(members.into_iter().map(Member::from).collect()))
+        let members = store::members::list(&state.db, tenant, page).await?;
+        Ok(Json(Page::of(members, Member::from)))
     }
 
     /// Add a member or change a role

@@ -9,6 +9,7 @@ mod health;
 pub mod json_object;
 mod members;
 mod models;
+pub mod page;
 mod tenants;
 mod tokens;
 

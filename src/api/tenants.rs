@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::body::Body;
 use super::models::{Tenant, TenantWithRole, clean_name};
+use super::page::{self, Page};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, Errors, can};
@@ -83,25 +84,31 @@ impl TenantApi {
 
     /// List your tenants
     ///
-    /// Every tenant the caller belongs to, by name, with the caller's role in each.
+    /// The tenants the caller belongs to, with the caller's role in each, in the order the caller
+    /// joined them, a page at a time.
     #[oai(path = "/api/tenants", method = "get", operation_id = "listTenants")]
     async fn list(
         &self,
         state: Data<&Arc<AppState>>,
         caller: Caller,
-    ) -> Result<Json<Vec<TenantWithRole>>, Errors<{ can::UNAUTHORIZED | can::SERVER }>> {
-        let tenants = store::tenants::list_for_user(&state.db, caller.user_id).await?;
-        Ok(Json(
-            tenants
-                .into_iter()
-                .map(|(t, role)| TenantWithRole {
-                    id: t.id,
-                    name: t.name,
-                    created_at: t.created_at,
-                    role,
-                })
-                .collect(),
-        ))
+        /// Rows per page: 1 to 500 (100 when omitted).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page; the first page when omitted.
+        #[oai(validator(min_length = 2, max_length = 1024, pattern = r"^[A-Za-z0-9_-]+$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<
+        Json<Page<TenantWithRole>>,
+        Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>,
+    > {
+        let page = page::keyset(limit.0, cursor.0.as_deref())?;
+        let tenants = store::tenants::list_for_user(&state.db, caller.user_id, page).await?;
+        Ok(Json(Page::of(tenants, |(t, role)| TenantWithRole {
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+            role,
+        })))
     }
 
     /// Get a tenant

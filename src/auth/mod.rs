@@ -19,6 +19,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, Security
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::authz::{AuthContext, AuthMethod};
 use crate::cache::ConsistentCache;
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
@@ -39,8 +40,12 @@ pub enum Via {
         id_hash: String,
         current_tenant: Option<TenantId>,
     },
-    /// An API token, with its family (revocation works on families).
-    Token { jti: String, family: String },
+    /// An API token, with its family (revocation works on families) and whether it is read-only.
+    Token {
+        jti: String,
+        family: String,
+        read_only: bool,
+    },
 }
 
 /// An authenticated caller.
@@ -56,6 +61,17 @@ impl Caller {
         match &self.via {
             Via::Session { current_tenant, .. } => *current_tenant == Some(tenant),
             Via::Token { .. } => true,
+        }
+    }
+
+    /// How the caller authenticated, for the policies' `context.auth`.
+    pub fn auth(&self) -> AuthContext {
+        match &self.via {
+            Via::Session { .. } => AuthContext::SESSION,
+            Via::Token { read_only, .. } => AuthContext {
+                method: AuthMethod::Token,
+                read_only: *read_only,
+            },
         }
     }
 
@@ -160,7 +176,9 @@ impl Authn {
             Via::Token { family, .. } => Some(family.as_str()),
             Via::Session { .. } => None,
         };
-        let (token, claims) = self.keys.mint(caller.user_id, seconds, family)?;
+        // A token minted from a read-only token is read-only too.
+        let read_only = caller.auth().read_only;
+        let (token, claims) = self.keys.mint(caller.user_id, seconds, family, read_only)?;
         let at = |seconds: i64| {
             chrono::DateTime::from_timestamp(seconds, 0)
                 .ok_or_else(|| ApiError::Internal("token time out of range".into()))
@@ -224,6 +242,7 @@ impl Authn {
             via: Via::Token {
                 jti: claims.jti,
                 family: claims.fam,
+                read_only: claims.ro,
             },
         })
     }

@@ -28,6 +28,9 @@ pub struct Claims {
     /// The family: the `jti` of the token minted from a session that this one descends from
     /// (itself for such a token). Revocation works on families.
     pub fam: String,
+    /// A read-only token (`context.auth.read_only` for the policies); absent means false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ro: bool,
 }
 
 /// The signing key and every key still accepted for verifying, each named by its `kid`.
@@ -186,6 +189,8 @@ struct StrictClaims {
     exp: i64,
     jti: String,
     fam: String,
+    #[serde(default)]
+    ro: bool,
 }
 
 /// Decodes one segment: base64url without padding, canonical (no stray trailing bits), so each
@@ -233,12 +238,13 @@ impl TokenKeys {
     }
 
     /// Mints a token for the user, valid `seconds` from now, in `family` (a new family, named
-    /// by the token's own `jti`, when `None`). Returns the token and its claims.
+    /// by the token's own `jti`, when `None`), read-only or not. Returns the token and its claims.
     pub fn mint(
         &self,
         user: UserId,
         seconds: u64,
         family: Option<&str>,
+        read_only: bool,
     ) -> Result<(String, Claims), ApiError> {
         let now = chrono::Utc::now().timestamp();
         let jti = Uuid::new_v4().to_string();
@@ -248,6 +254,7 @@ impl TokenKeys {
             exp: now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX)),
             fam: family.map_or_else(|| jti.clone(), str::to_owned),
             jti,
+            ro: read_only,
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.kid.clone());
@@ -313,6 +320,7 @@ impl TokenKeys {
             exp: claims.exp,
             jti: claims.jti,
             fam: claims.fam,
+            ro: claims.ro,
         })
     }
 }

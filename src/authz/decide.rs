@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::index::{Asked, Side};
 use super::policies::{PolicyBundle, ROLE_TYPE};
-use super::{Action, Resource, ResourceKind};
+use super::{Action, AuthContext, Resource, ResourceKind};
 use crate::store::{TenantId, UserId};
 
 /// Who asks, with which role, in which tenant (the one named by the request's URL).
@@ -23,6 +23,8 @@ pub struct Subject<'a> {
     /// The user's role in `tenant`; `None` for a non-member.
     pub role: Option<&'a str>,
     pub tenant: TenantId,
+    /// How the caller authenticated (`context.auth`).
+    pub auth: AuthContext,
 }
 
 /// One question: may the subject do `action` to `resource`, which lives in `resource_tenant`?
@@ -44,6 +46,7 @@ pub struct Query<'a> {
     pub tenant: TenantId,
     pub resource: Resource,
     pub resource_tenant: TenantId,
+    pub auth: AuthContext,
 }
 
 /// The outcome and why.
@@ -159,6 +162,7 @@ impl PolicyBundle {
             user: query.user,
             role: query.role,
             tenant: query.tenant,
+            auth: query.auth,
         };
         let question = Question {
             action: query.action,
@@ -188,12 +192,27 @@ impl PolicyBundle {
             .collect()
     }
 
-    /// The request context of a subject (the same shape for every action).
+    /// The request context of a subject (the same shape for every action): the URL's tenant and
+    /// how the caller authenticated.
     pub(super) fn context(&self, subject: &Subject<'_>) -> Result<Context, String> {
-        Context::from_pairs([(
-            "tenant".to_owned(),
-            RestrictedExpression::new_entity_uid(self.names.tenant(subject.tenant)),
-        )])
+        let auth = RestrictedExpression::new_record([
+            (
+                "method".to_owned(),
+                RestrictedExpression::new_string(subject.auth.method.name().to_owned()),
+            ),
+            (
+                "read_only".to_owned(),
+                RestrictedExpression::new_bool(subject.auth.read_only),
+            ),
+        ])
+        .map_err(|e| e.to_string())?;
+        Context::from_pairs([
+            (
+                "tenant".to_owned(),
+                RestrictedExpression::new_entity_uid(self.names.tenant(subject.tenant)),
+            ),
+            ("auth".to_owned(), auth),
+        ])
         .map_err(|e| e.to_string())
     }
 
@@ -332,6 +351,7 @@ impl PolicyBundle {
             user,
             role: None,
             tenant,
+            auth: AuthContext::SESSION,
         };
         let Ok(context) = self.context(&subject) else {
             return HashSet::new();
@@ -374,6 +394,7 @@ impl PolicyBundle {
             tenant,
             resource: Resource::Tenant,
             resource_tenant: tenant,
+            auth: AuthContext::SESSION,
         })
         .allowed
     }
@@ -389,6 +410,7 @@ impl PolicyBundle {
                 tenant,
                 resource: Resource::Member(UserId(Uuid::nil())),
                 resource_tenant: tenant,
+                auth: AuthContext::SESSION,
             })
             .allowed
         })

@@ -4,14 +4,15 @@
 //! (`who`), and names the caller's role in the
 //! request's tenant (`null` for a non-member), an action, a resource type (`Tenant`, `Flow`,
 //! `Member`), whether the resource lives in the request's tenant (`"own"`) or another one
-//! (`"other"`), and the expected decision (`"Allow"` or `"Deny"`).
+//! (`"other"`), and the expected decision (`"Allow"` or `"Deny"`). A case may say how the caller
+//! authenticated (`"auth": {"method": "token", "read_only": true}`; a session when omitted).
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Action, PolicyBundle, Query, Resource};
+use super::{Action, AuthContext, AuthMethod, PolicyBundle, Query, Resource};
 use crate::store::{TenantId, UserId};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +36,34 @@ pub enum Expect {
     Deny,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Session,
+    Token,
+}
+
+/// `context.auth` of a case.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseAuth {
+    pub method: Method,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+impl CaseAuth {
+    fn context(self) -> AuthContext {
+        AuthContext {
+            method: match self.method {
+                Method::Session => AuthMethod::Session,
+                Method::Token => AuthMethod::Token,
+            },
+            read_only: self.read_only,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
@@ -46,6 +75,9 @@ pub struct Case {
     pub resource: String,
     #[serde(rename = "in")]
     pub place: Place,
+    /// How the caller authenticated; a session when omitted.
+    #[serde(default)]
+    pub auth: Option<CaseAuth>,
     pub expect: Expect,
 }
 
@@ -108,6 +140,7 @@ pub fn run(bundle: &PolicyBundle, dir: &Path) -> Result<Vec<Outcome>, String> {
                 tenant: own,
                 resource,
                 resource_tenant: if case.place == Place::Own { own } else { other },
+                auth: case.auth.map_or(AuthContext::SESSION, CaseAuth::context),
             });
             outcomes.push(Outcome {
                 file: file.clone(),

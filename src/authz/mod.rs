@@ -93,6 +93,38 @@ impl Action {
     }
 }
 
+/// How the caller authenticated, as the policies see it in `context.auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AuthContext {
+    pub method: AuthMethod,
+    /// A read-only token (the `ro` claim); sessions are never read-only.
+    pub read_only: bool,
+}
+
+/// `context.auth.method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    Session,
+    Token,
+}
+
+impl AuthMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Session => "session",
+            AuthMethod::Token => "token",
+        }
+    }
+}
+
+impl AuthContext {
+    /// A browser session (also what the decision API assumes when asking on behalf of a member).
+    pub const SESSION: AuthContext = AuthContext {
+        method: AuthMethod::Session,
+        read_only: false,
+    };
+}
+
 /// What an action is applied to, inside the tenant of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
@@ -269,6 +301,7 @@ impl Authz {
             user: caller.user_id,
             role: role.as_deref(),
             tenant,
+            auth: caller.auth(),
         };
         let question = Question {
             action,
@@ -300,6 +333,7 @@ impl Authz {
         &self,
         user: UserId,
         tenant: TenantId,
+        auth: AuthContext,
         questions: &[Question],
     ) -> ApiResult<(Option<Arc<str>>, String, Vec<Decision>)> {
         let started = Instant::now();
@@ -308,6 +342,7 @@ impl Authz {
             user,
             role: role.as_deref(),
             tenant,
+            auth,
         };
         let bundle = self.bundle();
         let decisions = bundle.decide_many(&subject, questions);

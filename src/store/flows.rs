@@ -2,14 +2,14 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::TenantId;
 use super::entities::flow;
+use super::page::{Keyset, Position, Rows};
 
 pub use flow::Model as Flow;
 
@@ -20,13 +20,21 @@ pub struct FlowChanges {
     pub definition: Option<Value>,
 }
 
-pub async fn list(db: &impl ConnectionTrait, tenant: TenantId) -> Result<Vec<Flow>, DbErr> {
-    flow::Entity::find()
-        .filter(flow::Column::TenantId.eq(tenant.0))
-        .order_by_asc(flow::Column::CreatedAt)
-        .order_by_asc(flow::Column::Id)
+/// A page of the tenant's flows, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    page: Keyset,
+) -> Result<Rows<Flow>, DbErr> {
+    let select = flow::Entity::find().filter(flow::Column::TenantId.eq(tenant.0));
+    let rows = page
+        .apply(select, flow::Column::CreatedAt, flow::Column::Id)
         .all(db)
-        .await
+        .await?;
+    Ok(page.collect(rows, |f| Position {
+        created_at: f.created_at,
+        id: f.id,
+    }))
 }
 
 pub async fn find(

@@ -7,10 +7,11 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
 use super::entities::{membership, user};
+use super::page::{Keyset, Position, Rows};
 use super::{TenantId, UserId, supports_row_locks};
 
 /// A member as listed in a tenant.
@@ -53,24 +54,40 @@ pub async fn role_of(
         .map(|m| m.role))
 }
 
-/// The members of a tenant, oldest first.
-pub async fn list(db: &impl ConnectionTrait, tenant: TenantId) -> Result<Vec<Member>, DbErr> {
-    let rows = membership::Entity::find()
-        .filter(membership::Column::TenantId.eq(tenant.0))
+/// A page of the members of a tenant, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    page: Keyset,
+) -> Result<Rows<Member>, DbErr> {
+    let select = membership::Entity::find().filter(membership::Column::TenantId.eq(tenant.0));
+    let rows = page
+        .apply(
+            select,
+            membership::Column::CreatedAt,
+            membership::Column::UserId,
+        )
         .find_also_related(user::Entity)
-        .order_by_asc(membership::Column::CreatedAt)
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(m, u)| {
-            u.map(|u| Member {
-                user_id: UserId(u.id),
-                email: u.email,
-                role: m.role,
+    let rows = page.collect(rows, |(m, _)| Position {
+        created_at: m.created_at,
+        id: m.user_id,
+    });
+    Ok(Rows {
+        items: rows
+            .items
+            .into_iter()
+            .filter_map(|(m, u)| {
+                u.map(|u| Member {
+                    user_id: UserId(u.id),
+                    email: u.email,
+                    role: m.role,
+                })
             })
-        })
-        .collect())
+            .collect(),
+        next: rows.next,
+    })
 }
 
 /// One member of a tenant.

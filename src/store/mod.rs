@@ -6,6 +6,7 @@
 pub mod entities;
 pub mod flows;
 pub mod members;
+pub mod page;
 pub mod reads;
 pub mod sessions;
 pub mod tenants;

@@ -7,6 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::{membership, tenant};
+use super::page::{Keyset, Position, Rows};
 use super::{TenantId, UserId};
 
 pub use tenant::Model as Tenant;
@@ -47,15 +48,47 @@ pub async fn find(
     tenant::Entity::find_by_id(id.0).one(db).await
 }
 
-/// The tenants a user belongs to, with the user's role in each, by name.
+/// A page of the tenants a user belongs to, with the user's role in each, in the order the user
+/// joined them.
 pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    page: Keyset,
+) -> Result<Rows<(Tenant, String)>, sea_orm::DbErr> {
+    let select = membership::Entity::find().filter(membership::Column::UserId.eq(user.0));
+    let rows = page
+        .apply(
+            select,
+            membership::Column::CreatedAt,
+            membership::Column::TenantId,
+        )
+        .find_also_related(tenant::Entity)
+        .all(db)
+        .await?;
+    let rows = page.collect(rows, |(m, _)| Position {
+        created_at: m.created_at,
+        id: m.tenant_id,
+    });
+    Ok(Rows {
+        // A membership whose tenant vanished between the two reads is left out.
+        items: rows
+            .items
+            .into_iter()
+            .filter_map(|(m, t)| t.map(|t| (t, m.role)))
+            .collect(),
+        next: rows.next,
+    })
+}
+
+/// Every tenant a user belongs to, with the user's role in each, by name (for `GET /api/me`,
+/// which shows them all, and the demo seed).
+pub async fn all_for_user(
     db: &impl ConnectionTrait,
     user: UserId,
 ) -> Result<Vec<(Tenant, String)>, sea_orm::DbErr> {
     let rows = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user.0))
         .find_also_related(tenant::Entity)
-        .order_by_asc(membership::Column::CreatedAt)
         .all(db)
         .await?;
     let mut tenants: Vec<(Tenant, String)> = rows

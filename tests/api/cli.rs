@@ -164,10 +164,10 @@ fn policy_validate_and_test_pass_on_the_shipped_policies() {
     let dir = tempfile::tempdir().unwrap();
     let validate = zygo(dir.path(), &["policy", "validate"], None);
     assert!(validate.status.success(), "{}", stderr(&validate));
-    assert!(stdout(&validate).contains("8 policies, roles Admin, Editor, Viewer"));
+    assert!(stdout(&validate).contains("9 policies, roles Admin, Editor, Viewer"));
     let test = zygo(dir.path(), &["policy", "test"], None);
     assert!(test.status.success(), "{}", stdout(&test));
-    assert!(stdout(&test).ends_with("104 passed, 0 failed"));
+    assert!(stdout(&test).ends_with("118 passed, 0 failed"));
     let fmt = zygo(dir.path(), &["policy", "fmt", "--check"], None);
     assert!(fmt.status.success(), "{}", stdout(&fmt));
 }

@@ -294,5 +294,8 @@ async fn fifty_concurrent_writers_on_one_instance_never_get_a_server_error() {
         .await;
     assert_eq!(me.assert_status(200)["login_count"], 51);
     let listed = world.app.get(&flows, &editor).await;
-    assert_eq!(listed.assert_status(200).as_array().unwrap().len(), 25);
+    assert_eq!(
+        listed.assert_status(200)["items"].as_array().unwrap().len(),
+        25
+    );
 }

@@ -35,8 +35,7 @@ async fn an_editor_walks_a_flow_through_its_life() {
     assert_eq!(bare.assert_status(201)["definition"], json!({}));
 
     let list = app.get(&base, &bob).await;
-    let names: Vec<_> = list
-        .assert_status(200)
+    let names: Vec<_> = list.assert_status(200)["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -168,7 +167,7 @@ async fn bad_flow_bodies_are_refused_and_change_nothing() {
          surrounding spaces are trimmed"
     );
     let list = app.get(&base, &bob).await;
-    let flows = list.assert_status(200).as_array().unwrap().clone();
+    let flows = list.assert_status(200)["items"].as_array().unwrap().clone();
     assert_eq!(flows.len(), 1);
     assert_eq!(flows[0]["name"], "Original");
 }

@@ -224,6 +224,7 @@ proptest! {
             tenant,
             resource,
             resource_tenant,
+            auth: zygo::authz::AuthContext::SESSION,
         });
         prop_assert_eq!(
             decision.allowed,

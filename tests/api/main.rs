@@ -16,6 +16,7 @@ mod key_rotation;
 mod login_security;
 mod members;
 mod openapi;
+mod pages;
 mod policies;
 mod policy_index;
 mod reads;

@@ -12,7 +12,10 @@ async fn members_see_the_member_list() {
         .app
         .get(&format!("/api/tenants/{}/members", world.acme), &carol)
         .await;
-    let members = reply.assert_status(200).as_array().unwrap().clone();
+    let members = reply.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     let pairs: Vec<_> = members
         .iter()
         .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
@@ -111,8 +114,7 @@ async fn only_admins_manage_members() {
     let members = app
         .get(&format!("/api/tenants/{}/members", world.acme), &bob)
         .await;
-    let roles: Vec<_> = members
-        .body
+    let roles: Vec<_> = members.body["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -189,5 +191,9 @@ async fn roles_the_policies_do_not_define_are_a_422_naming_the_field() {
     let members = app
         .get(&format!("/api/tenants/{}/members", world.acme), &alice)
         .await;
-    assert_eq!(members.body.as_array().unwrap().len(), 3, "nothing changed");
+    assert_eq!(
+        members.body["items"].as_array().unwrap().len(),
+        3,
+        "nothing changed"
+    );
 }

@@ -49,6 +49,7 @@ fn the_role_hierarchy_is_data_in_the_policy_folder() {
             "editors-write-flows",
             "members-ask-for-themselves",
             "members-read-tenant",
+            "read-only-tokens-never-write",
             "tenant-boundary",
             "viewers-read-flows"
         ]
@@ -118,6 +119,7 @@ fn action_groups_in_the_schema_are_honoured() {
             tenant,
             resource: Resource::Flow(Uuid::new_v4()),
             resource_tenant: tenant,
+            auth: zygo::authz::AuthContext::SESSION,
         })
     };
     let delete = ask(Action::DeleteFlow);

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use uuid::Uuid;
-use zygo::authz::{Action, PolicyBundle, Query, Resource};
+use zygo::authz::{Action, AuthContext, AuthMethod, PolicyBundle, Query, Resource};
 use zygo::store::{TenantId, UserId};
 
 use crate::helpers::policies_dir;
@@ -64,7 +64,9 @@ impl Generated {
             0 => String::new(),
             1 => "when { resource in context.tenant }".to_owned(),
             2 => format!("unless {{ context.tenant == Zygo::Tenant::\"{}\" }}", id(1)),
-            _ => "when { principal in Zygo::Role::\"Admin\" }".to_owned(),
+            3 => "when { principal in Zygo::Role::\"Admin\" }".to_owned(),
+            4 => "when { context.auth.read_only }".to_owned(),
+            _ => "unless { context.auth.method == \"session\" }".to_owned(),
         };
         format!(
             "@id(\"generated-{n}\")\n{effect} ({principal}, {action}, {resource}) {condition};\n"
@@ -81,7 +83,7 @@ fn generated() -> impl Strategy<Value = Generated> {
         0u8..3,
         0u8..5,
         any::<u8>(),
-        0u8..4,
+        0u8..6,
     )
         .prop_map(
             |(
@@ -188,6 +190,10 @@ proptest! {
                     _ => Resource::Member(UserId(id(asked.resource_id))),
                 },
                 resource_tenant,
+                auth: match asked.user % 3 {
+                    0 => AuthContext::SESSION,
+                    n => AuthContext { method: AuthMethod::Token, read_only: n == 2 },
+                },
             };
             let indexed = bundle.decide(&query);
             let mut whole = bundle.decide_with_whole_set(&query);
@@ -220,6 +226,7 @@ fn the_shipped_policies_are_all_reachable_through_the_index() {
                 tenant,
                 resource,
                 resource_tenant: tenant,
+                auth: AuthContext::SESSION,
             };
             assert_eq!(
                 bundle.decide(&query),
@@ -246,6 +253,7 @@ fn the_shipped_policies_are_all_reachable_through_the_index() {
                         tenant,
                         resource: *resource,
                         resource_tenant: tenant,
+                        auth: AuthContext::SESSION,
                     })
                     .allowed
             })

@@ -32,7 +32,7 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
         .await
         .assert_problem(403, "forbidden");
     let first = health(&world).await["policy"].clone();
-    assert_eq!(first["policies"], 8);
+    assert_eq!(first["policies"], 9);
     assert_eq!(first["last_reload_error"], Value::Null);
 
     std::fs::write(policies.join("viewer-writes.cedar"), VIEWERS_CREATE).unwrap();
@@ -42,7 +42,7 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
     .await;
     assert!(reloaded, "the edit was not picked up within 5 s");
     let second = health(&world).await["policy"].clone();
-    assert_eq!(second["policies"], 9);
+    assert_eq!(second["policies"], 10);
     let created = world
         .app
         .post(&flows, &carol, json!({"name": "after"}))
@@ -165,7 +165,13 @@ async fn a_security_team_adds_an_auditor_role_by_editing_policy_files_alone() {
     let read = app.get(&format!("{base}/flows/{flow}"), &dave).await;
     assert_eq!(read.assert_status(200)["name"], "audited");
     let members = app.get(&format!("{base}/members"), &dave).await;
-    assert_eq!(members.assert_status(200).as_array().unwrap().len(), 4);
+    assert_eq!(
+        members.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
     app.get(&base, &dave).await.assert_problem(403, "forbidden");
     app.post(&format!("{base}/flows"), &dave, json!({"name": "x"}))
         .await

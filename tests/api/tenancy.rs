@@ -22,8 +22,7 @@ async fn any_user_creates_a_tenant_and_becomes_its_admin() {
     let tenant = app.get(&format!("/api/tenants/{id}"), &token).await;
     assert_eq!(tenant.assert_status(200)["name"], "Initech");
     let list = app.get("/api/tenants", &token).await;
-    let names: Vec<_> = list
-        .assert_status(200)
+    let names: Vec<_> = list.assert_status(200)["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -73,7 +72,7 @@ async fn tenant_names_are_validated_and_nothing_is_written() {
     assert!(blank.body["detail"].as_str().unwrap().starts_with("name:"));
     let list = app.get("/api/tenants", &token).await;
     assert_eq!(
-        list.body.as_array().unwrap().len(),
+        list.body["items"].as_array().unwrap().len(),
         1,
         "only Acme: nothing was created"
     );

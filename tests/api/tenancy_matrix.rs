@@ -303,7 +303,13 @@ async fn every_caller_operation_and_tenant_gets_exactly_its_status() {
     let members = app
         .get(&format!("/api/tenants/{}/members", matrix.initech), &erin)
         .await;
-    assert_eq!(members.assert_status(200).as_array().unwrap().len(), 2);
+    assert_eq!(
+        members.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -329,8 +335,7 @@ async fn nobody_raises_their_own_role_and_mass_assignment_is_ignored() {
             &matrix.creds[0].1,
         )
         .await;
-    let roles: BTreeMap<String, String> = roles
-        .assert_status(200)
+    let roles: BTreeMap<String, String> = roles.assert_status(200)["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -389,7 +394,10 @@ async fn nobody_raises_their_own_role_and_mass_assignment_is_ignored() {
         .get(&format!("/api/tenants/{}/flows", matrix.initech), &erin)
         .await;
     assert_eq!(
-        initech_flows.assert_status(200).as_array().unwrap().len(),
+        initech_flows.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
     app.get(

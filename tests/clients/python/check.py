@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 sys.path.insert(0, sys.argv[1])
 
 from zygo_client import AuthenticatedClient, Client  # noqa: E402
+from zygo_client.types import UNSET  # noqa: E402
 from zygo_client.api.auth import get_me, login  # noqa: E402
 from zygo_client.api.flows import (  # noqa: E402
     create_flow,
@@ -34,6 +35,9 @@ from zygo_client.models import (  # noqa: E402
     Me,
     Member,
     NewTenant,
+    PageFlow,
+    PageMember,
+    PageTenantWithRole,
     Problem,
     RoleRequest,
     RoleRequestRole,
@@ -99,13 +103,23 @@ def main():
     assert (tenant.name, tenant.role) == (name, "Admin") and isinstance(tenant.id, UUID), tenant
     fetched = expect(get_tenant.sync_detailed(tenant.id, client=admin), 200, Tenant)
     assert (fetched.id, fetched.name) == (tenant.id, name), fetched
-    mine = expect(list_tenants.sync_detailed(client=admin), 200, list)
+    mine = expect(list_tenants.sync_detailed(client=admin), 200, PageTenantWithRole).items
     assert tenant.id in [t.id for t in mine], mine
+    # One tenant a page: the cursor of each page leads to the next, and the pages add up.
+    paged, cursor = [], UNSET
+    for _ in range(len(mine) + 1):
+        page = expect(list_tenants.sync_detailed(client=admin, limit=1, cursor=cursor), 200, PageTenantWithRole)
+        paged += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [t.id for t in paged] == [t.id for t in mine], paged
+    expect_problem(list_tenants.sync_detailed(client=admin, limit=0), 400, "bad_request")
 
     acme = next(t for t in mine if t.name == "Acme")
     viewer = next(
         m
-        for m in expect(list_members.sync_detailed(acme.id, client=admin), 200, list)
+        for m in expect(list_members.sync_detailed(acme.id, client=admin), 200, PageMember).items
         if m.email == "viewer@acme.example"
     )
     added = expect(
@@ -116,7 +130,7 @@ def main():
         Member,
     )
     assert (added.user_id, added.email, added.role) == (viewer.user_id, viewer.email, "Viewer")
-    members = expect(list_members.sync_detailed(tenant.id, client=admin), 200, list)
+    members = expect(list_members.sync_detailed(tenant.id, client=admin), 200, PageMember).items
     assert sorted(m.role for m in members) == ["Admin", "Viewer"], members
 
     definition = FlowInputDefinition.from_dict({"steps": ["draft", "review"], "limit": 3})
@@ -129,7 +143,7 @@ def main():
     )
     assert flow.name == "Review" and isinstance(flow.created_at, datetime), flow
     assert flow.definition.to_dict() == {"steps": ["draft", "review"], "limit": 3}, flow
-    listed = expect(list_flows.sync_detailed(tenant.id, client=admin), 200, list)
+    listed = expect(list_flows.sync_detailed(tenant.id, client=admin), 200, PageFlow).items
     assert [f.id for f in listed] == [flow.id], listed
     read = expect(get_flow.sync_detailed(tenant.id, flow.id, client=admin), 200, Flow)
     assert (read.id, read.name) == (flow.id, "Review"), read
@@ -148,7 +162,7 @@ def main():
 
     # 403: the viewer may read the tenant's flows but not write them.
     viewer_client = token_client("viewer@acme.example", "acme-viewer-demo")
-    seen = expect(list_flows.sync_detailed(tenant.id, client=viewer_client), 200, list)
+    seen = expect(list_flows.sync_detailed(tenant.id, client=viewer_client), 200, PageFlow).items
     assert [f.name for f in seen] == ["Review v3"], seen
     expect_problem(
         create_flow.sync_detailed(tenant.id, client=viewer_client, body=FlowInput(name="Nope")),
@@ -162,7 +176,7 @@ def main():
     # 404: the deleted flow, and a flow that never existed, are the same typed error.
     expect_problem(get_flow.sync_detailed(tenant.id, flow.id, client=admin), 404, "not_found")
     expect_problem(get_flow.sync_detailed(tenant.id, uuid4(), client=admin), 404, "not_found")
-    assert expect(list_flows.sync_detailed(tenant.id, client=admin), 200, list) == []
+    assert expect(list_flows.sync_detailed(tenant.id, client=admin), 200, PageFlow).items == []
     print("python client: login, token, tenant, member, flow CRUD and typed 401/403/404 ok")
 
 

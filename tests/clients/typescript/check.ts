@@ -76,12 +76,19 @@ async function main(): Promise<void> {
   const tenant_id = created.data.id;
 
   const tenants = await admin.GET("/api/tenants");
-  const acme = tenants.data?.find((t) => t.name === "Acme");
-  assert.ok(acme && tenants.data?.some((t) => t.id === tenant_id));
+  const acme = tenants.data?.items.find((t) => t.name === "Acme");
+  assert.ok(acme && tenants.data?.items.some((t) => t.id === tenant_id));
+  const firstPage = await admin.GET("/api/tenants", { params: { query: { limit: 1 } } });
+  assert.equal(firstPage.data?.items.length, 1);
+  assert.ok(firstPage.data?.next_cursor, "more tenants follow");
+  const secondPage = await admin.GET("/api/tenants", {
+    params: { query: { limit: 1, cursor: firstPage.data.next_cursor } },
+  });
+  assert.notEqual(secondPage.data?.items[0]?.id, firstPage.data.items[0]?.id);
   const acmeMembers = await admin.GET("/api/tenants/{tenant_id}/members", {
     params: { path: { tenant_id: acme.id } },
   });
-  const editor = acmeMembers.data?.find((m) => m.email === "editor@acme.example");
+  const editor = acmeMembers.data?.items.find((m) => m.email === "editor@acme.example");
   assert.ok(editor, "the demo editor is a member of Acme");
   const role: Role = "Editor";
   const added = await admin.PUT("/api/tenants/{tenant_id}/members/{user_id}", {
@@ -104,7 +111,7 @@ async function main(): Promise<void> {
   assert.ok(!Number.isNaN(Date.parse(flow.data.created_at)));
 
   const listed = await admin.GET("/api/tenants/{tenant_id}/flows", flows({ tenant_id }));
-  assert.deepEqual(listed.data?.map((f) => f.id), [flow_id]);
+  assert.deepEqual(listed.data?.items.map((f) => f.id), [flow_id]);
   const read = await admin.GET("/api/tenants/{tenant_id}/flows/{flow_id}", one(flow_id));
   assert.equal(read.data?.name, "Review");
   const patched = await admin.PATCH("/api/tenants/{tenant_id}/flows/{flow_id}", {
@@ -150,7 +157,7 @@ async function main(): Promise<void> {
     "not_found",
   );
   const empty = await admin.GET("/api/tenants/{tenant_id}/flows", flows({ tenant_id }));
-  assert.deepEqual(empty.data, []);
+  assert.deepEqual(empty.data, { items: [], next_cursor: null });
   console.log("typescript client: login, token, tenant, member, flow CRUD and typed 401/403/404 ok");
 }
 
