@@ -19,7 +19,7 @@ pub const DEFAULT_LIMIT: u32 = 100;
 /// Most rows one page holds.
 pub const MAX_LIMIT: u32 = 500;
 
-/// One page of a list, oldest first.
+/// One page of a list, in the order the operation states.
 #[derive(Debug, Object)]
 pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
     pub items: Vec<T>,

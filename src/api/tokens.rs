@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::ApiTags;
 use super::body::Body;
-use crate::auth::{Caller, Via};
+use super::page::{self, Page};
+use crate::auth::{Caller, MintRequest, Via};
 use crate::config::DEFAULT_TOKEN_SECONDS;
 use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
@@ -43,6 +45,63 @@ impl Example for TokenResponse {
 }
 
 pub struct TokenApi;
+
+/// How a token was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum MintedFrom {
+    /// From a browser session (`GET /api/token` with the `session` cookie).
+    Session,
+    /// From another token of the same family.
+    Token,
+}
+
+/// One of your tokens, as listed: never the token itself.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct IssuedToken {
+    /// The token's id: pass it to `POST /api/token/revoke`.
+    pub jti: String,
+    /// The name given at minting, if any.
+    #[oai(nullable)]
+    pub name: Option<String>,
+    /// Whether the policies refuse writes made with it.
+    pub read_only: bool,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub minted_from: MintedFrom,
+}
+
+impl From<store::tokens::IssuedToken> for IssuedToken {
+    fn from(row: store::tokens::IssuedToken) -> Self {
+        IssuedToken {
+            // A token minted from a session starts its own family, named by its `jti`.
+            minted_from: if row.family == row.jti {
+                MintedFrom::Session
+            } else {
+                MintedFrom::Token
+            },
+            jti: row.jti,
+            name: row.name,
+            read_only: row.read_only,
+            created_at: row.issued_at,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+impl Example for IssuedToken {
+    fn example() -> Self {
+        IssuedToken {
+            jti: "0b6f3c2e-3f1d-4c55-9a61-2d2f4f7f6e10".into(),
+            name: Some("nightly export".into()),
+            read_only: true,
+            created_at: super::models::sample::time(),
+            expires_at: super::models::sample::time() + chrono::Duration::seconds(600),
+            minted_from: MintedFrom::Session,
+        }
+    }
+}
 
 /// Which token to revoke.
 #[derive(Debug, Object)]
@@ -84,6 +143,14 @@ impl TokenApi {
         /// Token lifetime in seconds: 1 up to the configured maximum (2592000, 30 days, unless
         /// configured otherwise); 600 when omitted (or the maximum, if that is lower).
         expiration: Query<Option<u64>>,
+        /// A name to tell the token apart in `GET /api/tokens` ("deploy script"): 1 to 64
+        /// letters, digits, spaces, `.`, `_` or `-`, starting with a letter or digit.
+        #[oai(validator(max_length = 64, pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"))]
+        name: Query<Option<String>>,
+        /// `true` for a token that may only read: the policies refuse every write made with it
+        /// (`context.auth.read_only`). A token minted from a read-only token is read-only too,
+        /// whatever this says. Default `false`.
+        read_only: Query<Option<bool>>,
     ) -> Result<MintResponse, Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>> {
         let max = state.authn.max_token_seconds;
         let seconds = expiration.0.unwrap_or(default_expiration(max));
@@ -93,7 +160,12 @@ impl TokenApi {
             ))
             .into());
         }
-        let token = state.authn.mint(&caller, seconds).await?;
+        let request = MintRequest {
+            seconds,
+            name: name.0.as_deref(),
+            read_only: read_only.0.unwrap_or(false),
+        };
+        let token = state.authn.mint(&caller, request).await?;
         Ok(MintResponse::Ok(
             Json(TokenResponse {
                 token,
@@ -101,6 +173,32 @@ impl TokenApi {
             }),
             "no-store".to_owned(),
         ))
+    }
+
+    /// List your tokens
+    ///
+    /// Your tokens that are neither expired nor revoked, newest first, a page at a time: their
+    /// `jti`, name, whether they are read-only, when they were made and expire, and whether they
+    /// were minted from a session or from a token. Never the tokens themselves. Revoke one with
+    /// `POST /api/token/revoke {"jti": …}`.
+    #[oai(path = "/api/tokens", method = "get", operation_id = "listTokens")]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        /// Rows per page: 1 to 500 (100 when omitted).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page; the first page when omitted.
+        #[oai(validator(min_length = 2, max_length = 1024, pattern = r"^[A-Za-z0-9_-]+$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<
+        Json<Page<IssuedToken>>,
+        Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>,
+    > {
+        let page = page::keyset(limit.0, cursor.0.as_deref())?;
+        let tokens = store::tokens::list_live(&state.db, caller.user_id, page).await?;
+        Ok(Json(Page::of(tokens, IssuedToken::from)))
     }
 
     /// Revoke a token and its family

@@ -84,6 +84,17 @@ impl Caller {
     }
 }
 
+/// What a caller asks of a new token.
+#[derive(Debug, Clone, Copy)]
+pub struct MintRequest<'a> {
+    /// Lifetime in seconds (already checked against the maximum).
+    pub seconds: u64,
+    /// A name to tell the token apart in `GET /api/tokens`.
+    pub name: Option<&'a str>,
+    /// Whether the token may only read (a claim, checked by the policies).
+    pub read_only: bool,
+}
+
 /// Authentication state: the token key, the user-status cache and session settings.
 pub struct Authn {
     pub keys: TokenKeys,
@@ -171,25 +182,31 @@ impl Authn {
     }
 
     /// Mints and records a token: a new family from a session, the caller's family from a token.
-    pub async fn mint(&self, caller: &Caller, seconds: u64) -> ApiResult<String> {
+    pub async fn mint(&self, caller: &Caller, request: MintRequest<'_>) -> ApiResult<String> {
         let family = match &caller.via {
             Via::Token { family, .. } => Some(family.as_str()),
             Via::Session { .. } => None,
         };
-        // A token minted from a read-only token is read-only too.
-        let read_only = caller.auth().read_only;
-        let (token, claims) = self.keys.mint(caller.user_id, seconds, family, read_only)?;
+        // A token minted from a read-only token is read-only too, whatever was asked.
+        let read_only = request.read_only || caller.auth().read_only;
+        let (token, claims) = self
+            .keys
+            .mint(caller.user_id, request.seconds, family, read_only)?;
         let at = |seconds: i64| {
             chrono::DateTime::from_timestamp(seconds, 0)
                 .ok_or_else(|| ApiError::Internal("token time out of range".into()))
         };
         store::tokens::record(
             &self.db,
-            &claims.jti,
-            caller.user_id,
-            &claims.fam,
-            at(claims.iat)?,
-            at(claims.exp)?,
+            store::tokens::NewToken {
+                jti: &claims.jti,
+                user: caller.user_id,
+                family: &claims.fam,
+                issued_at: at(claims.iat)?,
+                expires_at: at(claims.exp)?,
+                name: request.name,
+                read_only,
+            },
         )
         .await?;
         // "Log out everywhere" deletes the sessions, then revokes the families it finds. A token

@@ -1,10 +1,12 @@
-//! Keyset pagination: every list is ordered by `(created_at, id)` and a page starts strictly
+//! Keyset pagination: every list is ordered by `(created_at, id)` (oldest first, or newest first) and a page starts strictly
 //! after the last row of the previous one, so rows inserted meanwhile never shift a page (no row
 //! is skipped or repeated; a new row shows up at the end, where it belongs).
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::IntoCondition;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select, Value,
+};
 use uuid::Uuid;
 
 /// The position of a row in a list.
@@ -21,6 +23,13 @@ pub struct Keyset {
     pub limit: u64,
 }
 
+/// How a list's id column stores the UUID.
+#[derive(Debug, Clone, Copy)]
+enum IdAs {
+    Uuid,
+    Text,
+}
+
 /// The rows of one page and, when more follow, the position to continue after.
 #[derive(Debug)]
 pub struct Rows<T> {
@@ -31,28 +40,75 @@ pub struct Rows<T> {
 impl Keyset {
     /// The condition "after the cursor" on the list's `(created_at, id)` columns.
     pub fn after_condition(&self, created_at: impl ColumnTrait, id: impl ColumnTrait) -> Condition {
-        match self.after {
-            None => Condition::all(),
-            Some(at) => Condition::any().add(created_at.gt(at.created_at)).add(
-                Condition::all()
-                    .add(created_at.eq(at.created_at))
-                    .add(id.gt(at.id)),
-            ),
-        }
+        self.past_cursor(created_at, id, Order::Asc, IdAs::Uuid)
     }
 
-    /// Adds the cursor, the order and the limit (one row more than a page, to know whether
-    /// another page follows) to a query.
+    /// Rows past the cursor in the list's order: later rows oldest first, earlier ones newest
+    /// first.
+    fn past_cursor(
+        &self,
+        created_at: impl ColumnTrait,
+        id: impl ColumnTrait,
+        order: Order,
+        id_as: IdAs,
+    ) -> Condition {
+        let Some(at) = self.after else {
+            return Condition::all();
+        };
+        let at_id: Value = match id_as {
+            IdAs::Uuid => at.id.into(),
+            IdAs::Text => at.id.to_string().into(),
+        };
+        let newest_first = matches!(order, Order::Desc);
+        let (time_past, id_past) = if newest_first {
+            (created_at.lt(at.created_at), id.lt(at_id))
+        } else {
+            (created_at.gt(at.created_at), id.gt(at_id))
+        };
+        Condition::any().add(time_past).add(
+            Condition::all()
+                .add(created_at.eq(at.created_at))
+                .add(id_past),
+        )
+    }
+
+    /// Adds the cursor, the order (oldest first) and the limit (one row more than a page, to
+    /// know whether another page follows) to a query.
     pub fn apply<E: EntityTrait>(
         &self,
         select: Select<E>,
         created_at: impl ColumnTrait,
         id: impl ColumnTrait,
     ) -> Select<E> {
+        self.apply_in(select, created_at, id, Order::Asc, IdAs::Uuid)
+    }
+
+    /// [`Keyset::apply`] for a list shown newest first whose id column holds the UUID as text
+    /// (a token's `jti`).
+    pub fn apply_newest_first_text_id<E: EntityTrait>(
+        &self,
+        select: Select<E>,
+        created_at: impl ColumnTrait,
+        id: impl ColumnTrait,
+    ) -> Select<E> {
+        self.apply_in(select, created_at, id, Order::Desc, IdAs::Text)
+    }
+
+    fn apply_in<E: EntityTrait>(
+        &self,
+        select: Select<E>,
+        created_at: impl ColumnTrait,
+        id: impl ColumnTrait,
+        order: Order,
+        id_as: IdAs,
+    ) -> Select<E> {
         select
-            .filter(self.after_condition(created_at, id).into_condition())
-            .order_by_asc(created_at)
-            .order_by_asc(id)
+            .filter(
+                self.past_cursor(created_at, id, order.clone(), id_as)
+                    .into_condition(),
+            )
+            .order_by(created_at, order.clone())
+            .order_by(id, order)
             .limit(self.limit + 1)
     }
 

@@ -1,31 +1,40 @@
 //! Issued tokens and revoked token families.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
     Set,
 };
+use uuid::Uuid;
 
 use super::UserId;
 use super::entities::{issued_token, revoked_family};
+use super::page::{Keyset, Position, Rows};
 
 pub use issued_token::Model as IssuedToken;
 
+/// A minted token, as recorded.
+pub struct NewToken<'a> {
+    pub jti: &'a str,
+    pub user: UserId,
+    pub family: &'a str,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub name: Option<&'a str>,
+    pub read_only: bool,
+}
+
 /// Records a minted token.
-pub async fn record(
-    db: &impl ConnectionTrait,
-    jti: &str,
-    user: UserId,
-    family: &str,
-    issued_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> Result<(), DbErr> {
+pub async fn record(db: &impl ConnectionTrait, token: NewToken<'_>) -> Result<(), DbErr> {
     issued_token::ActiveModel {
-        jti: Set(jti.to_owned()),
-        user_id: Set(user.0),
-        family: Set(family.to_owned()),
-        issued_at: Set(issued_at),
-        expires_at: Set(expires_at),
+        jti: Set(token.jti.to_owned()),
+        user_id: Set(token.user.0),
+        family: Set(token.family.to_owned()),
+        issued_at: Set(token.issued_at),
+        expires_at: Set(token.expires_at),
+        name: Set(token.name.map(str::to_owned)),
+        read_only: Set(token.read_only),
     }
     .insert(db)
     .await?;
@@ -86,4 +95,34 @@ pub async fn live_families(db: &impl ConnectionTrait, user: UserId) -> Result<Ve
         .into_tuple::<String>()
         .all(db)
         .await
+}
+
+/// One page of the user's live tokens (neither expired nor revoked), newest first.
+pub async fn list_live(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    page: Keyset,
+) -> Result<Rows<IssuedToken>, DbErr> {
+    let revoked = Query::select()
+        .column(revoked_family::Column::Family)
+        .from(revoked_family::Entity)
+        .and_where(revoked_family::Column::UserId.eq(user.0))
+        .to_owned();
+    let select = issued_token::Entity::find()
+        .filter(issued_token::Column::UserId.eq(user.0))
+        .filter(issued_token::Column::ExpiresAt.gt(Utc::now()))
+        .filter(issued_token::Column::Family.not_in_subquery(revoked));
+    let rows = page
+        .apply_newest_first_text_id(
+            select,
+            issued_token::Column::IssuedAt,
+            issued_token::Column::Jti,
+        )
+        .all(db)
+        .await?;
+    Ok(page.collect(rows, |token| Position {
+        created_at: token.issued_at,
+        // Every `jti` this service mints is a UUID.
+        id: Uuid::parse_str(&token.jti).unwrap_or_default(),
+    }))
 }

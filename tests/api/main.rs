@@ -30,4 +30,5 @@ mod startup;
 mod tenancy;
 mod tenancy_matrix;
 mod token_attacks;
+mod token_list;
 mod tokens;

@@ -9,6 +9,8 @@ pub struct Model {
     pub family: String,
     pub issued_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
+    pub name: Option<String>,
+    pub read_only: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

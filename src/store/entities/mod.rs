@@ -2,6 +2,7 @@
 
 pub mod flow;
 pub mod issued_token;
+pub mod login_failure;
 pub mod membership;
 pub mod revoked_family;
 pub mod session;
