@@ -178,11 +178,11 @@ impl AuthApi {
         let user = match user {
             Some(user) if matches && !user.disabled => user,
             _ => {
-                state.authn.throttle.failed(&attempt).await;
+                state.authn.throttle.failed(&attempt).await?;
                 return Err(ApiError::LoginFailed.into());
             }
         };
-        state.authn.throttle.succeeded(&attempt).await;
+        state.authn.throttle.succeeded(&attempt).await?;
         // Hashes made with weaker parameters are upgraded now that the password is at hand.
         if password::needs_rehash(&user.password_hash) {
             let upgraded = hash_blocking(given).await?;
@@ -267,10 +267,10 @@ impl AuthApi {
         state.authn.throttle.reserve(&attempt).await?;
         let body = body.0;
         if !verify_blocking(body.current_password, user.password_hash).await? {
-            state.authn.throttle.failed(&attempt).await;
+            state.authn.throttle.failed(&attempt).await?;
             return Err(ApiError::WrongPassword.into());
         }
-        state.authn.throttle.succeeded(&attempt).await;
+        state.authn.throttle.succeeded(&attempt).await?;
         if body.new_password.chars().count() < password::MIN_PASSWORD_CHARS {
             return Err(ApiError::Validation {
                 field: "new_password".into(),

@@ -1,38 +1,48 @@
 //! `GET /healthz`: can the service serve (database reachable, policies loaded)?
+//!
+//! Anyone may ask; an anonymous caller learns only the status and the policy version. The
+//! details of the set in force and of a rejected edit (file paths, policy text) are for
+//! authenticated callers.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 
 use super::ApiTags;
 use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
 
-/// The loaded policy set.
+/// The loaded policy set. Only `version` is shown to an anonymous caller.
 #[derive(Debug, Object)]
 pub struct PolicyHealth {
     /// Content hash of the policy folder as loaded.
     pub version: String,
-    /// When this set was loaded.
-    pub loaded_at: DateTime<Utc>,
-    /// Number of loaded policies.
-    pub policies: usize,
-    /// The located errors of the last edit that was rejected since this set loaded, if any.
+    /// When this set was loaded (authenticated callers).
+    #[oai(skip_serializing_if_is_none)]
+    pub loaded_at: Option<DateTime<Utc>>,
+    /// Number of loaded policies (authenticated callers).
+    #[oai(skip_serializing_if_is_none)]
+    pub policies: Option<usize>,
+    /// The located errors of the last edit that was rejected since this set loaded, or null
+    /// (authenticated callers).
     #[oai(nullable)]
-    pub last_reload_error: Option<String>,
-    /// When that edit was rejected.
+    pub last_reload_error: MaybeUndefined<String>,
+    /// When that edit was rejected, or null (authenticated callers).
     #[oai(nullable)]
-    pub last_reload_error_at: Option<DateTime<Utc>>,
+    pub last_reload_error_at: MaybeUndefined<DateTime<Utc>>,
 }
 
 /// The service's health.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Health {
-    /// `ok` when the service can serve.
+    /// `ok` when the service can serve with the policies as edited; `degraded` when it serves,
+    /// but the last edit of the policy folder was rejected and an older set is in force.
     pub status: String,
     pub policy: PolicyHealth,
 }
@@ -43,10 +53,10 @@ impl poem_openapi::types::Example for Health {
             status: "ok".into(),
             policy: PolicyHealth {
                 version: "3f2a9c41d7e0b865".into(),
-                loaded_at: super::models::sample::time(),
-                policies: 7,
-                last_reload_error: None,
-                last_reload_error_at: None,
+                loaded_at: Some(super::models::sample::time()),
+                policies: Some(7),
+                last_reload_error: MaybeUndefined::Null,
+                last_reload_error_at: MaybeUndefined::Null,
             },
         }
     }
@@ -60,11 +70,14 @@ impl HealthApi {
     ///
     /// 200 when the database answers and a policy set is loaded; 503 (problem+json, code
     /// `unavailable`, "the database is unreachable") when the database does not answer within the
-    /// configured timeout. Shows which policy version is in force and the last rejected reload, if
-    /// any. No credentials.
+    /// configured timeout. Shows which policy version is in force, and `degraded` when the last
+    /// edit of the policies was rejected. No credentials needed; with a valid session or token,
+    /// it also shows when the set loaded, how many policies it holds and the rejected edit's
+    /// located errors.
     #[oai(path = "/healthz", method = "get", operation_id = "health")]
     async fn health(
         &self,
+        req: &Request,
         state: Data<&Arc<AppState>>,
     ) -> Result<Json<Health>, Errors<{ can::SERVER }>> {
         let timeout = state.settings.database.timeout;
@@ -79,15 +92,32 @@ impl HealthApi {
             }
         }
         let status = state.authz.policy_status();
-        Ok(Json(Health {
-            status: "ok".into(),
-            policy: PolicyHealth {
+        let health = if status.last_error.is_some() {
+            "degraded"
+        } else {
+            "ok"
+        };
+        // Any credential that authenticates will do; a bad one is simply anonymous here.
+        let policy = if state.authn.authenticate(req).await.is_ok() {
+            PolicyHealth {
                 version: status.version,
-                loaded_at: status.loaded_at,
-                policies: status.policies,
-                last_reload_error: status.last_error,
-                last_reload_error_at: status.last_error_at,
-            },
+                loaded_at: Some(status.loaded_at),
+                policies: Some(status.policies),
+                last_reload_error: MaybeUndefined::from_opt_null(status.last_error),
+                last_reload_error_at: MaybeUndefined::from_opt_null(status.last_error_at),
+            }
+        } else {
+            PolicyHealth {
+                version: status.version,
+                loaded_at: None,
+                policies: None,
+                last_reload_error: MaybeUndefined::Undefined,
+                last_reload_error_at: MaybeUndefined::Undefined,
+            }
+        };
+        Ok(Json(Health {
+            status: health.into(),
+            policy,
         }))
     }
 }

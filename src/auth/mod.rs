@@ -123,6 +123,7 @@ impl Authn {
         reads: store::reads::Reads,
         settings: &Settings,
     ) -> Self {
+        let throttle = throttle::LoginThrottle::new(settings, &db);
         Authn {
             keys,
             db,
@@ -134,7 +135,7 @@ impl Authn {
             secure_cookies: settings.secure_cookies(),
             max_token_seconds: settings.max_token_seconds,
             public_url: settings.public_url.clone(),
-            throttle: throttle::LoginThrottle::new(settings),
+            throttle,
         }
     }
 

@@ -8,15 +8,20 @@
 //! The account key is the normalised e-mail as typed, known or not, so throttling does not tell
 //! registered e-mails apart. The address is the peer address of the connection (an IPv6 address
 //! counts by its /64); behind a proxy it is the proxy's, so the per-account limits still hold.
-//! Counters live in this process: with N instances an attacker gets at most N times the budget.
+//! On PostgreSQL the counters live in the database (table `login_failures`), so N instances
+//! sharing it give an attacker the budget of one; on SQLite (one instance) they live in this
+//! process.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
+use sea_orm::{DatabaseConnection, DbBackend};
+use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::store::login_failures::{self, Counted};
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -24,13 +29,32 @@ struct Window {
     failures: u32,
 }
 
+/// What a counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// One account from one address.
+    Pair,
+    /// One address, every account: counts failures only.
+    Address,
+    /// One account from everywhere.
+    Account,
+}
+
 /// The three counters one login attempt touches, with their limits.
 pub struct Attempt {
-    keys: [(String, u32); 3],
+    keys: [(Kind, String, u32); 3],
+}
+
+/// Where the counters live.
+enum Counters {
+    /// In this process (SQLite: one instance).
+    Local(Cache<String, Window>),
+    /// In the database, shared by every instance on it (PostgreSQL).
+    Shared(DatabaseConnection),
 }
 
 pub struct LoginThrottle {
-    counters: Cache<String, Window>,
+    counters: Counters,
     window: Duration,
     per_account_and_address: u32,
     per_address: u32,
@@ -53,12 +77,21 @@ fn address_key(addr: Option<IpAddr>) -> String {
 }
 
 impl LoginThrottle {
-    pub fn new(settings: &Settings) -> Self {
+    /// Counters in the database when it is PostgreSQL (instances share them), else in this
+    /// process.
+    pub fn new(settings: &Settings, db: &DatabaseConnection) -> Self {
+        let counters = if db.get_database_backend() == DbBackend::Postgres {
+            Counters::Shared(db.clone())
+        } else {
+            Counters::Local(
+                Cache::builder()
+                    .max_capacity(1_000_000)
+                    .time_to_live(settings.login_window)
+                    .build(),
+            )
+        };
         LoginThrottle {
-            counters: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(settings.login_window)
-                .build(),
+            counters,
             window: settings.login_window,
             per_account_and_address: settings.login_failures_per_account_and_address,
             per_address: settings.login_failures_per_address,
@@ -66,43 +99,86 @@ impl LoginThrottle {
         }
     }
 
-    /// The counters of an attempt on `email` (already normalised) from `addr`.
+    /// The counters of an attempt on `email` (already normalised) from `addr`. A key is the
+    /// SHA-256 of what it counts, so no typed e-mail is stored as such.
     pub fn attempt(&self, email: &str, addr: Option<IpAddr>) -> Attempt {
         let address = address_key(addr);
+        let key = |text: String| hex::encode(Sha256::digest(text.as_bytes()));
         Attempt {
             keys: [
                 (
-                    format!("pair\u{0}{email}\u{0}{address}"),
+                    Kind::Pair,
+                    key(format!("pair\u{0}{address}\u{0}{email}")),
                     self.per_account_and_address,
                 ),
-                (format!("addr\u{0}{address}"), self.per_address),
-                (format!("acct\u{0}{email}"), self.per_account),
+                (
+                    Kind::Address,
+                    key(format!("addr\u{0}{address}")),
+                    self.per_address,
+                ),
+                (
+                    Kind::Account,
+                    key(format!("acct\u{0}{email}")),
+                    self.per_account,
+                ),
             ],
         }
     }
 
-    fn bump(&self, key: &str) -> impl std::future::Future<Output = Window> + '_ {
+    /// Counts one more on `key`, in a new window when the last one has passed.
+    async fn bump(&self, key: &str) -> Result<Counted, ApiError> {
         let window = self.window;
-        let key = key.to_owned();
-        async move {
-            self.counters
-                .entry(key)
-                .and_upsert_with(|old| {
-                    let now = Instant::now();
-                    let next = match old.map(|e| e.into_value()) {
-                        Some(w) if now.duration_since(w.started) < window => Window {
-                            started: w.started,
-                            failures: w.failures.saturating_add(1),
-                        },
-                        _ => Window {
-                            started: now,
-                            failures: 1,
-                        },
-                    };
-                    std::future::ready(next)
+        match &self.counters {
+            Counters::Shared(db) => Ok(login_failures::bump(db, key, window).await?),
+            Counters::Local(cache) => {
+                let w = cache
+                    .entry(key.to_owned())
+                    .and_upsert_with(|old| {
+                        let now = Instant::now();
+                        let next = match old.map(|e| e.into_value()) {
+                            Some(w) if now.duration_since(w.started) < window => Window {
+                                started: w.started,
+                                failures: w.failures.saturating_add(1),
+                            },
+                            _ => Window {
+                                started: now,
+                                failures: 1,
+                            },
+                        };
+                        std::future::ready(next)
+                    })
+                    .await
+                    .into_value();
+                Ok(Counted {
+                    failures: w.failures,
+                    left: window.saturating_sub(w.started.elapsed()),
                 })
+            }
+        }
+    }
+
+    /// The counter of `key` while its window is open.
+    async fn peek(&self, key: &str) -> Result<Option<Counted>, ApiError> {
+        match &self.counters {
+            Counters::Shared(db) => Ok(login_failures::peek(db, key, self.window).await?),
+            Counters::Local(cache) => Ok(cache
+                .get(key)
                 .await
-                .into_value()
+                .filter(|w| w.started.elapsed() < self.window)
+                .map(|w| Counted {
+                    failures: w.failures,
+                    left: self.window.saturating_sub(w.started.elapsed()),
+                })),
+        }
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), ApiError> {
+        match &self.counters {
+            Counters::Shared(db) => Ok(login_failures::clear(db, key).await?),
+            Counters::Local(cache) => {
+                cache.invalidate(key).await;
+                Ok(())
+            }
         }
     }
 
@@ -112,21 +188,20 @@ impl LoginThrottle {
     /// address can log in at once). `Err(429)` with the seconds until the latest full window ends.
     pub async fn reserve(&self, attempt: &Attempt) -> Result<(), ApiError> {
         let mut wait: Option<Duration> = None;
-        for (key, limit) in &attempt.keys {
-            let counted = if key.starts_with("addr\u{0}") {
-                match self.counters.get(key).await {
-                    Some(w) if w.started.elapsed() < self.window => Window {
-                        started: w.started,
-                        failures: w.failures.saturating_add(1),
+        for (kind, key, limit) in &attempt.keys {
+            let counted = if *kind == Kind::Address {
+                match self.peek(key).await? {
+                    Some(c) => Counted {
+                        failures: c.failures.saturating_add(1),
+                        left: c.left,
                     },
-                    _ => continue,
+                    None => continue,
                 }
             } else {
-                self.bump(key).await
+                self.bump(key).await?
             };
             if counted.failures > *limit {
-                let left = self.window.saturating_sub(counted.started.elapsed());
-                wait = Some(wait.map_or(left, |w| w.max(left)));
+                wait = Some(wait.map_or(counted.left, |w| w.max(counted.left)));
             }
         }
         match wait {
@@ -138,20 +213,22 @@ impl LoginThrottle {
     }
 
     /// A failed password check also counts against the address.
-    pub async fn failed(&self, attempt: &Attempt) {
-        for (key, _) in &attempt.keys {
-            if key.starts_with("addr\u{0}") {
-                self.bump(key).await;
+    pub async fn failed(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        for (kind, key, _) in &attempt.keys {
+            if *kind == Kind::Address {
+                self.bump(key).await?;
             }
         }
+        Ok(())
     }
 
     /// A successful password check clears the account's counters (the address's stays).
-    pub async fn succeeded(&self, attempt: &Attempt) {
-        for (key, _) in &attempt.keys {
-            if !key.starts_with("addr\u{0}") {
-                self.counters.invalidate(key).await;
+    pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        for (kind, key, _) in &attempt.keys {
+            if *kind != Kind::Address {
+                self.clear(key).await?;
             }
         }
+        Ok(())
     }
 }

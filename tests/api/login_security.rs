@@ -339,3 +339,53 @@ async fn nul_characters_never_reach_the_database_as_an_error() {
         assert_eq!(flow.assert_status(201)["definition"], definition);
     }
 }
+
+#[tokio::test]
+async fn guesses_spread_over_two_instances_are_refused_after_the_same_number_as_on_one() {
+    if crate::helpers::postgres_admin_url().is_none() {
+        eprintln!(
+            "skipped on {}: one SQLite file has one server, whose counters are its own",
+            crate::helpers::backend()
+        );
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(data.path());
+    settings.login_failures_per_account_and_address = 4;
+    settings.login_window = Duration::from_secs(60);
+    let a = spawn_with(settings.clone(), tempfile::tempdir().unwrap()).await;
+    let b = spawn_with(settings, tempfile::tempdir().unwrap()).await;
+    a.add_user("gail@example.com", PASSWORD).await;
+    // Four guesses, alternating instances: each counts on the one shared counter.
+    for i in 0..4 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        try_login(app, "gail@example.com", "guess")
+            .await
+            .assert_problem(401, "login_failed");
+    }
+    // The fifth is refused on both, with the same window's wait, the right password too.
+    for app in [&a, &b] {
+        for pass in ["guess", PASSWORD] {
+            let reply = try_login(app, "gail@example.com", pass).await;
+            reply.assert_problem(429, "too_many_requests");
+            assert!((1..=60).contains(&retry_after(&reply)));
+        }
+    }
+    // The counters are rows of the database, keyed by hashes: no e-mail stored as typed.
+    use sea_orm::ConnectionTrait;
+    let rows = a
+        .state
+        .db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT key FROM login_failures",
+        ))
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    for row in rows {
+        let key: String = row.try_get("", "key").unwrap();
+        assert_eq!(key.len(), 64, "{key}");
+        assert!(!key.contains("gail"));
+    }
+}

@@ -13,8 +13,9 @@ permit (
 );
 "#;
 
-async fn health(world: &World) -> Value {
-    world.app.get("/healthz", &Cred::None).await.body
+/// The health check as an authenticated caller sees it (with the reload details).
+async fn health(world: &World, cred: &Cred) -> Value {
+    world.app.get("/healthz", cred).await.body
 }
 
 #[tokio::test]
@@ -25,23 +26,24 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
     let policies = settings.policies_dir.clone();
     let world = World::on(spawn_with(settings, tempfile::tempdir().unwrap()).await).await;
     let carol = Cred::Token(world.token_of("carol").await);
+    let admin = Cred::Token(world.token_of("alice").await);
     let flows = format!("/api/tenants/{}/flows", world.acme);
     world
         .app
         .post(&flows, &carol, json!({"name": "before"}))
         .await
         .assert_problem(403, "forbidden");
-    let first = health(&world).await["policy"].clone();
+    let first = health(&world, &admin).await["policy"].clone();
     assert_eq!(first["policies"], 9);
     assert_eq!(first["last_reload_error"], Value::Null);
 
     std::fs::write(policies.join("viewer-writes.cedar"), VIEWERS_CREATE).unwrap();
     let reloaded = eventually(5, || async {
-        health(&world).await["policy"]["version"] != first["version"]
+        health(&world, &admin).await["policy"]["version"] != first["version"]
     })
     .await;
     assert!(reloaded, "the edit was not picked up within 5 s");
-    let second = health(&world).await["policy"].clone();
+    let second = health(&world, &admin).await["policy"].clone();
     assert_eq!(second["policies"], 10);
     let created = world
         .app
@@ -56,11 +58,11 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
     )
     .unwrap();
     let reported = eventually(5, || async {
-        health(&world).await["policy"]["last_reload_error"].is_string()
+        health(&world, &admin).await["policy"]["last_reload_error"].is_string()
     })
     .await;
     assert!(reported, "the rejected edit was not reported within 5 s");
-    let third = health(&world).await["policy"].clone();
+    let third = health(&world, &admin).await["policy"].clone();
     assert_eq!(
         third["version"], second["version"],
         "the last good set stays"
@@ -69,6 +71,14 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
     let error = third["last_reload_error"].as_str().unwrap();
     assert!(error.contains("broken.cedar:2:45"), "{error}");
     assert!(error.contains("attribute `nope`"), "{error}");
+    // An anonymous caller learns that the service is degraded and which set is in force; no
+    // file path, no policy text.
+    let anonymous = world.app.get("/healthz", &Cred::None).await;
+    assert_eq!(
+        anonymous.assert_status(200),
+        &json!({"status": "degraded", "policy": {"version": second["version"]}})
+    );
+    assert_eq!(health(&world, &admin).await["status"], "degraded");
     world
         .app
         .post(&flows, &carol, json!({"name": "still allowed"}))
@@ -79,12 +89,12 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
     std::fs::remove_file(policies.join("broken.cedar")).unwrap();
     std::fs::remove_file(policies.join("viewer-writes.cedar")).unwrap();
     let back = eventually(5, || async {
-        health(&world).await["policy"]["version"] == first["version"]
+        health(&world, &admin).await["policy"]["version"] == first["version"]
     })
     .await;
     assert!(back);
     assert_eq!(
-        health(&world).await["policy"]["last_reload_error"],
+        health(&world, &admin).await["policy"]["last_reload_error"],
         Value::Null
     );
     world
