@@ -142,6 +142,10 @@ pub struct ServeArgs {
     /// Failed logins per window for one account from all addresses before 429.
     #[arg(long, env = "ZYGO_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 100)]
     pub login_failures_per_account: u32,
+    /// Seconds between two purges of expired tokens, unneeded revocations, ended sessions and
+    /// closed login-throttling windows (in bounded batches, in the background); 0 never purges.
+    #[arg(long, env = "ZYGO_PURGE_INTERVAL_SECONDS", default_value_t = crate::config::DEFAULT_PURGE_INTERVAL_SECONDS)]
+    pub purge_interval_seconds: u64,
     /// Where to log every authorization decision as a JSON line: `off`, `stdout`, or a file path.
     #[arg(long, env = "ZYGO_DECISION_LOG", default_value = "off")]
     pub decision_log: LogTarget,
@@ -592,6 +596,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.login_failures_per_account_and_address = args.login_failures_per_account_and_address;
     settings.login_failures_per_address = args.login_failures_per_address;
     settings.login_failures_per_account = args.login_failures_per_account;
+    settings.purge_interval = Duration::from_secs(args.purge_interval_seconds);
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));
     if let Ok(spec) = std::env::var("ZYGO_TOKEN_KEYS") {

@@ -18,6 +18,8 @@ pub const DEFAULT_SESSION_IDLE_SECONDS: u64 = 7200;
 pub const DEFAULT_READ_TIMEOUT_SECONDS: u64 = 30;
 /// Default window in which failed logins are counted (15 minutes).
 pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 900;
+/// Default time between two purges of expired rows (5 minutes).
+pub const DEFAULT_PURGE_INTERVAL_SECONDS: u64 = 300;
 /// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
 pub const MIN_SECRET_BYTES: usize = 32;
 /// Default bound, in seconds, on a whole request.
@@ -124,6 +126,9 @@ pub struct Settings {
     pub decision_log: LogTarget,
     /// Whether to pick up edits of the policy folder while serving (file watch and SIGHUP).
     pub watch_policies: bool,
+    /// How often expired tokens, unneeded revocations, ended sessions and closed throttling
+    /// windows are purged; zero never purges.
+    pub purge_interval: Duration,
 }
 
 impl Settings {
@@ -151,6 +156,7 @@ impl Settings {
             creator_role: "Admin".into(),
             decision_log: LogTarget::Off,
             watch_policies: true,
+            purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECONDS),
         }
     }
 

@@ -99,7 +99,40 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
     if let Some(stop) = invalidation::spawn_listener(&state.db, Arc::downgrade(&state)) {
         let _ = state.invalidations.set(stop);
     }
+    spawn_purger(Arc::downgrade(&state));
     Ok(state)
+}
+
+/// Purges expired rows every `purge_interval` in the background (see [`store::purge`]), until
+/// the state is dropped. Every instance purges; the deletes are idempotent.
+fn spawn_purger(state: std::sync::Weak<AppState>) {
+    let Some(every) = state
+        .upgrade()
+        .map(|s| s.settings.purge_interval)
+        .filter(|every| !every.is_zero())
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate: the first purge comes one interval after the start.
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(state) = state.upgrade() else {
+                return;
+            };
+            let purge = store::purge::Purge::new(chrono::Utc::now(), &state.settings);
+            match store::purge::run(&state.db, purge).await {
+                Ok(purged) if purged.total() > 0 => tracing::info!(?purged, "purged expired rows"),
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(%err, "purging expired rows failed; next try in one interval")
+                }
+            }
+        }
+    });
 }
 
 impl Application {

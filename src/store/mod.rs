@@ -8,6 +8,7 @@ pub mod flows;
 pub mod login_failures;
 pub mod members;
 pub mod page;
+pub mod purge;
 pub mod reads;
 pub mod sessions;
 pub mod tenants;

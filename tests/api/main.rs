@@ -19,6 +19,7 @@ mod openapi;
 mod pages;
 mod policies;
 mod policy_index;
+mod purge;
 mod reads;
 mod reload;
 mod revocation;
