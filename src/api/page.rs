@@ -1,12 +1,13 @@
 //! Paginated lists: `?limit=&cursor=` in, `{"items": [...], "next_cursor": …}` out.
 //!
-//! A cursor is opaque to clients: base64url of the last row's position (`created_at`, `id`).
-//! It is not a secret and grants nothing (every page is authorized on its own), but a cursor
-//! this service did not issue is a 400 naming `cursor`.
+//! A cursor is opaque to clients: the last row's position, `created_at` (seconds and nanoseconds
+//! since the epoch) and `id` (hex), as `SECONDS.NANOS-ID`. It is not a secret and grants nothing
+//! (every page is authorized on its own); seconds have at most 11 digits (up to the year 5138,
+//! so stored times compare in order on every database). The document states its exact pattern, so every
+//! string of that pattern is a cursor: it reads the rows after that position. Anything else is a
+//! 400 naming `cursor`.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use poem_openapi::Object;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use uuid::Uuid;
@@ -54,23 +55,36 @@ pub fn keyset(limit: Option<u32>, cursor: Option<&str>) -> ApiResult<Keyset> {
 }
 
 fn encode(at: Position) -> String {
-    let text = format!(
-        "{}|{}",
-        at.created_at
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        at.id
-    );
-    URL_SAFE_NO_PAD.encode(text)
+    format!(
+        "{}.{:09}-{}",
+        at.created_at.timestamp(),
+        at.created_at.timestamp_subsec_nanos(),
+        at.id.simple()
+    )
 }
 
 fn decode(cursor: &str) -> ApiResult<Position> {
     let invalid = || ApiError::BadRequest("cursor: is not a cursor this list returned".into());
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
-    let (time, id) = text.split_once('|').ok_or_else(invalid)?;
-    let created_at = DateTime::parse_from_rfc3339(time)
-        .map_err(|_| invalid())?
-        .with_timezone(&Utc);
+    let (time, id) = cursor.split_once('-').ok_or_else(invalid)?;
+    let (seconds, nanos) = time.split_once('.').ok_or_else(invalid)?;
+    let digits = |s: &str, most: usize| {
+        (!s.is_empty() && s.len() <= most && s.bytes().all(|b| b.is_ascii_digit()))
+            .then_some(())
+            .ok_or_else(invalid)
+    };
+    digits(seconds, 11)?;
+    digits(nanos, 9)?;
+    if nanos.len() != 9
+        || id.len() != 32
+        || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(invalid());
+    }
+    let created_at = DateTime::from_timestamp(
+        seconds.parse().map_err(|_| invalid())?,
+        nanos.parse().map_err(|_| invalid())?,
+    )
+    .ok_or_else(invalid)?;
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;
     Ok(Position { created_at, id })
 }
@@ -85,7 +99,7 @@ mod tests {
         let at = Position {
             created_at: DateTime::parse_from_rfc3339("2026-12-02T10:11:12.123456789Z")
                 .unwrap()
-                .with_timezone(&Utc),
+                .with_timezone(&chrono::Utc),
             id: Uuid::new_v4(),
         };
         assert_eq!(decode(&encode(at)).unwrap(), at);
@@ -93,13 +107,26 @@ mod tests {
 
     #[test]
     fn a_foreign_cursor_is_a_400_naming_the_field() {
-        for bad in ["", "!!", "bm9wZQ", "MjAyNnw", "eHx5"] {
+        for bad in [
+            "",
+            "!!",
+            "bm9wZQ",
+            "00",
+            "1.5-0b6f3c2e3f1d4c559a612d2f4f7f6e10",
+            "1.000000000-0B6F3C2E3F1D4C559A612D2F4F7F6E10",
+            "1.000000000-0b6f3c2e-3f1d-4c55-9a61-2d2f4f7f6e10",
+            "123456789012.000000000-0b6f3c2e3f1d4c559a612d2f4f7f6e10",
+        ] {
             let err = decode(bad).unwrap_err();
             assert!(
                 matches!(&err, ApiError::BadRequest(m) if m.starts_with("cursor:")),
                 "{bad}"
             );
         }
+        // Every string of the documented pattern is a cursor.
+        let any = decode("99999999999.999999999-ffffffffffffffffffffffffffffffff").unwrap();
+        assert_eq!(any.created_at.timestamp(), 99_999_999_999);
+        assert!(decode("0.000000000-00000000000000000000000000000000").is_ok());
         assert!(keyset(Some(0), None).is_err());
         assert!(keyset(Some(501), None).is_err());
         assert_eq!(keyset(None, None).unwrap().limit, 100);

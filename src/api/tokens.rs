@@ -190,7 +190,7 @@ impl TokenApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page; the first page when omitted.
-        #[oai(validator(min_length = 2, max_length = 1024, pattern = r"^[A-Za-z0-9_-]+$"))]
+        #[oai(validator(pattern = r"^[0-9]{1,11}\.[0-9]{9}-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
     ) -> Result<
         Json<Page<IssuedToken>>,

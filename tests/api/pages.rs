@@ -142,13 +142,16 @@ async fn bad_limits_and_cursors_are_a_400_naming_the_field() {
             let detail = reply.body["detail"].as_str().unwrap();
             assert!(detail.starts_with("limit:"), "{path} {limit}: {detail}");
         }
-        // Not base64url, too short, or base64url of something this service never issued.
+        // Not of the cursor's pattern: garbage, an old base64 form, a time without its
+        // nanoseconds, an id with dashes, or too long.
         for cursor in [
             "x",
             "%21%21%21",
             "bm9wZQ",
             "MjAyNi0xMi0wMnw",
-            &"A".repeat(1025),
+            "1764670000-0b6f3c2e3f1d4c559a612d2f4f7f6e10",
+            "1764670000.000000000-0b6f3c2e-3f1d-4c55-9a61-2d2f4f7f6e10",
+            &"1".repeat(1025),
         ] {
             let reply = world
                 .app
@@ -159,6 +162,26 @@ async fn bad_limits_and_cursors_are_a_400_naming_the_field() {
             assert!(detail.starts_with("cursor:"), "{path} {cursor}: {detail}");
         }
     }
+}
+
+#[tokio::test]
+async fn any_cursor_of_the_documented_pattern_reads_the_rows_after_its_position() {
+    let world = World::new().await;
+    let bob = Cred::Token(world.token_of("bob").await);
+    for n in 0..3 {
+        world.flow(world.acme, &bob, &format!("flow {n}")).await;
+    }
+    let path = format!("/api/tenants/{}/flows", world.acme);
+    // Before every row: the whole list; after every row: an empty last page.
+    let start = "0.000000000-00000000000000000000000000000000";
+    let all = world.app.get(&format!("{path}?cursor={start}"), &bob).await;
+    assert_eq!(all.assert_status(200)["items"].as_array().unwrap().len(), 3);
+    let end = "99999999999.999999999-ffffffffffffffffffffffffffffffff";
+    let none = world.app.get(&format!("{path}?cursor={end}"), &bob).await;
+    assert_eq!(
+        none.assert_status(200),
+        &serde_json::json!({"items": [], "next_cursor": null})
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ from zygo_client.api.flows import (  # noqa: E402
 )
 from zygo_client.api.members import list_members, set_member_role  # noqa: E402
 from zygo_client.api.tenants import create_tenant, get_tenant, list_tenants  # noqa: E402
-from zygo_client.api.tokens import mint_token  # noqa: E402
+from zygo_client.api.tokens import list_tokens, mint_token, revoke_token  # noqa: E402
 from zygo_client.models import (  # noqa: E402
     Flow,
     FlowInput,
@@ -36,9 +36,11 @@ from zygo_client.models import (  # noqa: E402
     Member,
     NewTenant,
     PageFlow,
+    PageIssuedToken,
     PageMember,
     PageTenantWithRole,
     Problem,
+    RevokeRequest,
     RoleRequest,
     RoleRequestRole,
     Tenant,
@@ -177,7 +179,25 @@ def main():
     expect_problem(get_flow.sync_detailed(tenant.id, flow.id, client=admin), 404, "not_found")
     expect_problem(get_flow.sync_detailed(tenant.id, uuid4(), client=admin), 404, "not_found")
     assert expect(list_flows.sync_detailed(tenant.id, client=admin), 200, PageFlow).items == []
-    print("python client: login, token, tenant, member, flow CRUD and typed 401/403/404 ok")
+
+    # Named, read-only tokens: listed (never the token itself), refused on writes, revoked by jti.
+    reader = expect(
+        mint_token.sync_detailed(client=admin, name="python reader", read_only=True), 200, TokenResponse
+    )
+    listed = expect(list_tokens.sync_detailed(client=admin, limit=500), 200, PageIssuedToken).items
+    mine = [t for t in listed if t.name == "python reader"]
+    assert len(mine) == 1 and mine[0].read_only and mine[0].minted_from.value == "token", listed
+    reader_client = AuthenticatedClient(
+        base_url=BASE, token=reader.token, prefix="", auth_header_name="token", raise_on_unexpected_status=True
+    )
+    expect(list_flows.sync_detailed(tenant.id, client=reader_client), 200, PageFlow)
+    expect_problem(
+        create_flow.sync_detailed(tenant.id, client=reader_client, body=FlowInput(name="Nope")), 403, "forbidden"
+    )
+    revoked = revoke_token.sync_detailed(client=admin, body=RevokeRequest(jti=mine[0].jti))
+    assert revoked.status_code == 204, revoked
+    expect_problem(list_flows.sync_detailed(tenant.id, client=reader_client), 401, "token_revoked")
+    print("python client: login, token, tenant, member, flow CRUD, token list and typed 401/403/404 ok")
 
 
 if __name__ == "__main__":
