@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::authz::LogTarget;
+use crate::metrics::MetricsTarget;
 
 /// Default upper bound of `GET /api/token?expiration=` (30 days).
 pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
@@ -124,6 +125,8 @@ pub struct Settings {
     pub decision_log: LogTarget,
     /// Whether to pick up edits of the policy folder while serving (file watch and SIGHUP).
     pub watch_policies: bool,
+    /// Where `GET /metrics` is served: on the public listener, on an address of its own, or not.
+    pub metrics: MetricsTarget,
 }
 
 impl Settings {
@@ -151,6 +154,7 @@ impl Settings {
             creator_role: "Admin".into(),
             decision_log: LogTarget::Off,
             watch_policies: true,
+            metrics: MetricsTarget::Public,
         }
     }
 

@@ -23,6 +23,7 @@ use crate::authz::{AuthContext, AuthMethod};
 use crate::cache::ConsistentCache;
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 use crate::startup::AppState;
 use crate::store::{self, TenantId, UserId};
 
@@ -103,6 +104,7 @@ pub struct Authn {
     public_url: Option<String>,
     /// Failed-login counters (429 with `Retry-After`).
     pub throttle: throttle::LoginThrottle,
+    metrics: Arc<Metrics>,
 }
 
 impl Authn {
@@ -111,6 +113,7 @@ impl Authn {
         db: DatabaseConnection,
         reads: store::reads::Reads,
         settings: &Settings,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Authn {
             keys,
@@ -123,7 +126,8 @@ impl Authn {
             secure_cookies: settings.secure_cookies(),
             max_token_seconds: settings.max_token_seconds,
             public_url: settings.public_url.clone(),
-            throttle: throttle::LoginThrottle::new(settings),
+            throttle: throttle::LoginThrottle::new(settings, metrics.clone()),
+            metrics,
         }
     }
 
@@ -154,6 +158,7 @@ impl Authn {
     /// through [`crate::startup::AppState::revoke_families`] (or within the cache TTL).
     pub async fn revoke_families(&self, user: UserId, families: &[String]) -> ApiResult<()> {
         store::tokens::revoke(&self.db, user, families).await?;
+        self.metrics.tokens_revoked(families.len());
         for family in families {
             self.revoked_families.invalidate(family).await;
         }
@@ -202,6 +207,7 @@ impl Authn {
                 .await?;
             return Err(ApiError::SessionInvalid);
         }
+        self.metrics.token_minted(family.is_none());
         Ok(token)
     }
 

@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
+use std::sync::Arc;
+
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 
 #[derive(Debug, Clone, Copy)]
 struct Window {
@@ -35,6 +38,7 @@ pub struct LoginThrottle {
     per_account_and_address: u32,
     per_address: u32,
     per_account: u32,
+    metrics: Arc<Metrics>,
 }
 
 /// The address a client counts under: IPv4 as is, IPv6 by its /64 (one customer's network).
@@ -53,7 +57,7 @@ fn address_key(addr: Option<IpAddr>) -> String {
 }
 
 impl LoginThrottle {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &Settings, metrics: Arc<Metrics>) -> Self {
         LoginThrottle {
             counters: Cache::builder()
                 .max_capacity(1_000_000)
@@ -63,6 +67,7 @@ impl LoginThrottle {
             per_account_and_address: settings.login_failures_per_account_and_address,
             per_address: settings.login_failures_per_address,
             per_account: settings.login_failures_per_account,
+            metrics,
         }
     }
 
@@ -131,9 +136,12 @@ impl LoginThrottle {
         }
         match wait {
             None => Ok(()),
-            Some(left) => Err(ApiError::TooManyRequests {
-                retry_after: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
-            }),
+            Some(left) => {
+                self.metrics.login_throttled();
+                Err(ApiError::TooManyRequests {
+                    retry_after: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
+                })
+            }
         }
     }
 
