@@ -159,13 +159,13 @@ async fn requests_decisions_caches_tokens_and_throttling_are_counted_without_ide
         r#"zygo_decisions_total{action="CreateFlow",decision="Deny"}"#,
         1.0,
     );
-    // Alice's role in Acme is read once, then served by the cache; so is Carol's.
-    assert_sample(
-        &body,
-        r#"zygo_role_cache_requests_total{result="miss"}"#,
-        2.0,
-    );
-    assert!(sample(&body, r#"zygo_role_cache_requests_total{result="hit"}"#).unwrap() >= 3.0);
+    // Five role lookups (two creates, two lists, one read): Alice's role in Acme is read once,
+    // then served by the cache; Carol's is read once. (On PostgreSQL the invalidation listener
+    // may empty the cache when it connects, hence "at least".)
+    let hits = sample(&body, r#"zygo_role_cache_requests_total{result="hit"}"#).unwrap_or(0.0);
+    let misses = sample(&body, r#"zygo_role_cache_requests_total{result="miss"}"#).unwrap();
+    assert_eq!(hits + misses, 5.0, "{body}");
+    assert!(misses >= 2.0 && hits >= 1.0, "{body}");
     let version = app.state.authz.policy_status().version;
     assert_sample(
         &body,
