@@ -572,9 +572,17 @@ async function loadMembers() {
     ...page.items.map((member) => {
       const roleCell = el("td");
       if (may("SetMemberRole", "Member", member.user_id)) {
+        // A role changes only on "Save": a slip of the select must not demote anyone.
         const select = roleSelect(member.role, `Role of ${member.email}`);
-        select.addEventListener("change", () => setRole(t, member.user_id, select.value));
-        roleCell.append(select);
+        const save = el("button", {
+          type: "button",
+          className: "secondary save-role",
+          text: "Save",
+          disabled: true,
+          onclick: () => setRole(t, member.user_id, select.value),
+        });
+        select.addEventListener("change", () => (save.disabled = select.value === member.role));
+        roleCell.append(select, " ", save);
       } else roleCell.textContent = member.role;
       const actions = el("td", { className: "actions" });
       if (may("RemoveMember", "Member", member.user_id)) {

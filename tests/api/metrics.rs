@@ -291,3 +291,42 @@ async fn metrics_are_served_by_default_and_count_session_logins() {
         1.0,
     );
 }
+
+#[tokio::test]
+async fn serve_prints_the_metrics_address_its_flag_names_and_refuses_a_bad_one() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = crate::cli::zygo_command(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (address, printed) = crate::helpers::listening_address(&mut lines);
+    let metrics = printed
+        .iter()
+        .find_map(|line| line.strip_prefix("metrics on "))
+        .expect("the metrics address is printed")
+        .strip_suffix("/metrics")
+        .unwrap()
+        .to_owned();
+    let body = scrape(&metrics).await;
+    assert!(body.contains("# TYPE zygo_policy_info gauge"), "{body}");
+    let public = reqwest::get(format!("http://{address}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    crate::helpers::stop_binary(child);
+
+    let refused = crate::cli::zygo_command(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0", "--metrics", "everywhere"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("`everywhere` is not `on`, `off` or an address such as 127.0.0.1:9100"),
+        "{stderr}"
+    );
+}

@@ -1,12 +1,12 @@
 // Drives the web console (/) in a real browser (Debian chromium driven by playwright-core), as
 // the demo Admin of Acme (a Viewer in Globex):
 //   1. a wrong password is refused in words; the right one opens the console in Acme, where the
-//      Admin sees the buttons to create, rename and delete flows;
+//      Admin sees the buttons to create, rename and delete flows, and uses two of them;
 //   2. switching to Globex (POST /session/{tenant_id}) hides them: a Viewer may only read;
 //   3. on the Tokens page, a named token (default expiration 600 s) is minted and shown once with
 //      a copy button and a curl line; this script uses it over HTTP (the `token` header), revokes it
 //      from the page and sees the 401 `token_revoked`;
-//   4. members of Acme with the role controls an Admin gets;
+//   4. members of Acme with the role controls an Admin gets, one of which changes a role;
 //   5. in a fresh profile, repeated failed logins are throttled and the page shows the wait;
 //   6. "Log out everywhere" ends the session (its cookie gets 401 afterwards).
 // No Content-Security-Policy violation and no page error may occur. Screenshots go to
@@ -114,6 +114,12 @@ async function mainRun() {
     await page.fill("#flow-name", "Made in the console");
     await page.click("#flow-create");
     await page.locator("#flow-rows tr", { hasText: "Made in the console" }).waitFor();
+    const madeId = await page.locator("#flow-rows tr", { hasText: "Made in the console" }).getAttribute("data-flow-id");
+    const made = page.locator(`#flow-rows tr[data-flow-id="${madeId}"]`);
+    await made.locator("button.rename").click();
+    await made.locator("input").fill("Renamed in the console");
+    await made.locator("button", { hasText: "Save" }).click();
+    await page.locator("#flow-rows tr", { hasText: "Renamed in the console" }).waitFor();
     await page.screenshot({ path: join(artifacts, "console-flows-admin.png") });
 
     // 2. Switch to Globex, where this user is a Viewer.
@@ -185,6 +191,13 @@ async function mainRun() {
     assert.equal(await viewer.locator("select").inputValue(), "Viewer");
     assert.equal(await viewer.locator("button.remove").count(), 1, "an Admin may remove members");
     assert.ok(await page.locator("#member-form").isVisible(), "and add them");
+    await viewer.locator("select").selectOption("Editor");
+    await viewer.locator("button.save-role").click();
+    await page.locator("#status", { hasText: "Role set to Editor." }).waitFor();
+    const acme = me.body.memberships.find((m) => m.tenant_name === "Acme").tenant_id;
+    const members = await http(`/api/tenants/${acme}/members`, { cookie: `session=${session.value}` });
+    assert.equal(members.status, 200);
+    assert.equal(members.body.items.find((m) => m.email === "viewer@acme.example").role, "Editor");
     await page.screenshot({ path: join(artifacts, "console-members.png") });
 
     // 6. Log out everywhere: the session cookie is dead afterwards.
