@@ -190,10 +190,10 @@ impl Metrics {
         }
     }
 
-    /// One answered request.
-    pub fn http_request(&self, operation: &str, status: u16, took: Duration) {
+    /// One answered request; `status` is the code's three digits.
+    pub fn http_request(&self, operation: &str, status: &str, took: Duration) {
         self.http_requests
-            .with_label_values(&[operation, &status.to_string()])
+            .with_label_values(&[operation, status])
             .inc();
         self.http_duration
             .with_label_values(&[operation])

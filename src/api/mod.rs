@@ -284,7 +284,7 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
                 StatusCode::NOT_FOUND => "unmatched",
                 _ => static_operation(&path),
             }),
-            response.status().as_u16(),
+            response.status().as_str(),
             started.elapsed(),
         );
     }
