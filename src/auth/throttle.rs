@@ -11,11 +11,10 @@
 //! Counters live in this process: with N instances an attacker gets at most N times the budget.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
-
-use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::error::ApiError;
