@@ -70,6 +70,7 @@ pub struct Metrics {
     tokens_minted: IntCounterVec,
     token_revocations: IntCounter,
     login_throttled: IntCounter,
+    logins: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -186,6 +187,12 @@ impl Metrics {
                 "zygo_login_throttled_total",
                 "Login (and password change) attempts refused with 429 by the failed-login throttle.",
             ),
+            logins: counter_vec(
+                r,
+                "zygo_logins_total",
+                "Logins whose password was checked, by result: success or failure (throttled ones are in zygo_login_throttled_total).",
+                &["result"],
+            ),
             registry,
         }
     }
@@ -221,6 +228,12 @@ impl Metrics {
     /// Token families revoked.
     pub fn tokens_revoked(&self, families: usize) {
         self.token_revocations.inc_by(families as u64);
+    }
+
+    /// One login whose password was checked.
+    pub fn login(&self, succeeded: bool) {
+        let result = if succeeded { "success" } else { "failure" };
+        self.logins.with_label_values(&[result]).inc();
     }
 
     /// One login attempt refused by the throttle.

@@ -91,6 +91,7 @@ async fn requests_decisions_caches_tokens_and_throttling_are_counted_without_ide
         "zygo_tokens_minted_total",
         "zygo_token_revocations_total",
         "zygo_login_throttled_total",
+        "zygo_logins_total",
     ] {
         assert!(
             body.contains(&format!("# HELP {family} "))
@@ -179,6 +180,9 @@ async fn requests_decisions_caches_tokens_and_throttling_are_counted_without_ide
     assert_sample(&body, r#"zygo_tokens_minted_total{from="token"}"#, 1.0);
     assert_sample(&body, "zygo_token_revocations_total", 1.0);
     assert_sample(&body, "zygo_login_throttled_total", 2.0);
+    // Alice and Carol logged in; Bob's 5 wrong passwords were checked, the 2 throttled were not.
+    assert_sample(&body, r#"zygo_logins_total{result="success"}"#, 2.0);
+    assert_sample(&body, r#"zygo_logins_total{result="failure"}"#, 5.0);
 
     // Nothing that identifies a tenant, a user, a resource or a credential.
     let claims = crate::helpers::jwt_part(&token, 1);
