@@ -180,7 +180,7 @@ impl Metrics {
             token_revocations: counter(
                 r,
                 "zygo_token_revocations_total",
-                "Token families revoked (explicit revocations, log out everywhere, password changes).",
+                "Token families revoked: one per explicit revocation; log out everywhere and password changes count each family with a live token.",
             ),
             login_throttled: counter(
                 r,
