@@ -38,8 +38,17 @@ where
     where
         F: Future<Output = Result<V, E>>,
     {
+        self.lookup(key, load).await.map(|(value, _)| value)
+    }
+
+    /// As [`ConsistentCache::get_or_load`], and whether the value came from the cache (`true`)
+    /// or from the loader (`false`), for the hit and miss counters.
+    pub async fn lookup<E, F>(&self, key: K, load: F) -> Result<(V, bool), E>
+    where
+        F: Future<Output = Result<V, E>>,
+    {
         if let Some(value) = self.entries.get(&key).await {
-            return Ok(value);
+            return Ok((value, true));
         }
         let started = *self.epoch.read().await;
         let value = load.await?;
@@ -47,7 +56,7 @@ where
         if *epoch == started {
             self.entries.insert(key, value.clone()).await;
         }
-        Ok(value)
+        Ok((value, false))
     }
 
     /// Drops the key; loads that were in flight will not re-insert their (older) value.

@@ -149,6 +149,10 @@ pub struct ServeArgs {
     /// Where to log every authorization decision as a JSON line: `off`, `stdout`, or a file path.
     #[arg(long, env = "ZYGO_DECISION_LOG", default_value = "off")]
     pub decision_log: LogTarget,
+    /// Where to serve Prometheus metrics (`GET /metrics`): `on` (on the public listener), `off`,
+    /// or an address such as `127.0.0.1:9100` (a listener of its own, not the public one).
+    #[arg(long, env = "ZYGO_METRICS", default_value = "on")]
+    pub metrics: crate::metrics::MetricsTarget,
     /// First create a demo world (tenants, users with each role, flows) and print its logins.
     #[arg(long)]
     pub demo: bool,
@@ -584,6 +588,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     let mut settings = Settings::new(args.db.settings());
     settings.bind = args.bind;
     settings.decision_log = args.decision_log;
+    settings.metrics = args.metrics;
     settings.policies_dir = args.policy.policies;
     settings.public_url = args.public_url;
     settings.max_token_seconds = args.max_token_seconds;
@@ -614,7 +619,13 @@ async fn serve(args: ServeArgs) -> CliResult {
         println!("{world}");
     }
     let addr = app.local_addr();
-    println!("listening on http://{addr} (Swagger UI at http://{addr}/docs)");
+    // Before the `listening on` line, which scripts wait for.
+    if let Some(metrics) = app.metrics_addr() {
+        println!("metrics on http://{metrics}/metrics");
+    }
+    println!(
+        "listening on http://{addr} (console at http://{addr}/, Swagger UI at http://{addr}/docs)"
+    );
     app.run_until_stopped()
         .await
         .map_err(|e| format!("the server stopped: {e}"))

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::authz::LogTarget;
+use crate::metrics::MetricsTarget;
 
 /// Default upper bound of `GET /api/token?expiration=` (30 days).
 pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
@@ -129,6 +130,8 @@ pub struct Settings {
     /// How often expired tokens, unneeded revocations, ended sessions and closed throttling
     /// windows are purged; zero never purges.
     pub purge_interval: Duration,
+    /// Where `GET /metrics` is served: on the public listener, on an address of its own, or not.
+    pub metrics: MetricsTarget,
 }
 
 impl Settings {
@@ -157,6 +160,7 @@ impl Settings {
             decision_log: LogTarget::Off,
             watch_policies: true,
             purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECONDS),
+            metrics: MetricsTarget::Public,
         }
     }
 

@@ -19,6 +19,8 @@ pub mod demo;
 pub mod error;
 /// Cross-instance cache invalidation: PostgreSQL NOTIFY after a change, LISTEN into the caches.
 pub mod invalidation;
+/// Prometheus metrics: one registry per server, rendered at `GET /metrics`.
+pub mod metrics;
 /// Connection-level limits: the request deadline that cuts off slow-trickle clients.
 pub mod net;
 /// Building and running the application.

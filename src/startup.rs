@@ -14,6 +14,7 @@ use crate::auth::{Authn, TokenKeys, token};
 use crate::authz::{Authz, DecisionLog, PolicyBundle, PolicyStore};
 use crate::config::Settings;
 use crate::invalidation;
+use crate::metrics::{Metrics, MetricsTarget};
 use crate::net::DeadlineAcceptor;
 use crate::store;
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub authn: Authn,
     pub authz: Authz,
     pub settings: Settings,
+    /// This server's metrics (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
     /// The cross-instance invalidation listener (PostgreSQL); stops when the state is dropped.
     invalidations: std::sync::OnceLock<invalidation::Stop>,
 }
@@ -51,6 +54,8 @@ pub enum StartError {
 
 pub struct Application {
     acceptor: TcpAcceptor,
+    /// The listener of `--metrics ADDR`, when metrics are served apart from the API.
+    metrics_acceptor: Option<TcpAcceptor>,
     state: Arc<AppState>,
 }
 
@@ -84,16 +89,28 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
     } else {
         TokenKeys::from_list(settings.token_keys.clone())?
     };
-    let authn = Authn::new(keys, db.clone(), reads.clone(), &settings);
+    let metrics = Arc::new(Metrics::new());
+    let authn = Authn::new(keys, db.clone(), reads.clone(), &settings, metrics.clone());
     let log = DecisionLog::open(&settings.decision_log).map_err(StartError::DecisionLog)?;
-    let policies = Arc::new(PolicyStore::new(settings.policies_dir.clone(), bundle));
-    let authz = Authz::new(policies, reads.pool.clone(), settings.cache_ttl, log);
+    let policies = Arc::new(PolicyStore::new(
+        settings.policies_dir.clone(),
+        bundle,
+        metrics.policy_reloads_rejected.clone(),
+    ));
+    let authz = Authz::new(
+        policies,
+        reads.pool.clone(),
+        settings.cache_ttl,
+        log,
+        metrics.clone(),
+    );
     let state = Arc::new(AppState {
         db,
         reads,
         authn,
         authz,
         settings,
+        metrics,
         invalidations: std::sync::OnceLock::new(),
     });
     if let Some(stop) = invalidation::spawn_listener(&state.db, Arc::downgrade(&state)) {
@@ -144,20 +161,38 @@ impl Application {
             .into_acceptor()
             .await
             .map_err(|source| StartError::Bind { addr: bind, source })?;
+        let metrics_acceptor = match &settings.metrics {
+            MetricsTarget::Listen(addr) => Some(
+                TcpListener::bind(addr.clone())
+                    .into_acceptor()
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        addr: addr.clone(),
+                        source,
+                    })?,
+            ),
+            MetricsTarget::Public | MetricsTarget::Off => None,
+        };
         let state = build_state(settings).await?;
         if watch {
             state.authz.policy_store().watch();
         }
-        Ok(Application { acceptor, state })
+        Ok(Application {
+            acceptor,
+            metrics_acceptor,
+            state,
+        })
     }
 
     /// The bound address (the real port when the settings asked for port 0).
     pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
+        socket_addr(&self.acceptor)
             .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The address of the separate metrics listener (`--metrics ADDR`), if there is one.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_acceptor.as_ref().and_then(socket_addr)
     }
 
     pub fn state(&self) -> Arc<AppState> {
@@ -176,12 +211,51 @@ impl Application {
     ) -> std::io::Result<()> {
         let read_timeout = self.state.settings.read_timeout;
         let idle_timeout = self.state.settings.idle_timeout;
+        // One stop signal for both listeners.
+        let (stopped, mut on_stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop.await;
+            let _ = stopped.send(true);
+        });
+        if let Some(acceptor) = self.metrics_acceptor {
+            let endpoint = api::metrics_app(self.state.clone());
+            let mut on_stop = on_stop.clone();
+            tokio::spawn(async move {
+                let served =
+                    Server::new_with_acceptor(DeadlineAcceptor::new(acceptor, read_timeout))
+                        .idle_timeout(idle_timeout)
+                        .run_with_graceful_shutdown(
+                            endpoint,
+                            async move {
+                                let _ = on_stop.wait_for(|stop| *stop).await;
+                            },
+                            Some(Duration::from_secs(5)),
+                        )
+                        .await;
+                if let Err(err) = served {
+                    tracing::error!("the metrics listener stopped: {err}");
+                }
+            });
+        }
         let app = api::app(self.state);
         Server::new_with_acceptor(DeadlineAcceptor::new(self.acceptor, read_timeout))
             .idle_timeout(idle_timeout)
-            .run_with_graceful_shutdown(app, stop, Some(Duration::from_secs(30)))
+            .run_with_graceful_shutdown(
+                app,
+                async move {
+                    let _ = on_stop.wait_for(|stop| *stop).await;
+                },
+                Some(Duration::from_secs(30)),
+            )
             .await
     }
+}
+
+fn socket_addr(acceptor: &TcpAcceptor) -> Option<std::net::SocketAddr> {
+    acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
 }
 
 async fn shutdown_signal() {

@@ -178,10 +178,12 @@ impl AuthApi {
         let user = match user {
             Some(user) if matches && !user.disabled => user,
             _ => {
+                state.metrics.login(false);
                 state.authn.throttle.failed(&attempt).await?;
                 return Err(ApiError::LoginFailed.into());
             }
         };
+        state.metrics.login(true);
         state.authn.throttle.succeeded(&attempt).await?;
         // Hashes made with weaker parameters are upgraded now that the password is at hand.
         if password::needs_rehash(&user.password_hash) {

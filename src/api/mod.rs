@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+mod console;
 mod decisions;
 mod flows;
 mod health;
@@ -18,9 +19,10 @@ use std::sync::Arc;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{OpenApiService, OperationId, Tags};
 
 use crate::error::{ApiError, render_error};
+use crate::metrics::{Metrics, MetricsTarget};
 use crate::startup::AppState;
 
 pub use decisions::MAX_ITEMS as MAX_DECISION_ITEMS;
@@ -145,6 +147,9 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
     let (raw, ui) = (service.spec(), service.swagger_ui_html());
     let (for_json, for_ui) = (state.clone(), state.clone());
     let mut routes = Route::new();
+    if state.settings.metrics == MetricsTarget::Public {
+        routes = routes.at("/metrics", metrics_endpoint(state.clone()));
+    }
     if state.settings.test_panic_route {
         routes = routes.at(
             "/__test/panic",
@@ -170,11 +175,40 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
             ),
         )
         .nest("/", service)
+        .around(console::serve)
         // A panicking handler becomes a 500 problem; the process and its other requests go on.
         .with(CatchPanic::new().with_handler(panic_response))
         .around(frame)
         .data(state)
         .catch_all_error(render_error)
+}
+
+/// `GET /metrics`: the text exposition of this server's metrics.
+fn metrics_endpoint(state: Arc<AppState>) -> impl Endpoint + use<> {
+    poem::get(poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type(format!("{}; charset=utf-8", Metrics::content_type()))
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(state.metrics.render(&state.authz.policy_status()))
+    }))
+}
+
+/// The separate metrics listener of `--metrics ADDR`: `/metrics` and nothing else.
+pub fn metrics_app(state: Arc<AppState>) -> impl Endpoint + use<> {
+    Route::new()
+        .at("/metrics", metrics_endpoint(state))
+        .catch_all_error(render_error)
+}
+
+/// The metrics label of a request the OpenAPI service did not answer: the route template of the
+/// few routes outside it, else `unmatched` (never the raw path, which may carry ids).
+fn static_operation(path: &str) -> &'static str {
+    match path {
+        "/metrics" => "/metrics",
+        "/openapi.json" => "/openapi.json",
+        "/docs" | "/docs/" => "/docs",
+        _ => console::operation(path).unwrap_or("unmatched"),
+    }
 }
 
 /// The answer to a request whose handler panicked: a plain 500 problem; the panic is logged.
@@ -207,11 +241,15 @@ fn request_id(req: &Request) -> String {
 /// size limit, the request deadline (503 past it), and errors rendered as problem+json with the
 /// request id attached.
 async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
+    let started = std::time::Instant::now();
     let id = request_id(&req);
     let path = req.uri().path().to_owned();
     let deadline = req
         .data::<Arc<AppState>>()
         .map(|state| state.settings.request_timeout);
+    let metrics = req
+        .data::<Arc<AppState>>()
+        .map(|state| state.metrics.clone());
     let handle = crate::authz::log::REQUEST_ID.scope(id.clone(), async move {
         limit_body(&mut req).await?;
         next.call(req).await.map(IntoResponse::into_response)
@@ -226,10 +264,30 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
             }),
         None => handle.await,
     };
-    let mut response = match result {
-        Ok(response) => response,
-        Err(err) => render_error(name_path_parameter(err, &path)).await,
+    // poem-openapi tags what its operations answer (errors included) with the operation id.
+    let (mut response, operation) = match result {
+        Ok(response) => {
+            let operation = response.data::<OperationId>().map(|op| op.0);
+            (response, operation)
+        }
+        Err(err) => {
+            let operation = err.data::<OperationId>().map(|op| op.0);
+            (
+                render_error(name_path_parameter(err, &path)).await,
+                operation,
+            )
+        }
     };
+    if let Some(metrics) = metrics {
+        metrics.http_request(
+            operation.unwrap_or_else(|| match response.status() {
+                StatusCode::NOT_FOUND => "unmatched",
+                _ => static_operation(&path),
+            }),
+            response.status().as_str(),
+            started.elapsed(),
+        );
+    }
     // RFC 9110: a 405 lists the methods the resource does support.
     if response.status() == StatusCode::METHOD_NOT_ALLOWED
         && let Some((_, methods)) = route_for(&path)

@@ -23,6 +23,7 @@ use crate::authz::{AuthContext, AuthMethod};
 use crate::cache::ConsistentCache;
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 use crate::startup::AppState;
 use crate::store::{self, TenantId, UserId};
 
@@ -114,6 +115,7 @@ pub struct Authn {
     public_url: Option<String>,
     /// Failed-login counters (429 with `Retry-After`).
     pub throttle: throttle::LoginThrottle,
+    metrics: Arc<Metrics>,
 }
 
 impl Authn {
@@ -122,8 +124,9 @@ impl Authn {
         db: DatabaseConnection,
         reads: store::reads::Reads,
         settings: &Settings,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        let throttle = throttle::LoginThrottle::new(settings, &db);
+        let throttle = throttle::LoginThrottle::new(settings, &db, metrics.clone());
         Authn {
             keys,
             db,
@@ -136,6 +139,7 @@ impl Authn {
             max_token_seconds: settings.max_token_seconds,
             public_url: settings.public_url.clone(),
             throttle,
+            metrics,
         }
     }
 
@@ -166,6 +170,7 @@ impl Authn {
     /// through [`crate::startup::AppState::revoke_families`] (or within the cache TTL).
     pub async fn revoke_families(&self, user: UserId, families: &[String]) -> ApiResult<()> {
         store::tokens::revoke(&self.db, user, families).await?;
+        self.metrics.tokens_revoked(families.len());
         for family in families {
             self.revoked_families.invalidate(family).await;
         }
@@ -220,6 +225,7 @@ impl Authn {
                 .await?;
             return Err(ApiError::SessionInvalid);
         }
+        self.metrics.token_minted(family.is_none());
         Ok(token)
     }
 

@@ -13,6 +13,7 @@
 //! process.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::store::login_failures::{self, Counted};
 
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +61,7 @@ pub struct LoginThrottle {
     per_account_and_address: u32,
     per_address: u32,
     per_account: u32,
+    metrics: Arc<Metrics>,
 }
 
 /// The address a client counts under: IPv4 as is, IPv6 by its /64 (one customer's network).
@@ -79,7 +82,7 @@ fn address_key(addr: Option<IpAddr>) -> String {
 impl LoginThrottle {
     /// Counters in the database when it is PostgreSQL (instances share them), else in this
     /// process.
-    pub fn new(settings: &Settings, db: &DatabaseConnection) -> Self {
+    pub fn new(settings: &Settings, db: &DatabaseConnection, metrics: Arc<Metrics>) -> Self {
         let counters = if db.get_database_backend() == DbBackend::Postgres {
             Counters::Shared(db.clone())
         } else {
@@ -96,6 +99,7 @@ impl LoginThrottle {
             per_account_and_address: settings.login_failures_per_account_and_address,
             per_address: settings.login_failures_per_address,
             per_account: settings.login_failures_per_account,
+            metrics,
         }
     }
 
@@ -206,9 +210,12 @@ impl LoginThrottle {
         }
         match wait {
             None => Ok(()),
-            Some(left) => Err(ApiError::TooManyRequests {
-                retry_after: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
-            }),
+            Some(left) => {
+                self.metrics.login_throttled();
+                Err(ApiError::TooManyRequests {
+                    retry_after: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
+                })
+            }
         }
     }
 

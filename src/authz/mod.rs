@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::cache::ConsistentCache;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
 use crate::store::{self, TenantId, UserId};
 
 pub use decide::{Decision, Query, Question, Subject};
@@ -206,6 +207,7 @@ pub struct Authz {
     /// Read connections (role lookups never wait behind writes).
     db: DatabaseConnection,
     log: DecisionLog,
+    metrics: Arc<Metrics>,
 }
 
 impl Authz {
@@ -214,12 +216,14 @@ impl Authz {
         db: DatabaseConnection,
         cache_ttl: Duration,
         log: DecisionLog,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Authz {
             policies,
             roles: ConsistentCache::new(100_000, cache_ttl),
             db,
             log,
+            metrics,
         }
     }
 
@@ -240,14 +244,17 @@ impl Authz {
 
     /// The caller's role in the tenant (`None`: not a member), through the cache.
     pub async fn role_of(&self, user: UserId, tenant: TenantId) -> ApiResult<Option<Arc<str>>> {
-        self.roles
-            .get_or_load((user, tenant), async {
+        let (role, hit) = self
+            .roles
+            .lookup((user, tenant), async {
                 store::members::role_of(&self.db, tenant, user)
                     .await
                     .map(|role| role.map(Arc::from))
             })
             .await
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        self.metrics.role_lookup(hit);
+        Ok(role)
     }
 
     /// Forgets a cached role at once; call after every membership change this process makes.
@@ -268,6 +275,8 @@ impl Authz {
         decision: &Decision,
         started: Instant,
     ) {
+        self.metrics
+            .decision(question.action.name(), decision.allowed);
         if !self.log.enabled() {
             return;
         }

@@ -33,6 +33,8 @@ pub struct PolicyStore {
     status: Mutex<PolicyStatus>,
     /// Content hash of the folder as last examined (loaded or rejected).
     seen: Mutex<String>,
+    /// Counts rejected reloads (`zygo_policy_reloads_rejected_total`).
+    rejected: prometheus::IntCounter,
 }
 
 /// A hash of everything the bundle is built from; cheap enough to compute twice a second.
@@ -61,7 +63,7 @@ fn fingerprint(dir: &Path) -> String {
 }
 
 impl PolicyStore {
-    pub fn new(dir: PathBuf, bundle: PolicyBundle) -> Self {
+    pub fn new(dir: PathBuf, bundle: PolicyBundle, rejected: prometheus::IntCounter) -> Self {
         let status = PolicyStatus {
             version: bundle.version().to_owned(),
             loaded_at: Utc::now(),
@@ -75,6 +77,7 @@ impl PolicyStore {
             current: RwLock::new(Arc::new(bundle)),
             status: Mutex::new(status),
             seen: Mutex::new(seen),
+            rejected,
         }
     }
 
@@ -124,6 +127,7 @@ impl PolicyStore {
                 Ok(Some(version))
             }
             Err(err) => {
+                self.rejected.inc();
                 tracing::error!(
                     "policy reload rejected, keeping version {}:\n{err}",
                     self.status().version

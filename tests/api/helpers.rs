@@ -56,6 +56,8 @@ where
 
 pub struct TestApp {
     pub address: String,
+    /// `http://ADDR` of the separate metrics listener, when the settings asked for one.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub state: Arc<AppState>,
     pub _dir: TempDir,
@@ -138,6 +140,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(settings: Settings, dir: TempDir) -> TestApp {
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let state = app.state();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -145,6 +148,7 @@ pub async fn spawn_with(settings: Settings, dir: TempDir) -> TestApp {
     }));
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod console;
 mod csrf;
 mod decisions;
 mod deployment;
@@ -15,6 +16,7 @@ mod helpers;
 mod key_rotation;
 mod login_security;
 mod members;
+mod metrics;
 mod openapi;
 mod pages;
 mod policies;

@@ -1,0 +1,238 @@
+// Drives the web console (/) in a real browser (Debian chromium driven by playwright-core), as
+// the demo Admin of Acme (a Viewer in Globex):
+//   1. a wrong password is refused in words; the right one opens the console in Acme, where the
+//      Admin sees the buttons to create, rename and delete flows, and uses two of them;
+//   2. switching to Globex (POST /session/{tenant_id}) hides them: a Viewer may only read;
+//   3. on the Tokens page, a named token (default expiration 600 s) is minted and shown once with
+//      a copy button and a curl line; this script uses it over HTTP (the `token` header), revokes it
+//      from the page and sees the 401 `token_revoked`;
+//   4. members of Acme with the role controls an Admin gets, one of which changes a role;
+//   5. in a fresh profile, repeated failed logins are throttled and the page shows the wait;
+//   6. "Log out everywhere" ends the session (its cookie gets 401 afterwards).
+// No Content-Security-Policy violation and no page error may occur. Screenshots go to
+// ARTIFACT_DIR (console-*.png). Any failed expectation exits non-zero.
+//
+// usage: node console.mjs BASE_URL ARTIFACT_DIR
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [baseUrl, artifacts] = process.argv.slice(2);
+assert.ok(baseUrl && artifacts, "usage: console.mjs BASE_URL ARTIFACT_DIR");
+
+const ADMIN = { email: "admin@acme.example", password: "acme-admin-demo" };
+const problems = [];
+
+async function browser() {
+  const profile = mkdtempSync(join(tmpdir(), "zygo-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  context.setDefaultTimeout(20_000);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: baseUrl });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
+  page.on("console", (msg) => {
+    if (/Content Security Policy|Refused to/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
+  });
+  return {
+    page,
+    context,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** An HTTP call from this script, as curl would make it. */
+async function http(path, headers = {}) {
+  const response = await fetch(`${baseUrl}${path}`, { headers });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+async function openConsole(page) {
+  const reply = await page.goto(`${baseUrl}/`);
+  assert.equal(reply?.status(), 200, "GET /");
+  await page.locator("#login-view").waitFor();
+}
+
+async function logIn(page, email, password) {
+  await page.fill("#login-email", email);
+  await page.fill("#login-password", password);
+  await page.click("#login-submit");
+}
+
+async function flowRows(page) {
+  await page.locator("#flow-rows tr").first().waitFor();
+  return page.locator("#flow-rows tr");
+}
+
+async function mainRun() {
+  const { page, context, close } = await browser();
+  try {
+    await openConsole(page);
+
+    // 1. Errors in words; then the Admin of Acme.
+    await logIn(page, ADMIN.email, "not the password");
+    await page.locator("#login-error", { hasText: "E-mail or password is incorrect." }).waitFor();
+    await logIn(page, ADMIN.email, ADMIN.password);
+    await page.locator("#app-view").waitFor();
+    assert.equal(await page.textContent("#whoami"), ADMIN.email);
+    const current = await page.locator("#tenant-switcher option:checked").textContent();
+    assert.equal(current, "Acme (Admin)", "the session starts in Acme");
+    const cookies = await context.cookies(baseUrl);
+    const session = cookies.find((c) => c.name === "session");
+    assert.ok(session?.httpOnly, "the session cookie is HttpOnly");
+    assert.equal(
+      await page.evaluate(() => document.cookie.includes("session=")),
+      false,
+      "the page cannot read the session cookie",
+    );
+
+    await page.click('nav .tab[data-page="flows"]');
+    let rows = await flowRows(page);
+    await page.locator("#flow-rows tr", { hasText: "Onboarding" }).waitFor();
+    assert.ok(await page.locator("#flow-form").isVisible(), "an Admin may create flows");
+    const onboarding = page.locator("#flow-rows tr", { hasText: "Onboarding" });
+    assert.equal(await onboarding.locator("button.rename").count(), 1, "an Admin may rename");
+    assert.equal(await onboarding.locator("button.delete").count(), 1, "an Admin may delete");
+    await page.fill("#flow-name", "Made in the console");
+    await page.click("#flow-create");
+    await page.locator("#flow-rows tr", { hasText: "Made in the console" }).waitFor();
+    const madeId = await page.locator("#flow-rows tr", { hasText: "Made in the console" }).getAttribute("data-flow-id");
+    const made = page.locator(`#flow-rows tr[data-flow-id="${madeId}"]`);
+    await made.locator("button.rename").click();
+    await made.locator("input").fill("Renamed in the console");
+    await made.locator("button", { hasText: "Save" }).click();
+    await page.locator("#flow-rows tr", { hasText: "Renamed in the console" }).waitFor();
+    await page.screenshot({ path: join(artifacts, "console-flows-admin.png") });
+
+    // 2. Switch to Globex, where this user is a Viewer.
+    await page.selectOption("#tenant-switcher", { label: "Globex (Viewer)" });
+    await page.locator("#status", { hasText: "Now working in Globex." }).waitFor();
+    await page.locator("#flow-rows tr", { hasText: "Incident response" }).waitFor();
+    rows = await flowRows(page);
+    assert.equal(await rows.count(), 1, "Globex's flows only");
+    assert.equal(await page.locator("#flow-form").isVisible(), false, "a Viewer may not create");
+    assert.equal(await page.locator("#flow-rows button").count(), 0, "nor rename nor delete");
+    await page.screenshot({ path: join(artifacts, "console-flows-viewer.png") });
+
+    // 3. Tokens: mint a named token, use it, revoke it.
+    await page.click('nav .tab[data-page="tokens"]');
+    assert.equal(await page.inputValue("#token-expiration"), "600", "600 s by default");
+    await page.fill("#token-name", "console-e2e");
+    await page.click("#token-create");
+    await page.locator("#new-token").waitFor();
+    const token = await page.inputValue("#new-token-value");
+    assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, "a JWT");
+    const curl = await page.inputValue("#new-token-curl");
+    assert.equal(curl, `curl -H 'token: ${token}' ${baseUrl}/api/me`, "a ready curl line with the token header");
+    await page.click("#copy-token");
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token, "Copy puts the token on the clipboard");
+    assert.equal(await page.evaluate(() => localStorage.length + sessionStorage.length), 0, "nothing in browser storage");
+    assert.ok(!page.url().includes(token), "the token is not in the URL");
+    await page.screenshot({ path: join(artifacts, "console-token.png") });
+
+    const jti = JSON.parse(Buffer.from(token.split(".")[1], "base64url")).jti;
+    const me = await http("/api/me", { token });
+    assert.equal(me.status, 200, `the token works: ${JSON.stringify(me.body)}`);
+    assert.equal(me.body.email, ADMIN.email);
+    const globex = me.body.memberships.find((m) => m.tenant_name === "Globex").tenant_id;
+    const flows = await http(`/api/tenants/${globex}/flows`, { token });
+    assert.equal(flows.status, 200, "the token reads Globex's flows");
+    assert.deepEqual(
+      flows.body.items.map((f) => f.name),
+      ["Incident response"],
+    );
+
+    const row = page.locator(`#token-rows tr[data-jti="${jti}"]`);
+    await row.waitFor();
+    // The list comes from `GET /api/tokens` and names the new token.
+    const list = await http("/api/tokens", { token });
+    assert.equal(list.status, 200, `GET /api/tokens: ${JSON.stringify(list.body)}`);
+    const listed = list.body.items.find((t) => t.jti === jti);
+    assert.equal(listed?.name, "console-e2e", "the token list names the new token");
+    assert.equal(await page.textContent("#token-list-note"), "", "the list is shown");
+    assert.equal(await row.locator("td").first().textContent(), "console-e2e");
+    await row.locator("button.revoke").click();
+    await page.locator("#status", { hasText: "Token revoked" }).waitFor();
+    const refused = await http("/api/me", { token });
+    assert.equal(refused.status, 401, "the revoked token is refused");
+    assert.equal(refused.body.code, "token_revoked");
+    await page.screenshot({ path: join(artifacts, "console-token-revoked.png") });
+
+    // 4. Members of Acme, as its Admin.
+    await page.selectOption("#tenant-switcher", { label: "Acme (Admin)" });
+    await page.locator("#status", { hasText: "Now working in Acme." }).waitFor();
+    await page.click('nav .tab[data-page="members"]');
+    await page.locator("#member-rows tr", { hasText: "viewer@acme.example" }).waitFor();
+    const viewer = page.locator("#member-rows tr", { hasText: "viewer@acme.example" });
+    assert.equal(await viewer.locator("select").inputValue(), "Viewer");
+    assert.equal(await viewer.locator("button.remove").count(), 1, "an Admin may remove members");
+    assert.ok(await page.locator("#member-form").isVisible(), "and add them");
+    await viewer.locator("select").selectOption("Editor");
+    await viewer.locator("button.save-role").click();
+    await page.locator("#status", { hasText: "Role set to Editor." }).waitFor();
+    const acme = me.body.memberships.find((m) => m.tenant_name === "Acme").tenant_id;
+    const members = await http(`/api/tenants/${acme}/members`, { cookie: `session=${session.value}` });
+    assert.equal(members.status, 200);
+    assert.equal(members.body.items.find((m) => m.email === "viewer@acme.example").role, "Editor");
+    await page.screenshot({ path: join(artifacts, "console-members.png") });
+
+    // 6. Log out everywhere: the session cookie is dead afterwards.
+    await page.click("#logout-everywhere");
+    await page.locator("#login-view").waitFor();
+    await page.locator("#status", { hasText: "Logged out everywhere" }).waitFor();
+    const after = await http("/api/me", { cookie: `session=${session.value}` });
+    assert.equal(after.status, 401, "the old session is refused");
+  } finally {
+    await close();
+  }
+}
+
+async function throttled() {
+  const { page, close } = await browser();
+  try {
+    await openConsole(page);
+    // 5 failures per account and address are allowed (the default); the 6th attempt is refused.
+    for (let i = 0; i < 6; i++) {
+      await logIn(page, "nobody@acme.example", `wrong ${i}`);
+      await page.waitForFunction(() => document.querySelector("#login-error").textContent !== "");
+      if (await page.locator("#login-submit").isDisabled()) break;
+      await page.locator("#login-error", { hasText: "E-mail or password is incorrect." }).waitFor();
+      await page.evaluate(() => (document.querySelector("#login-error").textContent = ""));
+    }
+    const message = page.locator("#login-error", { hasText: /Too many failed attempts\. Try again in \d+ seconds\./ });
+    await message.waitFor();
+    assert.ok(await page.locator("#login-submit").isDisabled(), "the form waits out the Retry-After");
+    await page.screenshot({ path: join(artifacts, "console-throttled.png") });
+  } finally {
+    await close();
+  }
+}
+
+try {
+  await mainRun();
+  await throttled();
+  assert.deepEqual(problems, [], "no page errors and no Content-Security-Policy violations");
+  console.log("console: login, tenant switch, decisions, token mint/use/revoke, throttling and log out everywhere work (screenshots in " + artifacts + ")");
+} catch (err) {
+  console.error(err);
+  if (problems.length) console.error(problems.join("\n"));
+  process.exit(1);
+}
