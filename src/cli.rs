@@ -648,14 +648,14 @@ async fn explain(
     let role = store::members::role_of(&conn, tenant, user)
         .await
         .map_err(|e| e.to_string())?;
+    let mut flow = None;
     let (resource, resource_tenant, missing_flow) = match kind {
         "Tenant" => (Resource::Tenant, TenantId(id), false),
         "Flow" => {
-            let exists = store::flows::find(&conn, tenant, id)
+            flow = store::flows::find(&conn, tenant, id)
                 .await
-                .map_err(|e| e.to_string())?
-                .is_some();
-            (Resource::Flow(id), tenant, !exists)
+                .map_err(|e| e.to_string())?;
+            (Resource::Flow(id), tenant, flow.is_none())
         }
         "Member" => (Resource::Member(UserId(id)), tenant, false),
         other => {
@@ -672,8 +672,24 @@ async fn explain(
         resource,
         resource_tenant,
         auth,
+        flow: flow.as_ref().map(|f| &f.attrs),
     });
     let none = || "(none)".to_owned();
+    if let Some(flow) = &flow {
+        let users = |users: &[UserId]| -> String {
+            let ids: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+            format!("[{}]", ids.join(", "))
+        };
+        println!(
+            "flow: owner {}, labels [{}], editors {}, readers {}",
+            flow.attrs
+                .owner
+                .map_or_else(|| "(none)".to_owned(), |u| u.to_string()),
+            flow.attrs.labels.join(", "),
+            users(&flow.attrs.editors),
+            users(&flow.attrs.readers),
+        );
+    }
     println!(
         "decision: {}",
         if decision.allowed { "Allow" } else { "Deny" }

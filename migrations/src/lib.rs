@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_initial;
 mod m20261130_000002_token_revocation;
+mod m20261202_000003_flow_attributes;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_initial::Migration),
             Box::new(m20261130_000002_token_revocation::Migration),
+            Box::new(m20261202_000003_flow_attributes::Migration),
         ]
     }
 }

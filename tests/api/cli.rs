@@ -164,10 +164,10 @@ fn policy_validate_and_test_pass_on_the_shipped_policies() {
     let dir = tempfile::tempdir().unwrap();
     let validate = zygo(dir.path(), &["policy", "validate"], None);
     assert!(validate.status.success(), "{}", stderr(&validate));
-    assert!(stdout(&validate).contains("9 policies, roles Admin, Editor, Viewer"));
+    assert!(stdout(&validate).contains("16 policies, roles Admin, Editor, Viewer"));
     let test = zygo(dir.path(), &["policy", "test"], None);
     assert!(test.status.success(), "{}", stdout(&test));
-    assert!(stdout(&test).ends_with("118 passed, 0 failed"));
+    assert!(stdout(&test).ends_with("149 passed, 0 failed"));
     let fmt = zygo(dir.path(), &["policy", "fmt", "--check"], None);
     assert!(fmt.status.success(), "{}", stdout(&fmt));
 }
@@ -291,7 +291,7 @@ fn policy_explain_answers_against_the_live_database() {
     let ann = stdout(&explain("ann@example.com", "DeleteFlow"));
     assert!(ann.contains("decision: Allow"), "{ann}");
     assert!(
-        ann.contains("determining policies: editors-write-flows"),
+        ann.contains("determining policies: admins-write-flows"),
         "{ann}"
     );
     assert!(

@@ -80,7 +80,7 @@ async fn swagger_ui_is_served_at_docs() {
     let health = app.get("/healthz", &Cred::None).await;
     let body = health.assert_status(200);
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["policy"]["policies"], 9);
+    assert_eq!(body["policy"]["policies"], 16);
 }
 
 #[test]
