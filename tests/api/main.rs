@@ -26,6 +26,7 @@ mod robustness;
 mod secrets_in_logs;
 mod session_lifetimes;
 mod sessions;
+mod sharing;
 mod startup;
 mod tenancy;
 mod tenancy_matrix;
