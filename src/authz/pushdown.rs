@@ -428,29 +428,26 @@ impl PolicyBundle {
         if response.error_permits().next().is_some() || response.error_forbids().next().is_some() {
             return Ok(Plan::none());
         }
-        match response.decision() {
-            Some(CedarDecision::Deny) => return Ok(Plan::none()),
-            Some(CedarDecision::Allow) => {
-                return Ok(Plan {
-                    filter: Condition::all(),
-                    exact: true,
-                    none: false,
-                });
-            }
-            None => {}
+        // A concrete Allow still goes through the residuals below: a residual permit might
+        // error for some flows.
+        if response.decision() == Some(CedarDecision::Deny) {
+            return Ok(Plan::none());
         }
         let mut translate = Translate {
             tenant: subject.tenant,
             exact: true,
         };
+        // Every residual is translated, even when a permit already holds: a part without SQL
+        // form might error for some flows, and an error denies whatever the other policies say.
+        let ids: Vec<_> = response.residual_permits().cloned().collect();
+        let residual = or(ids
+            .iter()
+            .filter_map(|id| response.get_policy(id))
+            .map(|p| translate.policy(&p, true)));
         let permits = if response.true_permits().next().is_some() {
             Pred::Const(true)
         } else {
-            let ids: Vec<_> = response.residual_permits().cloned().collect();
-            or(ids
-                .iter()
-                .filter_map(|id| response.get_policy(id))
-                .map(|p| translate.policy(&p, true)))
+            residual
         };
         let forbid_ids: Vec<_> = response.residual_forbids().cloned().collect();
         let forbids = or(forbid_ids

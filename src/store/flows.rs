@@ -304,7 +304,6 @@ pub async fn create(
     labels: &[String],
 ) -> Result<Flow, DbErr> {
     let now = Utc::now();
-    let txn = db.begin().await?;
     let row = flow::ActiveModel {
         id: Set(Uuid::new_v4()),
         tenant_id: Set(tenant.0),
@@ -313,9 +312,13 @@ pub async fn create(
         owner_id: Set(Some(owner.0)),
         created_at: Set(now),
         updated_at: Set(now),
+    };
+    // One statement when there are no labels (the common case: writes queue on SQLite).
+    if labels.is_empty() {
+        return Ok(Flow::of(row.insert(db).await?, Attributes::default()));
     }
-    .insert(&txn)
-    .await?;
+    let txn = db.begin().await?;
+    let row = row.insert(&txn).await?;
     let labels = set_labels(&txn, row.id, labels).await?;
     txn.commit().await?;
     Ok(Flow::of(
@@ -334,32 +337,37 @@ pub async fn update(
     id: Uuid,
     changes: FlowChanges,
 ) -> Result<Option<Flow>, DbErr> {
-    let txn = db.begin().await?;
     let Some(existing) = flow::Entity::find_by_id(id)
         .filter(flow::Column::TenantId.eq(tenant.0))
-        .one(&txn)
+        .one(db)
         .await?
     else {
         return Ok(None);
     };
     // Nothing to change: the flow stays as it is, `updated_at` included.
-    if changes.name.is_some() || changes.definition.is_some() || changes.labels.is_some() {
-        let mut active: flow::ActiveModel = existing.into();
-        if let Some(name) = changes.name {
-            active.name = Set(name);
-        }
-        if let Some(definition) = changes.definition {
-            active.definition = Set(definition);
-        }
-        if let Some(labels) = &changes.labels {
-            set_labels(&txn, id, labels).await?;
-        }
-        active.updated_at = Set(Utc::now());
-        active.update(&txn).await?;
+    if changes.name.is_none() && changes.definition.is_none() && changes.labels.is_none() {
+        return Ok(with_attributes(db, vec![existing]).await?.pop());
     }
-    let flow = find(&txn, tenant, id).await?;
-    txn.commit().await?;
-    Ok(flow)
+    let mut active: flow::ActiveModel = existing.into();
+    if let Some(name) = changes.name {
+        active.name = Set(name);
+    }
+    if let Some(definition) = changes.definition {
+        active.definition = Set(definition);
+    }
+    active.updated_at = Set(Utc::now());
+    let row = match &changes.labels {
+        None => active.update(db).await?,
+        // The row and its labels change together.
+        Some(labels) => {
+            let txn = db.begin().await?;
+            let row = active.update(&txn).await?;
+            set_labels(&txn, id, labels).await?;
+            txn.commit().await?;
+            row
+        }
+    };
+    Ok(with_attributes(db, vec![row]).await?.pop())
 }
 
 /// Deletes the flow (its labels and shares go with it); false when it does not exist in this

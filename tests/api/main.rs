@@ -13,6 +13,7 @@ mod flows;
 mod fuzz;
 mod helpers;
 mod key_rotation;
+mod list_filter;
 mod login_security;
 mod members;
 mod openapi;
