@@ -664,6 +664,16 @@ async fn explain(
             ));
         }
     };
+    // As the service does: a missing flow is decided as one the caller owns.
+    let missing = store::flows::Attributes {
+        owner: Some(user),
+        ..Default::default()
+    };
+    let flow_attrs = match (&flow, resource) {
+        (Some(flow), _) => Some(&flow.attrs),
+        (None, Resource::Flow(_)) => Some(&missing),
+        (None, _) => None,
+    };
     let decision = bundle.decide(&Query {
         user,
         role: role.as_deref(),
@@ -672,7 +682,7 @@ async fn explain(
         resource,
         resource_tenant,
         auth,
-        flow: flow.as_ref().map(|f| &f.attrs),
+        flow: flow_attrs,
     });
     let none = || "(none)".to_owned();
     if let Some(flow) = &flow {
@@ -717,6 +727,25 @@ async fn explain(
                 .to_owned()
         }
         Ok(()) => "allowed".to_owned(),
+        // A flow the caller may not even read is answered like a missing one.
+        Err(crate::error::ApiError::Forbidden)
+            if flow.is_some()
+                && (action == Action::ReadFlow
+                    || !bundle
+                        .decide(&Query {
+                            user,
+                            role: role.as_deref(),
+                            action: Action::ReadFlow,
+                            tenant,
+                            resource,
+                            resource_tenant,
+                            auth,
+                            flow: flow_attrs,
+                        })
+                        .allowed) =>
+        {
+            "404 not_found (a flow you may not read is answered like a missing one)".to_owned()
+        }
         Err(err) => format!("{} {}", err.status().as_u16(), err.code()),
     };
     println!("the service would answer (token request): {answer}");
