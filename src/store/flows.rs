@@ -4,13 +4,11 @@
 //! Labels and shares live in `flow_labels` and `flow_shares` (see the migration for why); a flow
 //! is always read together with them, because the policies decide on them.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Select, Set, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -101,59 +99,80 @@ pub struct FlowChanges {
     pub labels: Option<Vec<String>>,
 }
 
-/// The labels and shares of some flows, by flow id (two queries, whatever the number of flows).
-async fn attributes(
-    db: &impl ConnectionTrait,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, Attributes>, DbErr> {
-    let mut found: HashMap<Uuid, Attributes> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(found);
-    }
-    let labels = flow_label::Entity::find()
-        .filter(flow_label::Column::FlowId.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    for label in labels {
-        found
-            .entry(label.flow_id)
-            .or_default()
-            .labels
-            .push(label.label);
-    }
-    let shares = flow_share::Entity::find()
-        .filter(flow_share::Column::FlowId.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
-    for share in shares {
-        let attrs = found.entry(share.flow_id).or_default();
-        match Access::parse(&share.access) {
-            Some(Access::Edit) => attrs.editors.push(UserId(share.user_id)),
-            Some(Access::Read) => attrs.readers.push(UserId(share.user_id)),
-            None => {}
-        }
-    }
-    for attrs in found.values_mut() {
-        attrs.labels.sort();
-        attrs.editors.sort();
-        attrs.readers.sort();
-    }
-    Ok(found)
+/// A flow row with its labels and shares folded into two strings, so that a flow is always read
+/// in one statement (one round trip, the same work whether or not it has labels or shares).
+#[derive(Debug, FromQueryResult)]
+struct Row {
+    id: Uuid,
+    tenant_id: Uuid,
+    name: String,
+    definition: Value,
+    owner_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// Labels separated by spaces (a label never holds one).
+    labels: Option<String>,
+    /// Shares separated by spaces, each the access's first letter and the user id in hex.
+    shares: Option<String>,
 }
 
-async fn with_attributes(
-    db: &impl ConnectionTrait,
-    rows: Vec<flow::Model>,
-) -> Result<Vec<Flow>, DbErr> {
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut attrs = attributes(db, &ids).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let found = attrs.remove(&row.id).unwrap_or_default();
-            Flow::of(row, found)
-        })
-        .collect())
+/// The folded labels and shares of [`Row`] (also read by the direct SQLite path).
+pub(super) fn unfold(labels: Option<&str>, shares: Option<&str>) -> Attributes {
+    let mut attrs = Attributes::default();
+    if let Some(labels) = labels.filter(|l| !l.is_empty()) {
+        attrs.labels = labels.split(' ').map(str::to_owned).collect();
+        attrs.labels.sort();
+    }
+    for share in shares.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        let (access, user) = share.split_at_checked(1).unwrap_or(("", ""));
+        let Ok(user) = Uuid::try_parse(user) else {
+            continue;
+        };
+        match access {
+            "e" => attrs.editors.push(UserId(user)),
+            "r" => attrs.readers.push(UserId(user)),
+            _ => {}
+        }
+    }
+    attrs.editors.sort();
+    attrs.readers.sort();
+    attrs
+}
+
+impl From<Row> for Flow {
+    fn from(row: Row) -> Flow {
+        Flow {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            name: row.name,
+            definition: row.definition,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            attrs: Attributes {
+                owner: row.owner_id.map(UserId),
+                ..unfold(row.labels.as_deref(), row.shares.as_deref())
+            },
+        }
+    }
+}
+
+/// `SELECT flows.*, <labels>, <shares> FROM flows` on this backend.
+fn select(backend: DbBackend) -> Select<flow::Entity> {
+    let (labels, shares) = match backend {
+        DbBackend::Postgres => (
+            "(SELECT string_agg(label, ' ') FROM flow_labels WHERE flow_id = flows.id)",
+            "(SELECT string_agg(substr(access, 1, 1) || replace(user_id::text, '-', ''), ' ') \
+             FROM flow_shares WHERE flow_id = flows.id)",
+        ),
+        _ => (
+            "(SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id)",
+            "(SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \
+             FROM flow_shares WHERE flow_id = flows.id)",
+        ),
+    };
+    flow::Entity::find()
+        .column_as(Expr::cust(labels), "labels")
+        .column_as(Expr::cust(shares), "shares")
 }
 
 /// A page of the tenant's flows that satisfy `filter` (a condition over `flows` and the label
@@ -164,21 +183,18 @@ pub async fn list(
     page: Keyset,
     filter: Condition,
 ) -> Result<Rows<Flow>, DbErr> {
-    let select = flow::Entity::find()
+    let select = select(db.get_database_backend())
         .filter(flow::Column::TenantId.eq(tenant.0))
         .filter(filter);
-    let rows = page
+    let rows: Vec<Flow> = page
         .apply(select, flow::Column::CreatedAt, flow::Column::Id)
+        .into_model::<Row>()
         .all(db)
-        .await?;
-    let rows = page.collect(rows, |f| Position {
-        created_at: f.created_at,
-        id: f.id,
-    });
-    Ok(Rows {
-        items: with_attributes(db, rows.items).await?,
-        next: rows.next,
-    })
+        .await?
+        .into_iter()
+        .map(Flow::from)
+        .collect();
+    Ok(page.collect(rows, Flow::position))
 }
 
 /// Conditions on a flow row, for [`list`]: the SQL forms of what the policies ask of a flow.
@@ -261,14 +277,13 @@ pub async fn find(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Flow>, DbErr> {
-    let Some(row) = flow::Entity::find_by_id(id)
+    Ok(select(db.get_database_backend())
+        .filter(flow::Column::Id.eq(id))
         .filter(flow::Column::TenantId.eq(tenant.0))
+        .into_model::<Row>()
         .one(db)
         .await?
-    else {
-        return Ok(None);
-    };
-    Ok(with_attributes(db, vec![row]).await?.pop())
+        .map(Flow::from))
 }
 
 async fn set_labels(
@@ -346,7 +361,7 @@ pub async fn update(
     };
     // Nothing to change: the flow stays as it is, `updated_at` included.
     if changes.name.is_none() && changes.definition.is_none() && changes.labels.is_none() {
-        return Ok(with_attributes(db, vec![existing]).await?.pop());
+        return find(db, tenant, id).await;
     }
     let mut active: flow::ActiveModel = existing.into();
     if let Some(name) = changes.name {
@@ -356,18 +371,19 @@ pub async fn update(
         active.definition = Set(definition);
     }
     active.updated_at = Set(Utc::now());
-    let row = match &changes.labels {
-        None => active.update(db).await?,
+    match &changes.labels {
+        None => {
+            active.update(db).await?;
+        }
         // The row and its labels change together.
         Some(labels) => {
             let txn = db.begin().await?;
-            let row = active.update(&txn).await?;
+            active.update(&txn).await?;
             set_labels(&txn, id, labels).await?;
             txn.commit().await?;
-            row
         }
-    };
-    Ok(with_attributes(db, vec![row]).await?.pop())
+    }
+    find(db, tenant, id).await
 }
 
 /// Deletes the flow (its labels and shares go with it); false when it does not exist in this

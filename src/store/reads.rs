@@ -141,8 +141,8 @@ impl Direct {
 
     fn flow(&self, tenant: TenantId, id: Uuid) -> Result<Option<flows::Flow>, Failed> {
         self.with(|connection| {
-            // One statement: the row, and its labels and shares folded into two strings (labels
-            // never hold a space; a share is its access letter and the user id's hex).
+            // One statement: the row, and its labels and shares folded into two strings (as
+            // `flows::find` reads them).
             let mut statement = connection.prepare_cached(
                 "SELECT id, tenant_id, name, definition, created_at, updated_at, owner_id, \
                  (SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id), \
@@ -152,35 +152,21 @@ impl Direct {
             )?;
             let row = statement
                 .query_row((id.as_bytes(), tenant.0.as_bytes()), |row| {
-                    let mut attrs = flows::Attributes {
+                    let folded = |index: usize| -> rusqlite::Result<Option<&str>> {
+                        match row.get_ref(index)? {
+                            ValueRef::Text(text) => std::str::from_utf8(text)
+                                .map(Some)
+                                .map_err(|e| conversion("attributes", e)),
+                            _ => Ok(None),
+                        }
+                    };
+                    let attrs = flows::Attributes {
                         owner: match row.get_ref(6)? {
                             ValueRef::Null => None,
                             value => Some(UserId(uuid(value)?)),
                         },
-                        ..flows::Attributes::default()
+                        ..flows::unfold(folded(7)?, folded(8)?)
                     };
-                    if let ValueRef::Text(labels) = row.get_ref(7)? {
-                        let labels =
-                            std::str::from_utf8(labels).map_err(|e| conversion("labels", e))?;
-                        attrs.labels = labels.split(' ').map(str::to_owned).collect();
-                        attrs.labels.sort();
-                    }
-                    if let ValueRef::Text(shares) = row.get_ref(8)? {
-                        let shares =
-                            std::str::from_utf8(shares).map_err(|e| conversion("shares", e))?;
-                        for share in shares.split(' ') {
-                            let (access, user) = share.split_at_checked(1).unwrap_or(("", ""));
-                            let user =
-                                Uuid::try_parse(user).map_err(|e| conversion("shares", e))?;
-                            match access {
-                                "e" => attrs.editors.push(UserId(user)),
-                                "r" => attrs.readers.push(UserId(user)),
-                                _ => {}
-                            }
-                        }
-                        attrs.editors.sort();
-                        attrs.readers.sort();
-                    }
                     Ok(flows::Flow {
                         id: uuid(row.get_ref(0)?)?,
                         tenant_id: uuid(row.get_ref(1)?)?,
