@@ -16,6 +16,7 @@ mod key_rotation;
 mod list_filter;
 mod login_security;
 mod members;
+mod migrations;
 mod openapi;
 mod pages;
 mod policies;
