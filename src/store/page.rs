@@ -33,9 +33,13 @@ impl Keyset {
     pub fn after_condition(&self, created_at: impl ColumnTrait, id: impl ColumnTrait) -> Condition {
         match self.after {
             None => Condition::all(),
-            Some(at) => Condition::any().add(created_at.gt(at.created_at)).add(
-                Condition::all()
-                    .add(created_at.eq(at.created_at))
+            // `created_at >= t AND (created_at > t OR id > i)`: the same rows as
+            // `(created_at, id) > (t, i)`, written so that the first term is a range the
+            // `(tenant_id, created_at)` index seeks to, on SQLite and PostgreSQL alike (an OR at
+            // the top would make a deep page scan every row before it).
+            Some(at) => Condition::all().add(created_at.gte(at.created_at)).add(
+                Condition::any()
+                    .add(created_at.gt(at.created_at))
                     .add(id.gt(at.id)),
             ),
         }
