@@ -74,8 +74,8 @@ async function listFlows(page) {
     await op.locator('tr[data-param-name="tenant_id"] input').fill(tenantId);
   });
   assert.equal(result.status, "200", `list flows: ${JSON.stringify(result.body)}`);
-  assert.ok(Array.isArray(result.body), "a JSON array of flows");
-  const names = result.body.map((flow) => flow.name);
+  assert.ok(Array.isArray(result.body.items), "a page of flows");
+  const names = result.body.items.map((flow) => flow.name);
   assert.ok(names.includes("Onboarding"), `Acme's demo flows are listed: ${names}`);
   await result.op.scrollIntoViewIfNeeded();
   return result;
