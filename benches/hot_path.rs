@@ -106,9 +106,16 @@ async fn main() {
     store::tenants::create(&state.db, tenant, "Bench", user, "Admin")
         .await
         .expect("tenant");
-    let flow = store::flows::create(&state.db, tenant, "one", serde_json::json!({"a": 1}))
-        .await
-        .expect("flow");
+    let flow = store::flows::create(
+        &state.db,
+        tenant,
+        user,
+        "one",
+        serde_json::json!({"a": 1}),
+        &[],
+    )
+    .await
+    .expect("flow");
     let (token, _) = state
         .authn
         .keys
@@ -165,6 +172,7 @@ async fn main() {
                 _ => Resource::Tenant,
             },
             resource_tenant: tenant,
+            flow: None,
         })
         .collect();
     let batch = measure("decision API: a batch of 100 questions", 2_000, || async {
@@ -199,6 +207,7 @@ async fn main() {
             resource: read,
             resource_tenant: tenant,
             auth: AuthContext::SESSION,
+            flow: None,
         };
         assert_eq!(bundle.decide(&query), bundle.decide_with_whole_set(&query));
         let median = |ops: u32, whole: bool| {

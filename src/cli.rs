@@ -664,14 +664,14 @@ async fn explain(
     let role = store::members::role_of(&conn, tenant, user)
         .await
         .map_err(|e| e.to_string())?;
+    let mut flow = None;
     let (resource, resource_tenant, missing_flow) = match kind {
         "Tenant" => (Resource::Tenant, TenantId(id), false),
         "Flow" => {
-            let exists = store::flows::find(&conn, tenant, id)
+            flow = store::flows::find(&conn, tenant, id)
                 .await
-                .map_err(|e| e.to_string())?
-                .is_some();
-            (Resource::Flow(id), tenant, !exists)
+                .map_err(|e| e.to_string())?;
+            (Resource::Flow(id), tenant, flow.is_none())
         }
         "Member" => (Resource::Member(UserId(id)), tenant, false),
         other => {
@@ -679,6 +679,16 @@ async fn explain(
                 "`{other}` is not a resource type (Tenant, Flow, Member)"
             ));
         }
+    };
+    // As the service does: a missing flow is decided as one the caller owns.
+    let missing = store::flows::Attributes {
+        owner: Some(user),
+        ..Default::default()
+    };
+    let flow_attrs = match (&flow, resource) {
+        (Some(flow), _) => Some(&flow.attrs),
+        (None, Resource::Flow(_)) => Some(&missing),
+        (None, _) => None,
     };
     let decision = bundle.decide(&Query {
         user,
@@ -688,8 +698,24 @@ async fn explain(
         resource,
         resource_tenant,
         auth,
+        flow: flow_attrs,
     });
     let none = || "(none)".to_owned();
+    if let Some(flow) = &flow {
+        let users = |users: &[UserId]| -> String {
+            let ids: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+            format!("[{}]", ids.join(", "))
+        };
+        println!(
+            "flow: owner {}, labels [{}], editors {}, readers {}",
+            flow.attrs
+                .owner
+                .map_or_else(|| "(none)".to_owned(), |u| u.to_string()),
+            flow.attrs.labels.join(", "),
+            users(&flow.attrs.editors),
+            users(&flow.attrs.readers),
+        );
+    }
     println!(
         "decision: {}",
         if decision.allowed { "Allow" } else { "Deny" }
@@ -717,6 +743,25 @@ async fn explain(
                 .to_owned()
         }
         Ok(()) => "allowed".to_owned(),
+        // A flow the caller may not even read is answered like a missing one.
+        Err(crate::error::ApiError::Forbidden)
+            if flow.is_some()
+                && (action == Action::ReadFlow
+                    || !bundle
+                        .decide(&Query {
+                            user,
+                            role: role.as_deref(),
+                            action: Action::ReadFlow,
+                            tenant,
+                            resource,
+                            resource_tenant,
+                            auth,
+                            flow: flow_attrs,
+                        })
+                        .allowed) =>
+        {
+            "404 not_found (a flow you may not read is answered like a missing one)".to_owned()
+        }
         Err(err) => format!("{} {}", err.status().as_u16(), err.code()),
     };
     println!("the service would answer (token request): {answer}");

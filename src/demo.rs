@@ -90,7 +90,7 @@ pub async fn seed(db: &DatabaseConnection, creator_role: &str) -> Result<String,
                     .map_err(|e| e.to_string())?;
                 for (_, flow, definition) in FLOWS.iter().filter(|f| f.0 == name) {
                     let definition = serde_json::from_str(definition).map_err(|e| e.to_string())?;
-                    store::flows::create(db, id, flow, definition)
+                    store::flows::create(db, id, owner, flow, definition, &[])
                         .await
                         .map_err(|e| e.to_string())?;
                 }

@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_initial;
 mod m20261130_000002_token_revocation;
 mod m20261202_000003_token_names_and_shared_limits;
+mod m20261202_000004_flow_attributes;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_initial::Migration),
             Box::new(m20261130_000002_token_revocation::Migration),
             Box::new(m20261202_000003_token_names_and_shared_limits::Migration),
+            Box::new(m20261202_000004_flow_attributes::Migration),
         ]
     }
 }

@@ -137,7 +137,7 @@ fn invalid(index: usize, field: &str, message: String) -> ApiError {
     }
 }
 
-fn question(index: usize, item: &DecisionItem, tenant: TenantId) -> ApiResult<Question> {
+fn question(index: usize, item: &DecisionItem, tenant: TenantId) -> ApiResult<Question<'static>> {
     let action = Action::parse(&item.action).ok_or_else(|| {
         invalid(
             index,
@@ -150,8 +150,8 @@ fn question(index: usize, item: &DecisionItem, tenant: TenantId) -> ApiResult<Qu
     let (resource, resource_tenant) = match item.resource.kind {
         // A tenant other than the URL's is outside the boundary, and the policies say so.
         ResourceType::Tenant => (Resource::Tenant, TenantId(id)),
-        // Flows and members are taken to be in the URL's tenant, exactly as operations see them;
-        // whether they exist is not looked up, so the answers reveal nothing about other tenants.
+        // Flows and members are taken to be in the URL's tenant, exactly as operations see them
+        // (a flow's attributes are looked up there, see `authorize`).
         ResourceType::Flow => (Resource::Flow(id), tenant),
         ResourceType::Member => (Resource::Member(UserId(id)), tenant),
     };
@@ -159,6 +159,7 @@ fn question(index: usize, item: &DecisionItem, tenant: TenantId) -> ApiResult<Qu
         action,
         resource,
         resource_tenant,
+        flow: None,
     })
 }
 
@@ -172,7 +173,8 @@ impl DecisionApi {
     /// force, for the caller or, with `principal`, on behalf of another member (Admins). Each
     /// answer carries the decision, the determining policy ids and any evaluation errors. The
     /// batch shares one role lookup and one entity build. Flows and members are taken to be in
-    /// this tenant; their existence is not checked. Non-members get 403.
+    /// this tenant: a flow of this tenant is decided on its owner, labels and shares, any other
+    /// id as a flow without them. Non-members get 403.
     #[oai(
         path = "/api/tenants/:tenant_id/authorize",
         method = "post",
@@ -220,6 +222,27 @@ impl DecisionApi {
             .enumerate()
             .map(|(index, item)| question(index, item, tenant))
             .collect::<ApiResult<Vec<_>>>()?;
+        // A flow of this tenant is decided on its owner, labels and shares; a flow that is not
+        // here, as one without them (so the answer says nothing about other tenants' flows).
+        let mut flows = std::collections::HashMap::new();
+        for question in &questions {
+            if let Resource::Flow(id) = question.resource
+                && !flows.contains_key(&id)
+                && let Some(flow) = state.reads.flow(tenant, id).await?
+            {
+                flows.insert(id, flow.attrs);
+            }
+        }
+        let questions: Vec<Question> = questions
+            .into_iter()
+            .map(|question| Question {
+                flow: match question.resource {
+                    Resource::Flow(id) => flows.get(&id),
+                    _ => None,
+                },
+                ..question
+            })
+            .collect();
         let (role, policy_version, decisions) = state
             .authz
             .answer(principal, tenant, auth, &questions)

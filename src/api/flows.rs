@@ -18,10 +18,12 @@ use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
+use crate::store::flows::Access;
 use crate::store::flows::FlowChanges;
-use crate::store::{self, TenantId};
+use crate::store::{self, TenantId, UserId};
 
-/// A new flow, or a full replacement. Fields such as `id` or `tenant_id` are ignored.
+/// A new flow, or a full replacement. Fields such as `id`, `tenant_id` or `owner` are ignored: the
+/// owner is whoever created the flow.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct FlowInput {
@@ -34,6 +36,10 @@ pub struct FlowInput {
     pub name: String,
     /// Any JSON object; `{}` when omitted.
     pub definition: Option<JsonObject>,
+    /// Up to 16 labels, each 1 to 64 characters of `a-z`, `0-9` and `-`, not starting with `-`
+    /// (`confidential`, `team-7`); duplicates are dropped. Policies may decide on them.
+    #[oai(validator(max_items = 16, pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"))]
+    pub labels: Option<Vec<String>>,
 }
 
 /// A partial update: only the fields present change.
@@ -49,6 +55,9 @@ pub struct FlowPatch {
     pub name: Option<String>,
     /// Replaces the whole definition when present.
     pub definition: Option<JsonObject>,
+    /// Replaces every label when present (as in `FlowInput`).
+    #[oai(validator(max_items = 16, pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"))]
+    pub labels: Option<Vec<String>>,
 }
 
 impl Example for FlowInput {
@@ -56,6 +65,7 @@ impl Example for FlowInput {
         FlowInput {
             name: "Invoice approval".into(),
             definition: Some(sample::definition()),
+            labels: Some(vec!["finance".into()]),
         }
     }
 }
@@ -65,8 +75,69 @@ impl Example for FlowPatch {
         FlowPatch {
             name: Some("Invoice approval (v2)".into()),
             definition: None,
+            labels: None,
         }
     }
+}
+
+/// What a share grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ShareAccess {
+    /// Read the flow (also when it is confidential).
+    Read,
+    /// Read and change it (Editors may delete it too).
+    Edit,
+}
+
+impl From<ShareAccess> for Access {
+    fn from(access: ShareAccess) -> Access {
+        match access {
+            ShareAccess::Read => Access::Read,
+            ShareAccess::Edit => Access::Edit,
+        }
+    }
+}
+
+/// The access to give.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ShareInput {
+    pub access: ShareAccess,
+}
+
+impl Example for ShareInput {
+    fn example() -> Self {
+        ShareInput {
+            access: ShareAccess::Edit,
+        }
+    }
+}
+
+/// One member's access to one flow.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct Share {
+    pub flow_id: Uuid,
+    pub user_id: Uuid,
+    pub access: ShareAccess,
+}
+
+impl Example for Share {
+    fn example() -> Self {
+        Share {
+            flow_id: sample::FLOW,
+            user_id: sample::OTHER_USER,
+            access: ShareAccess::Edit,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum Unshared {
+    /// The user has no share of the flow any more (also when it had none).
+    #[oai(status = 204)]
+    Removed,
 }
 
 #[derive(ApiResponse)]
@@ -108,6 +179,22 @@ fn storable(state: &AppState, definition: &serde_json::Value) -> ApiResult<()> {
     Ok(())
 }
 
+/// The flow, read only when the caller is a member of the tenant. A non-member's request is
+/// decided as one on a missing flow, without reading it, so a flow that exists in another
+/// tenant takes the same time to refuse as one that does not (the same 404, at the same speed).
+/// Policies therefore give non-members nothing based on a flow's attributes.
+async fn member_flow(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+    flow: Uuid,
+) -> ApiResult<Option<store::flows::Flow>> {
+    if state.authz.role_of(caller.user_id, tenant).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(state.reads.flow(tenant, flow).await?)
+}
+
 /// Replace and update alike: authorize first, then validate the input, then write.
 async fn change(
     state: &AppState,
@@ -116,9 +203,16 @@ async fn change(
     flow: Uuid,
     changes: impl FnOnce() -> ApiResult<FlowChanges>,
 ) -> ApiResult<Json<Flow>> {
+    let existing = member_flow(state, caller, tenant, flow).await?;
     state
         .authz
-        .require(caller, tenant, Action::UpdateFlow, Resource::Flow(flow))
+        .require_flow(
+            caller,
+            tenant,
+            Action::UpdateFlow,
+            flow,
+            existing.as_ref().map(|f| &f.attrs),
+        )
         .await?;
     let changes = changes()?;
     if let Some(definition) = &changes.definition {
@@ -136,7 +230,9 @@ pub struct FlowApi;
 impl FlowApi {
     /// List flows
     ///
-    /// The tenant's flows, oldest first, a page at a time. Any member (`Viewer` and up).
+    /// The tenant's flows that you may read, oldest first, a page at a time: exactly those whose
+    /// `GET …/flows/{flow_id}` would answer 200 (the same policies decide). Any member
+    /// (`Viewer` and up) may list.
     #[oai(
         path = "/api/tenants/:tenant_id/flows",
         method = "get",
@@ -161,13 +257,16 @@ impl FlowApi {
             .authz
             .require(&caller, tenant, Action::ListFlows, Resource::Tenant)
             .await?;
-        let flows = store::flows::list(&state.db, tenant, page).await?;
+        let flows = state
+            .authz
+            .flows(&caller, tenant, Action::ReadFlow, page)
+            .await?;
         Ok(Json(Page::of(flows, Flow::from)))
     }
 
     /// Create a flow
     ///
-    /// `Editor` and `Admin`.
+    /// `Editor` and `Admin`. You become the flow's `owner`.
     #[oai(
         path = "/api/tenants/:tenant_id/flows",
         method = "post",
@@ -189,7 +288,16 @@ impl FlowApi {
         let name = clean_name("name", &body.name)?;
         let definition = serde_json::Value::Object(body.0.definition.unwrap_or_default().0);
         storable(&state, &definition)?;
-        let flow = store::flows::create(&state.db, tenant, &name, definition).await?;
+        let labels = body.0.labels.unwrap_or_default();
+        let flow = store::flows::create(
+            &state.db,
+            tenant,
+            caller.user_id,
+            &name,
+            definition,
+            &labels,
+        )
+        .await?;
         Ok(CreatedFlow::Created(Json(flow.into())))
     }
 
@@ -212,21 +320,26 @@ impl FlowApi {
         flow_id: Path<Uuid>,
     ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
+        let flow = member_flow(&state, &caller, tenant, flow_id.0).await?;
         state
             .authz
-            .require(&caller, tenant, Action::ReadFlow, Resource::Flow(flow_id.0))
+            .require_flow(
+                &caller,
+                tenant,
+                Action::ReadFlow,
+                flow_id.0,
+                flow.as_ref().map(|f| &f.attrs),
+            )
             .await?;
-        state
-            .reads
-            .flow(tenant, flow_id.0)
-            .await?
-            .map(|f| Json(f.into()))
+        flow.map(|f| Json(f.into()))
             .ok_or(ApiError::NotFound(FLOW).into())
     }
 
     /// Replace a flow
     ///
-    /// Sets the name and the definition (`{}` when omitted). `Editor` and `Admin`.
+    /// Sets the name, the definition (`{}` when omitted) and the labels (none when omitted).
+    /// Admins, and Editors on flows they own or that are shared with them for editing; members
+    /// given `edit` may change it too.
     #[oai(
         path = "/api/tenants/:tenant_id/flows/:flow_id",
         method = "put",
@@ -253,6 +366,7 @@ impl FlowApi {
                     definition: Some(serde_json::Value::Object(
                         body.0.definition.unwrap_or_default().0,
                     )),
+                    labels: Some(body.0.labels.unwrap_or_default()),
                 })
             },
         )
@@ -261,7 +375,7 @@ impl FlowApi {
 
     /// Update a flow
     ///
-    /// Changes only the fields sent. `Editor` and `Admin`.
+    /// Changes only the fields sent. Who may: as for *Replace a flow*.
     #[oai(
         path = "/api/tenants/:tenant_id/flows/:flow_id",
         method = "patch",
@@ -290,6 +404,7 @@ impl FlowApi {
                         .map(|n| clean_name("name", n))
                         .transpose()?,
                     definition: body.0.definition.map(|d| serde_json::Value::Object(d.0)),
+                    labels: body.0.labels,
                 })
             },
         )
@@ -298,7 +413,7 @@ impl FlowApi {
 
     /// Delete a flow
     ///
-    /// `Editor` and `Admin`.
+    /// Admins, and Editors on flows they own or that are shared with them for editing.
     #[oai(
         path = "/api/tenants/:tenant_id/flows/:flow_id",
         method = "delete",
@@ -314,13 +429,15 @@ impl FlowApi {
         flow_id: Path<Uuid>,
     ) -> Result<DeletedFlow, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
+        let flow = member_flow(&state, &caller, tenant, flow_id.0).await?;
         state
             .authz
-            .require(
+            .require_flow(
                 &caller,
                 tenant,
                 Action::DeleteFlow,
-                Resource::Flow(flow_id.0),
+                flow_id.0,
+                flow.as_ref().map(|f| &f.attrs),
             )
             .await?;
         if store::flows::delete(&state.db, tenant, flow_id.0).await? {
@@ -328,5 +445,99 @@ impl FlowApi {
         } else {
             Err(ApiError::NotFound(FLOW).into())
         }
+    }
+
+    /// Share a flow
+    ///
+    /// Gives a member of the tenant read or edit access to the flow, replacing the access it had.
+    /// The flow's owner and Admins may share (the `ShareFlow` action). A user who is not a member
+    /// of this tenant is a 400 naming `user_id`.
+    #[oai(
+        path = "/api/tenants/:tenant_id/flows/:flow_id/shares/:user_id",
+        method = "put",
+        operation_id = "shareFlow"
+    )]
+    async fn share(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
+        tenant_id: Path<Uuid>,
+        /// The flow, by id.
+        flow_id: Path<Uuid>,
+        /// The member to share with, by user id.
+        user_id: Path<Uuid>,
+        body: Body<ShareInput>,
+    ) -> Result<Json<Share>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
+        let tenant = TenantId(tenant_id.0);
+        let user = UserId(user_id.0);
+        let flow = member_flow(&state, &caller, tenant, flow_id.0).await?;
+        state
+            .authz
+            .require_flow(
+                &caller,
+                tenant,
+                Action::ShareFlow,
+                flow_id.0,
+                flow.as_ref().map(|f| &f.attrs),
+            )
+            .await?;
+        if flow.is_none() {
+            return Err(ApiError::NotFound(FLOW).into());
+        }
+        if store::members::role_of(&state.db, tenant, user)
+            .await?
+            .is_none()
+        {
+            return Err(
+                ApiError::BadRequest("user_id: must be a member of this tenant".into()).into(),
+            );
+        }
+        store::flows::share(&state.db, tenant, flow_id.0, user, body.access.into())
+            .await?
+            .ok_or(ApiError::NotFound(FLOW))?;
+        Ok(Json(Share {
+            flow_id: flow_id.0,
+            user_id: user.0,
+            access: body.access,
+        }))
+    }
+
+    /// Stop sharing a flow
+    ///
+    /// Takes a user's share of the flow away (nothing happens when it had none). Who may: as for
+    /// *Share a flow*.
+    #[oai(
+        path = "/api/tenants/:tenant_id/flows/:flow_id/shares/:user_id",
+        method = "delete",
+        operation_id = "unshareFlow"
+    )]
+    async fn unshare(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        /// The tenant, by id (see `GET /api/tenants`).
+        tenant_id: Path<Uuid>,
+        /// The flow, by id.
+        flow_id: Path<Uuid>,
+        /// The user whose share ends, by id.
+        user_id: Path<Uuid>,
+    ) -> Result<Unshared, Errors<{ can::RESOURCE | can::SERVER }>> {
+        let tenant = TenantId(tenant_id.0);
+        let flow = member_flow(&state, &caller, tenant, flow_id.0).await?;
+        state
+            .authz
+            .require_flow(
+                &caller,
+                tenant,
+                Action::ShareFlow,
+                flow_id.0,
+                flow.as_ref().map(|f| &f.attrs),
+            )
+            .await?;
+        store::flows::unshare(&state.db, tenant, flow_id.0, UserId(user_id.0))
+            .await?
+            .ok_or(ApiError::NotFound(FLOW))?;
+        Ok(Unshared::Removed)
     }
 }

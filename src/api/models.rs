@@ -88,6 +88,12 @@ pub struct Flow {
     pub id: Uuid,
     pub name: String,
     pub definition: JsonObject,
+    /// The user who created the flow (set by the service, never by a body). Null only for a flow
+    /// created before flows had owners, in a tenant that then had no Admin.
+    #[oai(nullable)]
+    pub owner: Option<Uuid>,
+    /// The flow's labels, sorted; policies may decide on them (`confidential`, say).
+    pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -102,6 +108,8 @@ impl From<store::flows::Flow> for Flow {
             id: f.id,
             name: f.name,
             definition,
+            owner: f.attrs.owner.map(|u| u.0),
+            labels: f.attrs.labels,
             created_at: f.created_at,
             updated_at: f.updated_at,
         }
@@ -193,6 +201,8 @@ impl Example for Flow {
             id: sample::FLOW,
             name: "Invoice approval".into(),
             definition: sample::definition(),
+            owner: Some(sample::USER),
+            labels: vec!["finance".into()],
             created_at: sample::time(),
             updated_at: sample::time(),
         }

@@ -2,7 +2,7 @@
 //! context validated against the schema, and any evaluation error counted as a Deny. A batch of
 //! questions about one principal in one tenant shares a single entity build.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use cedar_policy::{
@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::index::{Asked, Side};
 use super::policies::{PolicyBundle, ROLE_TYPE};
 use super::{Action, AuthContext, Resource, ResourceKind};
+use crate::store::flows::Attributes;
 use crate::store::{TenantId, UserId};
 
 /// Who asks, with which role, in which tenant (the one named by the request's URL).
@@ -29,12 +30,15 @@ pub struct Subject<'a> {
 
 /// One question: may the subject do `action` to `resource`, which lives in `resource_tenant`?
 #[derive(Debug, Clone, Copy)]
-pub struct Question {
+pub struct Question<'a> {
     pub action: Action,
     pub resource: Resource,
     /// The service always models resources in the URL's tenant (the store then filters by it);
     /// fixtures vary this to prove the tenant boundary.
     pub resource_tenant: TenantId,
+    /// A flow's owner, labels and shares; `None` for a flow that is not looked up (the decision
+    /// API asking about a flow that does not exist), which has no owner, labels or shares.
+    pub flow: Option<&'a Attributes>,
 }
 
 /// Who asks to do what to which resource, in which tenant: one subject, one question.
@@ -47,6 +51,8 @@ pub struct Query<'a> {
     pub resource: Resource,
     pub resource_tenant: TenantId,
     pub auth: AuthContext,
+    /// The flow's attributes (see [`Question::flow`]).
+    pub flow: Option<&'a Attributes>,
 }
 
 /// The outcome and why.
@@ -99,11 +105,58 @@ impl Names {
         EntityUid::from_type_name_and_id(type_name.clone(), EntityId::new(id))
     }
 
-    fn tenant(&self, tenant: TenantId) -> EntityUid {
+    pub(super) fn user(&self, user: UserId) -> EntityUid {
+        Self::uid(&self.user, &user.to_string())
+    }
+
+    pub(super) fn flow_type(&self) -> &EntityTypeName {
+        &self.flow
+    }
+
+    /// A `Zygo::Flow` with its attributes, a child of its tenant. A flow without an owner is
+    /// given the nil user, whom no caller is.
+    pub(super) fn flow_entity(
+        &self,
+        uid: EntityUid,
+        tenant: EntityUid,
+        attrs: &Attributes,
+    ) -> Result<Entity, String> {
+        let user = |id: UserId| RestrictedExpression::new_entity_uid(self.user(id));
+        Entity::new(
+            uid,
+            HashMap::from([
+                (
+                    "owner".to_owned(),
+                    user(attrs.owner.unwrap_or(UserId(Uuid::nil()))),
+                ),
+                (
+                    "labels".to_owned(),
+                    RestrictedExpression::new_set(
+                        attrs
+                            .labels
+                            .iter()
+                            .map(|l| RestrictedExpression::new_string(l.clone())),
+                    ),
+                ),
+                (
+                    "editors".to_owned(),
+                    RestrictedExpression::new_set(attrs.editors.iter().copied().map(user)),
+                ),
+                (
+                    "readers".to_owned(),
+                    RestrictedExpression::new_set(attrs.readers.iter().copied().map(user)),
+                ),
+            ]),
+            HashSet::from([tenant]),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    pub(super) fn tenant(&self, tenant: TenantId) -> EntityUid {
         Self::uid(&self.tenant, &tenant.to_string())
     }
 
-    fn action(&self, action: Action) -> &EntityUid {
+    pub(super) fn action(&self, action: Action) -> &EntityUid {
         &self.actions[action.index()]
     }
 
@@ -120,6 +173,14 @@ impl Names {
         }
     }
 }
+
+/// What a flow that is not looked up has: no owner, labels or shares.
+static NO_ATTRIBUTES: Attributes = Attributes {
+    owner: None,
+    labels: Vec::new(),
+    editors: Vec::new(),
+    readers: Vec::new(),
+};
 
 /// Which policies a decision evaluates.
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +229,7 @@ impl PolicyBundle {
             action: query.action,
             resource: query.resource,
             resource_tenant: query.resource_tenant,
+            flow: query.flow,
         };
         self.decide_all(&subject, &[question], slice)
             .pop()
@@ -251,11 +313,20 @@ impl PolicyBundle {
                 Entity::new_no_attrs(owner.clone(), HashSet::new()),
                 &mut entities,
             );
-            if !matches!(question.resource, Resource::Tenant) {
-                add(
+            match question.resource {
+                Resource::Tenant => {}
+                Resource::Flow(_) => add(
+                    names.flow_entity(
+                        names.resource(question),
+                        owner,
+                        question.flow.unwrap_or(&NO_ATTRIBUTES),
+                    )?,
+                    &mut entities,
+                ),
+                Resource::Member(_) => add(
                     Entity::new_no_attrs(names.resource(question), HashSet::from([owner])),
                     &mut entities,
-                );
+                ),
             }
         }
         // The entities are built here from typed values, so they are not validated against the
@@ -368,6 +439,7 @@ impl PolicyBundle {
                     action,
                     resource,
                     resource_tenant: tenant,
+                    flow: None,
                 };
                 if Request::new(
                     principal.clone(),
@@ -395,6 +467,7 @@ impl PolicyBundle {
             resource: Resource::Tenant,
             resource_tenant: tenant,
             auth: AuthContext::SESSION,
+            flow: None,
         })
         .allowed
     }
@@ -411,6 +484,7 @@ impl PolicyBundle {
                 resource: Resource::Member(UserId(Uuid::nil())),
                 resource_tenant: tenant,
                 auth: AuthContext::SESSION,
+                flow: None,
             })
             .allowed
         })

@@ -6,6 +6,11 @@
 //! `Member`), whether the resource lives in the request's tenant (`"own"`) or another one
 //! (`"other"`), and the expected decision (`"Allow"` or `"Deny"`). A case may say how the caller
 //! authenticated (`"auth": {"method": "token", "read_only": true}`; a session when omitted).
+//!
+//! A case about a flow may describe it: `"flow": {"owner": "caller", "labels": ["confidential"],
+//! "editors": ["caller"], "readers": []}`, users being `"caller"` (the case's caller), `"someone"`
+//! (another member) or `"nobody"` (for `owner`: a flow without an owner). When omitted, the flow
+//! is owned by someone else and has no labels and no shares.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +18,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Action, AuthContext, AuthMethod, PolicyBundle, Query, Resource};
+use crate::store::flows::Attributes;
 use crate::store::{TenantId, UserId};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +47,77 @@ pub enum Expect {
 pub enum Method {
     Session,
     Token,
+}
+
+/// A user a flow fixture names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Who {
+    Caller,
+    Someone,
+    Nobody,
+}
+
+/// The flow of a case: its owner, labels and shares.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseFlow {
+    #[serde(default = "someone")]
+    pub owner: Who,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub editors: Vec<Who>,
+    #[serde(default)]
+    pub readers: Vec<Who>,
+}
+
+fn someone() -> Who {
+    Who::Someone
+}
+
+const CALLER: UserId = UserId(Uuid::from_u128(30));
+const SOMEONE: UserId = UserId(Uuid::from_u128(31));
+
+impl Who {
+    fn user(self) -> Option<UserId> {
+        match self {
+            Who::Caller => Some(CALLER),
+            Who::Someone => Some(SOMEONE),
+            Who::Nobody => None,
+        }
+    }
+}
+
+impl CaseFlow {
+    fn attributes(&self) -> Attributes {
+        let users = |who: &[Who]| {
+            let mut users: Vec<UserId> = who.iter().filter_map(|w| w.user()).collect();
+            users.sort();
+            users.dedup();
+            users
+        };
+        let mut labels = self.labels.clone();
+        labels.sort();
+        labels.dedup();
+        Attributes {
+            owner: self.owner.user(),
+            labels,
+            editors: users(&self.editors),
+            readers: users(&self.readers),
+        }
+    }
+}
+
+impl Default for CaseFlow {
+    fn default() -> Self {
+        CaseFlow {
+            owner: Who::Someone,
+            labels: vec![],
+            editors: vec![],
+            readers: vec![],
+        }
+    }
 }
 
 /// `context.auth` of a case.
@@ -78,6 +155,9 @@ pub struct Case {
     /// How the caller authenticated; a session when omitted.
     #[serde(default)]
     pub auth: Option<CaseAuth>,
+    /// The flow's owner, labels and shares, for a `Flow` resource.
+    #[serde(default)]
+    pub flow: Option<CaseFlow>,
     pub expect: Expect,
 }
 
@@ -133,14 +213,16 @@ pub fn run(bundle: &PolicyBundle, dir: &Path) -> Result<Vec<Outcome>, String> {
                 });
                 continue;
             };
+            let flow = case.flow.clone().unwrap_or_default().attributes();
             let decision = bundle.decide(&Query {
-                user: UserId(Uuid::from_u128(30)),
+                user: CALLER,
                 role: case.role.as_deref(),
                 action,
                 tenant: own,
                 resource,
                 resource_tenant: if case.place == Place::Own { own } else { other },
                 auth: case.auth.map_or(AuthContext::SESSION, CaseAuth::context),
+                flow: Some(&flow),
             });
             outcomes.push(Outcome {
                 file: file.clone(),

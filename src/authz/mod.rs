@@ -6,6 +6,7 @@ pub mod fixtures;
 mod index;
 pub mod log;
 pub mod policies;
+pub mod pushdown;
 pub mod reload;
 
 use std::sync::Arc;
@@ -18,6 +19,8 @@ use crate::auth::Caller;
 use crate::cache::ConsistentCache;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
+use crate::store::flows::{Attributes, Flow};
+use crate::store::page::{Keyset, Rows};
 use crate::store::{self, TenantId, UserId};
 
 pub use decide::{Decision, Query, Question, Subject};
@@ -39,12 +42,13 @@ pub enum Action {
     ReadFlow,
     UpdateFlow,
     DeleteFlow,
+    ShareFlow,
     Authorize,
     AuthorizeOnBehalf,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::CreateTenant,
         Action::SelectTenant,
         Action::ReadTenant,
@@ -56,6 +60,7 @@ impl Action {
         Action::ReadFlow,
         Action::UpdateFlow,
         Action::DeleteFlow,
+        Action::ShareFlow,
         Action::Authorize,
         Action::AuthorizeOnBehalf,
     ];
@@ -73,6 +78,7 @@ impl Action {
             Action::ReadFlow => "ReadFlow",
             Action::UpdateFlow => "UpdateFlow",
             Action::DeleteFlow => "DeleteFlow",
+            Action::ShareFlow => "ShareFlow",
             Action::Authorize => "Authorize",
             Action::AuthorizeOnBehalf => "AuthorizeOnBehalf",
         }
@@ -93,6 +99,9 @@ impl Action {
         Action::ALL.into_iter().find(|a| a.name() == name)
     }
 }
+
+/// Rows read at a time when a list's rows are decided one by one (see [`Authz::flows`]).
+const DECIDED_BATCH: u64 = 200;
 
 /// How the caller authenticated, as the policies see it in `context.auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -304,6 +313,64 @@ impl Authz {
         action: Action,
         resource: Resource,
     ) -> ApiResult<()> {
+        self.require_on(caller, tenant, action, resource, None)
+            .await
+    }
+
+    /// [`Authz::require`] for an action on a flow, decided on the flow's attributes.
+    ///
+    /// A flow that does not exist in the tenant (`None`) is decided as a flow the caller owns,
+    /// unlabelled and unshared: when the role could act on such a flow the operation goes on to
+    /// its 404, as before flows had owners. A flow that exists but that the caller may not even
+    /// read is answered with that same 404, so a confidential flow's existence does not show.
+    pub async fn require_flow(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        action: Action,
+        id: Uuid,
+        flow: Option<&Attributes>,
+    ) -> ApiResult<()> {
+        let missing = Attributes {
+            owner: Some(caller.user_id),
+            ..Attributes::default()
+        };
+        let result = self
+            .require_on(
+                caller,
+                tenant,
+                action,
+                Resource::Flow(id),
+                Some(flow.unwrap_or(&missing)),
+            )
+            .await;
+        if let (Err(ApiError::Forbidden), Some(attrs)) = (&result, flow) {
+            let readable = action != Action::ReadFlow
+                && self
+                    .require_on(
+                        caller,
+                        tenant,
+                        Action::ReadFlow,
+                        Resource::Flow(id),
+                        Some(attrs),
+                    )
+                    .await
+                    .is_ok();
+            if !readable {
+                return Err(ApiError::NotFound("flow"));
+            }
+        }
+        result
+    }
+
+    async fn require_on(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        action: Action,
+        resource: Resource,
+        flow: Option<&Attributes>,
+    ) -> ApiResult<()> {
         let started = Instant::now();
         let role = self.role_of(caller.user_id, tenant).await?;
         let subject = Subject {
@@ -316,6 +383,7 @@ impl Authz {
             action,
             resource,
             resource_tenant: tenant,
+            flow,
         };
         let decision = self
             .bundle()
@@ -336,6 +404,80 @@ impl Authz {
         )
     }
 
+    /// A page of the tenant's flows on which the caller may do `action` (`ReadFlow` for the
+    /// list): exactly those a single request would be allowed, found by the policies' SQL form
+    /// (see [`pushdown`]). When part of a policy has no SQL form, the rows of a looser condition
+    /// are read a batch at a time and each is decided in full until the page is full.
+    pub async fn flows(
+        &self,
+        caller: &Caller,
+        tenant: TenantId,
+        action: Action,
+        page: Keyset,
+    ) -> ApiResult<Rows<Flow>> {
+        let role = self.role_of(caller.user_id, tenant).await?;
+        let subject = Subject {
+            user: caller.user_id,
+            role: role.as_deref(),
+            tenant,
+            auth: caller.auth(),
+        };
+        let bundle = self.bundle();
+        let plan = bundle.plan(&subject, action);
+        if plan.none {
+            return Ok(Rows {
+                items: vec![],
+                next: None,
+            });
+        }
+        if plan.exact {
+            return Ok(store::flows::list(&self.db, tenant, page, plan.filter).await?);
+        }
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let mut items: Vec<Flow> = Vec::new();
+        let mut after = page.after;
+        loop {
+            let batch = store::flows::list(
+                &self.db,
+                tenant,
+                Keyset {
+                    after,
+                    limit: DECIDED_BATCH,
+                },
+                plan.filter.clone(),
+            )
+            .await?;
+            let questions: Vec<Question> = batch
+                .items
+                .iter()
+                .map(|flow| Question {
+                    action,
+                    resource: Resource::Flow(flow.id),
+                    resource_tenant: tenant,
+                    flow: Some(&flow.attrs),
+                })
+                .collect();
+            let decisions = bundle.decide_many(&subject, &questions);
+            drop(questions);
+            for (flow, decision) in batch.items.into_iter().zip(decisions) {
+                if decision.allowed {
+                    items.push(flow);
+                }
+            }
+            if items.len() > limit || batch.next.is_none() {
+                break;
+            }
+            after = batch.next;
+        }
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(Flow::position)
+        } else {
+            None
+        };
+        Ok(Rows { items, next })
+    }
+
     /// Answers a batch of questions for `user` in `tenant` (the decision API): one role lookup,
     /// one entity build, one policy snapshot. Returns the role used and one decision per question.
     pub async fn answer(
@@ -343,7 +485,7 @@ impl Authz {
         user: UserId,
         tenant: TenantId,
         auth: AuthContext,
-        questions: &[Question],
+        questions: &[Question<'_>],
     ) -> ApiResult<(Option<Arc<str>>, String, Vec<Decision>)> {
         let started = Instant::now();
         let role = self.role_of(user, tenant).await?;

@@ -59,17 +59,27 @@ impl Keyset {
             IdAs::Uuid => at.id.into(),
             IdAs::Text => at.id.to_string().into(),
         };
+        // `created_at >= t AND (created_at > t OR id > i)` (mirrored newest first): the same
+        // rows as `(created_at, id) > (t, i)`, written so that the first term is a range the
+        // `(…, created_at)` index seeks to, on SQLite and PostgreSQL alike (an OR at the top
+        // would make a deep page scan every row before it).
         let newest_first = matches!(order, Order::Desc);
-        let (time_past, id_past) = if newest_first {
-            (created_at.lt(at.created_at), id.lt(at_id))
+        let (time_from, time_past, id_past) = if newest_first {
+            (
+                created_at.lte(at.created_at),
+                created_at.lt(at.created_at),
+                id.lt(at_id),
+            )
         } else {
-            (created_at.gt(at.created_at), id.gt(at_id))
+            (
+                created_at.gte(at.created_at),
+                created_at.gt(at.created_at),
+                id.gt(at_id),
+            )
         };
-        Condition::any().add(time_past).add(
-            Condition::all()
-                .add(created_at.eq(at.created_at))
-                .add(id_past),
-        )
+        Condition::all()
+            .add(time_from)
+            .add(Condition::any().add(time_past).add(id_past))
     }
 
     /// Adds the cursor, the order (oldest first) and the limit (one row more than a page, to

@@ -24,8 +24,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sea_orm::{DatabaseConnection, DbErr};
 use uuid::Uuid;
 
-use super::entities::{flow, session};
-use super::{TenantId, flows, sessions};
+use super::entities::session;
+use super::{TenantId, UserId, flows, sessions};
 use crate::config::DatabaseSettings;
 
 /// The longest a reader waits for a lock on the calling thread before handing the read over.
@@ -139,21 +139,42 @@ impl Direct {
         result
     }
 
-    fn flow(&self, tenant: TenantId, id: Uuid) -> Result<Option<flow::Model>, Failed> {
+    fn flow(&self, tenant: TenantId, id: Uuid) -> Result<Option<flows::Flow>, Failed> {
         self.with(|connection| {
+            // One statement: the row, and its labels and shares folded into two strings (as
+            // `flows::find` reads them).
             let mut statement = connection.prepare_cached(
-                "SELECT id, tenant_id, name, definition, created_at, updated_at \
+                "SELECT id, tenant_id, name, definition, created_at, updated_at, owner_id, \
+                 (SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id), \
+                 (SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \
+                  FROM flow_shares WHERE flow_id = flows.id) \
                  FROM flows WHERE id = ?1 AND tenant_id = ?2",
             )?;
             let row = statement
                 .query_row((id.as_bytes(), tenant.0.as_bytes()), |row| {
-                    Ok(flow::Model {
+                    let folded = |index: usize| -> rusqlite::Result<Option<&str>> {
+                        match row.get_ref(index)? {
+                            ValueRef::Text(text) => std::str::from_utf8(text)
+                                .map(Some)
+                                .map_err(|e| conversion("attributes", e)),
+                            _ => Ok(None),
+                        }
+                    };
+                    let attrs = flows::Attributes {
+                        owner: match row.get_ref(6)? {
+                            ValueRef::Null => None,
+                            value => Some(UserId(uuid(value)?)),
+                        },
+                        ..flows::unfold(folded(7)?, folded(8)?)
+                    };
+                    Ok(flows::Flow {
                         id: uuid(row.get_ref(0)?)?,
                         tenant_id: uuid(row.get_ref(1)?)?,
                         name: row.get(2)?,
                         definition: json(row.get_ref(3)?)?,
                         created_at: time(row.get_ref(4)?)?,
                         updated_at: time(row.get_ref(5)?)?,
+                        attrs,
                     })
                 })
                 .optional()?;

@@ -13,6 +13,8 @@ async fn a_member_asks_a_batch_and_gets_decisions_with_their_reasons() {
     let world = World::new().await;
     let bob = Cred::Token(world.token_of("bob").await);
     let flow = uuid::Uuid::new_v4();
+    // A flow of the tenant is decided on its attributes: Bob owns this one.
+    let own = world.flow(world.acme, &bob, "bob's").await;
     let reply = world
         .app
         .post(
@@ -24,6 +26,7 @@ async fn a_member_asks_a_batch_and_gets_decisions_with_their_reasons() {
                 item("SetMemberRole", "Member", world.carol),
                 item("ListFlows", "Tenant", world.globex),
                 item("CreateFlow", "Tenant", world.acme),
+                item("DeleteFlow", "Flow", &own),
             ]}),
         )
         .await;
@@ -40,10 +43,12 @@ async fn a_member_asks_a_batch_and_gets_decisions_with_their_reasons() {
         summary,
         vec![
             (json!("Allow"), json!(["viewers-read-flows"])),
-            (json!("Allow"), json!(["editors-write-flows"])),
+            // A flow that is not there has no owner: an Editor may not delete it.
+            (json!("Deny"), json!([])),
             (json!("Deny"), json!([])),
             (json!("Deny"), json!(["tenant-boundary"])),
-            (json!("Allow"), json!(["editors-write-flows"])),
+            (json!("Allow"), json!(["editors-create-flows"])),
+            (json!("Allow"), json!(["editors-write-own-or-shared-flows"])),
         ]
     );
     assert_eq!(results[0]["action"], "ReadFlow");

@@ -28,7 +28,9 @@ async fn an_editor_walks_a_flow_through_its_life() {
     assert_eq!(flow["name"], "Deploy");
     assert_eq!(flow["definition"], json!({"b": 1, "a": [true, null]}));
     assert_eq!(flow["created_at"], flow["updated_at"]);
-    assert_eq!(flow.as_object().unwrap().len(), 5, "{flow}");
+    assert_eq!(flow["owner"], world.bob.to_string(), "the creator owns it");
+    assert_eq!(flow["labels"], json!([]));
+    assert_eq!(flow.as_object().unwrap().len(), 7, "{flow}");
 
     // Definition defaults to {}.
     let bare = app.post(&base, &bob, json!({"name": "Bare"})).await;

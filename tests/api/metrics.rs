@@ -160,12 +160,13 @@ async fn requests_decisions_caches_tokens_and_throttling_are_counted_without_ide
         r#"zygo_decisions_total{action="CreateFlow",decision="Deny"}"#,
         1.0,
     );
-    // Five role lookups (two creates, two lists, one read): Alice's role in Acme is read once,
-    // then served by the cache; Carol's is read once. (On PostgreSQL the invalidation listener
+    // Eight role lookups: two creates (one each), two lists (the tenant check, then the
+    // filter) and one read (membership before the flow is read, then the decision). Alice's
+    // role in Acme is read once, then served by the cache; Carol's is read once. (On PostgreSQL the invalidation listener
     // may empty the cache when it connects, hence "at least".)
     let hits = sample(&body, r#"zygo_role_cache_requests_total{result="hit"}"#).unwrap_or(0.0);
     let misses = sample(&body, r#"zygo_role_cache_requests_total{result="miss"}"#).unwrap();
-    assert_eq!(hits + misses, 5.0, "{body}");
+    assert_eq!(hits + misses, 8.0, "{body}");
     assert!(misses >= 2.0 && hits >= 1.0, "{body}");
     let version = app.state.authz.policy_status().version;
     assert_sample(
@@ -173,7 +174,7 @@ async fn requests_decisions_caches_tokens_and_throttling_are_counted_without_ide
         &format!(r#"zygo_policy_info{{version="{version}"}}"#),
         1.0,
     );
-    assert_sample(&body, "zygo_policies", 9.0);
+    assert_sample(&body, "zygo_policies", 16.0);
     assert_sample(&body, "zygo_policy_reloads_rejected_total", 0.0);
     // Alice's and Carol's first tokens came from sessions; the child from a token.
     assert_sample(&body, r#"zygo_tokens_minted_total{from="session"}"#, 2.0);

@@ -45,11 +45,18 @@ fn the_role_hierarchy_is_data_in_the_policy_folder() {
         vec![
             "admins-ask-for-members",
             "admins-manage-members",
+            "admins-share-flows",
+            "admins-write-flows",
             "anyone-creates-tenants",
-            "editors-write-flows",
+            "confidential-flows",
+            "editors-create-flows",
+            "editors-write-own-or-shared-flows",
             "members-ask-for-themselves",
             "members-read-tenant",
+            "owners-share-flows",
             "read-only-tokens-never-write",
+            "shared-editors-update-flows",
+            "shared-flows-readable",
             "tenant-boundary",
             "viewers-read-flows"
         ]
@@ -76,7 +83,7 @@ fn a_broken_policy_is_reported_with_file_line_and_column() {
     let err = PolicyBundle::load(dir.path()).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("flows.cedar:5:41: for policy `viewers-read-flows`, unrecognized action"),
+        text.contains("flows.cedar:6:41: for policy `viewers-read-flows`, unrecognized action"),
         "{text}"
     );
     assert!(
@@ -120,6 +127,7 @@ fn action_groups_in_the_schema_are_honoured() {
             resource: Resource::Flow(Uuid::new_v4()),
             resource_tenant: tenant,
             auth: zygo::authz::AuthContext::SESSION,
+            flow: None,
         })
     };
     let delete = ask(Action::DeleteFlow);

@@ -194,6 +194,7 @@ proptest! {
                     0 => AuthContext::SESSION,
                     n => AuthContext { method: AuthMethod::Token, read_only: n == 2 },
                 },
+                flow: None,
             };
             let indexed = bundle.decide(&query);
             let mut whole = bundle.decide_with_whole_set(&query);
@@ -227,6 +228,7 @@ fn the_shipped_policies_are_all_reachable_through_the_index() {
                 resource,
                 resource_tenant: tenant,
                 auth: AuthContext::SESSION,
+                flow: None,
             };
             assert_eq!(
                 bundle.decide(&query),
@@ -254,6 +256,7 @@ fn the_shipped_policies_are_all_reachable_through_the_index() {
                         resource: *resource,
                         resource_tenant: tenant,
                         auth: AuthContext::SESSION,
+                        flow: None,
                     })
                     .allowed
             })

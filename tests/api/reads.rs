@@ -17,17 +17,38 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
     let flow = store::flows::create(
         &state.db,
         tenant,
+        owner,
         "Ünïcode name",
         json!({"nested": {"list": [1, 2.5, "three", null, true]}}),
+        &["zeta".into(), "alpha".into(), "alpha".into()],
     )
     .await
     .unwrap();
+    let reader = app.add_user("reader@example.com", "reads-password-2").await;
+    let editor = app.add_user("editor@example.com", "reads-password-3").await;
+    for (user, access) in [
+        (reader, store::flows::Access::Read),
+        (editor, store::flows::Access::Edit),
+        (owner, store::flows::Access::Read),
+    ] {
+        store::flows::share(&state.db, tenant, flow.id, user, access)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 
     let direct = state.reads.flow(tenant, flow.id).await.unwrap();
     let pooled = store::flows::find(&state.db, tenant, flow.id)
         .await
         .unwrap();
     assert_eq!(direct, pooled);
+    let attrs = &direct.as_ref().unwrap().attrs;
+    assert_eq!(attrs.owner, Some(owner));
+    assert_eq!(attrs.labels, ["alpha", "zeta"]);
+    assert_eq!(attrs.editors, [editor]);
+    let mut readers = vec![reader, owner];
+    readers.sort();
+    assert_eq!(attrs.readers, readers);
     assert_eq!(
         direct.as_ref().map(|f| f.name.as_str()),
         Some("Ünïcode name")
@@ -54,12 +75,20 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
         store::flows::FlowChanges {
             name: Some("renamed".into()),
             definition: None,
+            labels: Some(vec![]),
         },
     )
     .await
     .unwrap();
     let renamed = state.reads.flow(tenant, flow.id).await.unwrap().unwrap();
     assert_eq!(renamed.name, "renamed");
+    assert!(renamed.attrs.labels.is_empty());
+    assert_eq!(
+        Some(renamed),
+        store::flows::find(&state.db, tenant, flow.id)
+            .await
+            .unwrap()
+    );
 
     for current in [None, Some(tenant)] {
         let id = session::start(&state.authn, &state.db, owner, current)

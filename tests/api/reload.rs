@@ -34,7 +34,7 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
         .await
         .assert_problem(403, "forbidden");
     let first = health(&world, &admin).await["policy"].clone();
-    assert_eq!(first["policies"], 9);
+    assert_eq!(first["policies"], 16);
     assert_eq!(first["last_reload_error"], Value::Null);
 
     std::fs::write(policies.join("viewer-writes.cedar"), VIEWERS_CREATE).unwrap();
@@ -44,7 +44,7 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
     .await;
     assert!(reloaded, "the edit was not picked up within 5 s");
     let second = health(&world, &admin).await["policy"].clone();
-    assert_eq!(second["policies"], 10);
+    assert_eq!(second["policies"], 17);
     let created = world
         .app
         .post(&flows, &carol, json!({"name": "after"}))

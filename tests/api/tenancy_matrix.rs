@@ -131,10 +131,11 @@ impl Matrix {
         let initech = app.add_tenant("Initech", erin).await;
         app.set_role(initech, gina, "Viewer").await;
         app.set_role(world.acme, frank, "Viewer").await;
-        let initech_flow = store::flows::create(&app.state.db, initech, "tps", json!({}))
-            .await
-            .unwrap()
-            .id;
+        let initech_flow =
+            store::flows::create(&app.state.db, initech, erin, "tps", json!({}), &[])
+                .await
+                .unwrap()
+                .id;
         let creds = vec![
             (Who::Admin, Cred::Token(world.token_of("alice").await)),
             (Who::Editor, Cred::Token(world.token_of("bob").await)),
@@ -154,16 +155,29 @@ impl Matrix {
 
     /// A fresh Acme flow and Frank back in Acme, so destructive cells do not affect others.
     pub(crate) async fn reset(&self) -> Uuid {
+        self.reset_for(self.world.bob).await
+    }
+
+    /// As [`Matrix::reset`], the flow owned by `owner`.
+    pub(crate) async fn reset_for(&self, owner: UserId) -> Uuid {
         let app = &self.world.app;
         app.set_role(self.world.acme, self.frank, "Viewer").await;
         app.state
             .authz
             .forget_role(self.frank, self.world.acme)
             .await;
-        store::flows::create(&app.state.db, self.world.acme, "fresh", json!({}))
-            .await
-            .unwrap()
-            .id
+        // Owned by the Editor, who may then change and delete it like the Admin.
+        store::flows::create(
+            &app.state.db,
+            self.world.acme,
+            owner,
+            "fresh",
+            json!({}),
+            &[],
+        )
+        .await
+        .unwrap()
+        .id
     }
 
     pub(crate) fn request(

@@ -8,6 +8,8 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub name: String,
     pub definition: Json,
+    /// The creator (NULL only for flows that predate owners in a tenant without an Admin).
+    pub owner_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,6 +1,8 @@
 //! sea-orm entities, one module per table (see `migrations/` for the schema and its reasons).
 
 pub mod flow;
+pub mod flow_label;
+pub mod flow_share;
 pub mod issued_token;
 pub mod login_failure;
 pub mod membership;

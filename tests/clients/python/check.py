@@ -21,6 +21,8 @@ from zygo_client.api.flows import (  # noqa: E402
     get_flow,
     list_flows,
     replace_flow,
+    share_flow,
+    unshare_flow,
     update_flow,
 )
 from zygo_client.api.members import list_members, set_member_role  # noqa: E402
@@ -43,6 +45,9 @@ from zygo_client.models import (  # noqa: E402
     RevokeRequest,
     RoleRequest,
     RoleRequestRole,
+    Share,
+    ShareAccess,
+    ShareInput,
     Tenant,
     TenantWithRole,
     TokenResponse,
@@ -138,12 +143,15 @@ def main():
     definition = FlowInputDefinition.from_dict({"steps": ["draft", "review"], "limit": 3})
     flow = expect(
         create_flow.sync_detailed(
-            tenant.id, client=admin, body=FlowInput(name="Review", definition=definition)
+            tenant.id,
+            client=admin,
+            body=FlowInput(name="Review", definition=definition, labels=["review", "q3"]),
         ),
         201,
         Flow,
     )
     assert flow.name == "Review" and isinstance(flow.created_at, datetime), flow
+    assert flow.labels == ["q3", "review"] and flow.owner == me.id, flow
     assert flow.definition.to_dict() == {"steps": ["draft", "review"], "limit": 3}, flow
     listed = expect(list_flows.sync_detailed(tenant.id, client=admin), 200, PageFlow).items
     assert [f.id for f in listed] == [flow.id], listed
@@ -166,6 +174,32 @@ def main():
     viewer_client = token_client("viewer@acme.example", "acme-viewer-demo")
     seen = expect(list_flows.sync_detailed(tenant.id, client=viewer_client), 200, PageFlow).items
     assert [f.name for f in seen] == ["Review v3"], seen
+    # A confidential flow is hidden from the viewer (list and read) until it is shared with her.
+    hidden = expect(
+        update_flow.sync_detailed(tenant.id, flow.id, client=admin, body=FlowPatch(labels=["confidential"])),
+        200,
+        Flow,
+    )
+    assert hidden.labels == ["confidential"], hidden
+    assert expect(list_flows.sync_detailed(tenant.id, client=viewer_client), 200, PageFlow).items == []
+    expect_problem(get_flow.sync_detailed(tenant.id, flow.id, client=viewer_client), 404, "not_found")
+    share = expect(
+        share_flow.sync_detailed(
+            tenant.id, flow.id, viewer.user_id, client=admin, body=ShareInput(ShareAccess.READ)
+        ),
+        200,
+        Share,
+    )
+    assert (share.user_id, share.access) == (viewer.user_id, ShareAccess.READ), share
+    seen = expect(list_flows.sync_detailed(tenant.id, client=viewer_client), 200, PageFlow).items
+    assert [f.name for f in seen] == ["Review v3"], seen
+    expect_problem(
+        share_flow.sync_detailed(
+            tenant.id, flow.id, uuid4(), client=admin, body=ShareInput(ShareAccess.EDIT)
+        ),
+        400,
+        "bad_request",
+    )
     expect_problem(
         create_flow.sync_detailed(tenant.id, client=viewer_client, body=FlowInput(name="Nope")),
         403,
@@ -173,6 +207,8 @@ def main():
     )
     expect_problem(delete_flow.sync_detailed(tenant.id, flow.id, client=viewer_client), 403, "forbidden")
 
+    unshared = unshare_flow.sync_detailed(tenant.id, flow.id, viewer.user_id, client=admin)
+    assert unshared.status_code == 204, unshared
     deleted = delete_flow.sync_detailed(tenant.id, flow.id, client=admin)
     assert deleted.status_code == 204 and deleted.content == b"", deleted
     # 404: the deleted flow, and a flow that never existed, are the same typed error.

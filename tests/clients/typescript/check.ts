@@ -102,10 +102,12 @@ async function main(): Promise<void> {
   const one = (flow_id: string) => ({ params: { path: { tenant_id, flow_id } } });
   const flow = await admin.POST("/api/tenants/{tenant_id}/flows", {
     ...flows({ tenant_id }),
-    body: { name: "Review", definition: { steps: ["draft", "review"] } },
+    body: { name: "Review", definition: { steps: ["draft", "review"] }, labels: ["review"] },
   });
   assert.equal(flow.response.status, 201, JSON.stringify(flow.error));
   assert.ok(flow.data);
+  assert.deepEqual(flow.data.labels, ["review"]);
+  assert.equal(flow.data.owner, me.data?.id, "the creator owns the flow");
   assert.deepEqual(flow.data.definition, { steps: ["draft", "review"] });
   const flow_id = flow.data.id;
   assert.ok(!Number.isNaN(Date.parse(flow.data.created_at)));
@@ -126,6 +128,17 @@ async function main(): Promise<void> {
     body: { name: "Review v3", definition: { steps: [] } },
   });
   assert.equal(replaced.data?.name, "Review v3");
+  assert.deepEqual(replaced.data?.labels, [], "a replacement without labels has none");
+  const shared = await admin.PUT("/api/tenants/{tenant_id}/flows/{flow_id}/shares/{user_id}", {
+    params: { path: { tenant_id, flow_id, user_id: editor.user_id } },
+    body: { access: "edit" },
+  });
+  assert.equal(shared.response.status, 200, JSON.stringify(shared.error));
+  assert.deepEqual(shared.data, { flow_id, user_id: editor.user_id, access: "edit" });
+  const unshared = await admin.DELETE("/api/tenants/{tenant_id}/flows/{flow_id}/shares/{user_id}", {
+    params: { path: { tenant_id, flow_id, user_id: editor.user_id } },
+  });
+  assert.equal(unshared.response.status, 204);
 
   // 403: the demo viewer is not a member of the new tenant; as Viewer in Acme it may not write.
   const viewer = await tokenClient("viewer@acme.example", "acme-viewer-demo");

@@ -1,0 +1,113 @@
+//! Data migrations on a database that already holds rows.
+
+use chrono::{Duration, Utc};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{Alias, Query};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use uuid::Uuid;
+use zygo::store::entities::{membership, tenant, user};
+use zygo::store::{self, TenantId, UserId};
+
+use crate::helpers::fresh_database_url;
+
+#[tokio::test]
+async fn flows_that_predate_owners_are_given_their_tenants_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()));
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    // The schema of the release before flows had owners.
+    Migrator::up(&db, Some(2)).await.unwrap();
+    let now = Utc::now();
+    let mut users = Vec::new();
+    for n in 0..3 {
+        let id = Uuid::new_v4();
+        user::ActiveModel {
+            id: Set(id),
+            email: Set(format!("u{n}@example.com")),
+            password_hash: Set("x".into()),
+            login_count: Set(0),
+            disabled: Set(false),
+            created_at: Set(now),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        users.push(id);
+    }
+    let (with_admins, without) = (Uuid::new_v4(), Uuid::new_v4());
+    for id in [with_admins, without] {
+        tenant::ActiveModel {
+            id: Set(id),
+            name: Set("T".into()),
+            created_at: Set(now),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    // users[1] became Admin first, users[2] later; users[0] is an Editor from the start.
+    for (user, role, at) in [
+        (users[0], "Editor", now - Duration::hours(3)),
+        (users[2], "Admin", now - Duration::hours(1)),
+        (users[1], "Admin", now - Duration::hours(2)),
+    ] {
+        membership::ActiveModel {
+            tenant_id: Set(with_admins),
+            user_id: Set(user),
+            role: Set(role.into()),
+            created_at: Set(at),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    membership::ActiveModel {
+        tenant_id: Set(without),
+        user_id: Set(users[0]),
+        role: Set("Viewer".into()),
+        created_at: Set(now),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let (old, orphan) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, tenant) in [(old, with_admins), (orphan, without)] {
+        let insert = Query::insert()
+            .into_table(Alias::new("flows"))
+            .columns(
+                [
+                    "id",
+                    "tenant_id",
+                    "name",
+                    "definition",
+                    "created_at",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                id.into(),
+                tenant.into(),
+                "old".into(),
+                serde_json::json!({}).into(),
+                now.into(),
+                now.into(),
+            ])
+            .to_owned();
+        db.execute(&insert).await.unwrap();
+    }
+
+    Migrator::up(&db, None).await.unwrap();
+    let flow = store::flows::find(&db, TenantId(with_admins), old)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(flow.attrs.owner, Some(UserId(users[1])), "the first Admin");
+    assert!(flow.attrs.labels.is_empty() && flow.attrs.editors.is_empty());
+    let orphan = store::flows::find(&db, TenantId(without), orphan)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(orphan.attrs.owner, None, "no Admin, no owner");
+}
