@@ -286,3 +286,39 @@ async fn every_decision_is_logged_as_one_json_line_without_secrets() {
     assert!(!text.contains(&token), "a token reached the decision log");
     assert!(!text.contains(crate::helpers::PASSWORD));
 }
+
+#[tokio::test]
+async fn a_policy_may_grant_an_action_group_declared_in_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.policies_dir = copy_policies(dir.path());
+    let schema_path = settings.policies_dir.join("schema.cedarschema");
+    let schema = std::fs::read_to_string(&schema_path).unwrap();
+    let grouped = schema.replace(
+        "  action CreateFlow appliesTo",
+        "  action Writes;\n  action CreateFlow in [Writes] appliesTo",
+    );
+    assert_ne!(grouped, schema, "the schema declares CreateFlow");
+    std::fs::write(&schema_path, grouped).unwrap();
+    std::fs::write(
+        settings.policies_dir.join("groups.cedar"),
+        "// Viewers may do what the Writes group holds.\n@id(\"viewers-writes\")\n\
+         permit (\n  principal in Zygo::Role::\"Viewer\",\n  action in Zygo::Action::\"Writes\",\n  resource\n);\n",
+    )
+    .unwrap();
+    let world = World::on(spawn_with(settings, tempfile::tempdir().unwrap()).await).await;
+    let carol = Cred::Token(world.token_of("carol").await);
+    let flows = format!("/api/tenants/{}/flows", world.acme);
+    let created = world
+        .app
+        .post(&flows, &carol, json!({"name": "by a group"}))
+        .await;
+    assert_eq!(created.assert_status(201)["name"], "by a group");
+    // Only the grouped action: deleting stays refused.
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    world
+        .app
+        .delete(&format!("{flows}/{id}"), &carol)
+        .await
+        .assert_problem(403, "forbidden");
+}
