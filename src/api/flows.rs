@@ -179,20 +179,34 @@ fn storable(state: &AppState, definition: &serde_json::Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// The flow, read only when the caller is a member of the tenant. A non-member's request is
-/// decided as one on a missing flow, without reading it, so a flow that exists in another
-/// tenant takes the same time to refuse as one that does not (the same 404, at the same speed).
+/// Decides `action` on the flow and returns it (`None`: missing). The flow is read only when the
+/// caller is a member of the tenant; a non-member's request is decided as one on a missing flow,
+/// without reading it, so a flow that exists in another tenant takes the same time to refuse as
+/// one that does not (the same 404, at the same speed).
 /// Policies therefore give non-members nothing based on a flow's attributes.
-async fn member_flow(
+async fn authorized_flow(
     state: &AppState,
     caller: &Caller,
     tenant: TenantId,
+    action: Action,
     flow: Uuid,
 ) -> ApiResult<Option<store::flows::Flow>> {
-    if state.authz.role_of(caller.user_id, tenant).await?.is_none() {
-        return Ok(None);
-    }
-    Ok(state.reads.flow(tenant, flow).await?)
+    let existing = if state.authz.role_of(caller.user_id, tenant).await?.is_some() {
+        state.reads.flow(tenant, flow).await?
+    } else {
+        None
+    };
+    state
+        .authz
+        .require_flow(
+            caller,
+            tenant,
+            action,
+            flow,
+            existing.as_ref().map(|f| &f.attrs),
+        )
+        .await?;
+    Ok(existing)
 }
 
 /// Replace and update alike: authorize first, then validate the input, then write.
@@ -203,17 +217,7 @@ async fn change(
     flow: Uuid,
     changes: impl FnOnce() -> ApiResult<FlowChanges>,
 ) -> ApiResult<Json<Flow>> {
-    let existing = member_flow(state, caller, tenant, flow).await?;
-    state
-        .authz
-        .require_flow(
-            caller,
-            tenant,
-            Action::UpdateFlow,
-            flow,
-            existing.as_ref().map(|f| &f.attrs),
-        )
-        .await?;
+    authorized_flow(state, caller, tenant, Action::UpdateFlow, flow).await?;
     let changes = changes()?;
     if let Some(definition) = &changes.definition {
         storable(state, definition)?;
@@ -320,17 +324,7 @@ impl FlowApi {
         flow_id: Path<Uuid>,
     ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
-        let flow = member_flow(&state, &caller, tenant, flow_id.0).await?;
-        state
-            .authz
-            .require_flow(
-                &caller,
-                tenant,
-                Action::ReadFlow,
-                flow_id.0,
-                flow.as_ref().map(|f| &f.attrs),
-            )
-            .await?;
+        let flow = authorized_flow(&state, &caller, tenant, Action::ReadFlow, flow_id.0).await?;
         flow.map(|f| Json(f.into()))
             .ok_or(ApiError::NotFound(FLOW).into())
     }
@@ -429,17 +423,7 @@ impl FlowApi {
         flow_id: Path<Uuid>,
     ) -> Result<DeletedFlow, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
-        let flow = member_flow(&state, &caller, tenant, flow_id.0).await?;
-        state
-            .authz
-            .require_flow(
-                &caller,
-                tenant,
-                Action::DeleteFlow,
-                flow_id.0,
-                flow.as_ref().map(|f| &f.attrs),
-            )
-            .await?;
+        authorized_flow(&state, &caller, tenant, Action::DeleteFlow, flow_id.0).await?;
         if store::flows::delete(&state.db, tenant, flow_id.0).await? {
             Ok(DeletedFlow::Deleted)
         } else {
@@ -471,17 +455,7 @@ impl FlowApi {
     ) -> Result<Json<Share>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let user = UserId(user_id.0);
-        let flow = member_flow(&state, &caller, tenant, flow_id.0).await?;
-        state
-            .authz
-            .require_flow(
-                &caller,
-                tenant,
-                Action::ShareFlow,
-                flow_id.0,
-                flow.as_ref().map(|f| &f.attrs),
-            )
-            .await?;
+        let flow = authorized_flow(&state, &caller, tenant, Action::ShareFlow, flow_id.0).await?;
         if flow.is_none() {
             return Err(ApiError::NotFound(FLOW).into());
         }
@@ -493,9 +467,9 @@ impl FlowApi {
                 ApiError::BadRequest("user_id: must be a member of this tenant".into()).into(),
             );
         }
-        store::flows::share(&state.db, tenant, flow_id.0, user, body.access.into())
-            .await?
-            .ok_or(ApiError::NotFound(FLOW))?;
+        if !store::flows::share(&state.db, tenant, flow_id.0, user, body.access.into()).await? {
+            return Err(ApiError::NotFound(FLOW).into());
+        }
         Ok(Json(Share {
             flow_id: flow_id.0,
             user_id: user.0,
@@ -524,20 +498,10 @@ impl FlowApi {
         user_id: Path<Uuid>,
     ) -> Result<Unshared, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
-        let flow = member_flow(&state, &caller, tenant, flow_id.0).await?;
-        state
-            .authz
-            .require_flow(
-                &caller,
-                tenant,
-                Action::ShareFlow,
-                flow_id.0,
-                flow.as_ref().map(|f| &f.attrs),
-            )
-            .await?;
-        store::flows::unshare(&state.db, tenant, flow_id.0, UserId(user_id.0))
-            .await?
-            .ok_or(ApiError::NotFound(FLOW))?;
+        authorized_flow(&state, &caller, tenant, Action::ShareFlow, flow_id.0).await?;
+        if !store::flows::unshare(&state.db, tenant, flow_id.0, UserId(user_id.0)).await? {
+            return Err(ApiError::NotFound(FLOW).into());
+        }
         Ok(Unshared::Removed)
     }
 }

@@ -397,7 +397,7 @@ pub async fn delete(db: &DatabaseConnection, tenant: TenantId, id: Uuid) -> Resu
     Ok(result.rows_affected > 0)
 }
 
-/// Gives `user` the access to the flow (replacing a share it had); `None` when the flow does not
+/// Gives `user` the access to the flow (replacing a share it had); `false` when the flow does not
 /// exist in this tenant.
 pub async fn share(
     db: &DatabaseConnection,
@@ -405,41 +405,29 @@ pub async fn share(
     id: Uuid,
     user: UserId,
     access: Access,
-) -> Result<Option<Flow>, DbErr> {
-    let txn = db.begin().await?;
-    if flow::Entity::find_by_id(id)
-        .filter(flow::Column::TenantId.eq(tenant.0))
-        .one(&txn)
-        .await?
-        .is_none()
-    {
-        return Ok(None);
-    }
-    flow_share::Entity::delete_many()
-        .filter(flow_share::Column::FlowId.eq(id))
-        .filter(flow_share::Column::UserId.eq(user.0))
-        .exec(&txn)
-        .await?;
-    flow_share::ActiveModel {
-        flow_id: Set(id),
-        user_id: Set(user.0),
-        access: Set(access.name().to_owned()),
-    }
-    .insert(&txn)
-    .await?;
-    let flow = find(&txn, tenant, id).await?;
-    txn.commit().await?;
-    Ok(flow)
+) -> Result<bool, DbErr> {
+    set_share(db, tenant, id, user, Some(access)).await
 }
 
-/// Takes `user`'s share away (nothing happens when it had none); `None` when the flow does not
+/// Takes `user`'s share away (nothing happens when it had none); `false` when the flow does not
 /// exist in this tenant.
 pub async fn unshare(
     db: &DatabaseConnection,
     tenant: TenantId,
     id: Uuid,
     user: UserId,
-) -> Result<Option<Flow>, DbErr> {
+) -> Result<bool, DbErr> {
+    set_share(db, tenant, id, user, None).await
+}
+
+/// Replaces `user`'s share of the flow with `access` (none: no share), in one transaction.
+async fn set_share(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    id: Uuid,
+    user: UserId,
+    access: Option<Access>,
+) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
     if flow::Entity::find_by_id(id)
         .filter(flow::Column::TenantId.eq(tenant.0))
@@ -447,14 +435,22 @@ pub async fn unshare(
         .await?
         .is_none()
     {
-        return Ok(None);
+        return Ok(false);
     }
     flow_share::Entity::delete_many()
         .filter(flow_share::Column::FlowId.eq(id))
         .filter(flow_share::Column::UserId.eq(user.0))
         .exec(&txn)
         .await?;
-    let flow = find(&txn, tenant, id).await?;
+    if let Some(access) = access {
+        flow_share::ActiveModel {
+            flow_id: Set(id),
+            user_id: Set(user.0),
+            access: Set(access.name().to_owned()),
+        }
+        .insert(&txn)
+        .await?;
+    }
     txn.commit().await?;
-    Ok(flow)
+    Ok(true)
 }

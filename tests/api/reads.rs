@@ -31,10 +31,11 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
         (editor, store::flows::Access::Edit),
         (owner, store::flows::Access::Read),
     ] {
-        store::flows::share(&state.db, tenant, flow.id, user, access)
-            .await
-            .unwrap()
-            .unwrap();
+        assert!(
+            store::flows::share(&state.db, tenant, flow.id, user, access)
+                .await
+                .unwrap()
+        );
     }
 
     let direct = state.reads.flow(tenant, flow.id).await.unwrap();
