@@ -1,6 +1,8 @@
 //! The hot path of a token-authenticated request, measured piece by piece and end to end, and the
 //! cost of one decision as the policy set grows (with the index, and with the whole set side by
-//! side as the baseline).
+//! side as the baseline). Decisions are measured both evaluated (what the first request on a set
+//! of inputs costs) and remembered (every later request on the same inputs, see
+//! `src/authz/memo.rs`); the policy-count curve always evaluates.
 //!
 //! `cargo bench --bench hot_path` prints figures; nothing here asserts a time. Each loop is bounded.
 //! The service runs in-process on 127.0.0.1 with a fresh SQLite database. Each row times batches of
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 use zygo::auth::password;
-use zygo::authz::{Action, AuthContext, PolicyBundle, Query, Question, Resource};
+use zygo::authz::{Action, AuthContext, PolicyBundle, Query, Question, Resource, Subject};
 use zygo::config::{DatabaseSettings, Secret, Settings};
 use zygo::startup::Application;
 use zygo::store::{self, TenantId, UserId};
@@ -138,16 +140,43 @@ async fn main() {
     )
     .await;
     let read = Resource::Flow(flow.id);
-    measure("authorize (role cache + Cedar decision)", n, || async {
-        state
-            .authz
-            .require(&caller, tenant, Action::ReadFlow, read)
-            .await
-            .expect("allowed");
+    let attrs = store::flows::Attributes {
+        owner: Some(user),
+        ..Default::default()
+    };
+    let query = Query {
+        user,
+        role: Some("Admin"),
+        action: Action::ReadFlow,
+        tenant,
+        resource: read,
+        resource_tenant: tenant,
+        auth: caller.auth(),
+        flow: Some(&attrs),
+    };
+    let bundle = state.authz.bundle();
+    measure("Cedar decision, evaluated (index, no memo)", n, || async {
+        assert!(bundle.decide_afresh(&query).allowed);
+    })
+    .await;
+    measure("Cedar decision, remembered (memo hit)", n, || async {
+        assert!(bundle.decide(&query).allowed);
     })
     .await;
     measure(
-        "verify + cached user + cached role + Cedar (one read)",
+        "authorize (role cache + remembered decision)",
+        n,
+        || async {
+            state
+                .authz
+                .require(&caller, tenant, Action::ReadFlow, read)
+                .await
+                .expect("allowed");
+        },
+    )
+    .await;
+    measure(
+        "verify + cached user + cached role + remembered decision",
         n,
         || async {
             let caller = state.authn.from_token(&token).await.expect("caller");
@@ -156,6 +185,25 @@ async fn main() {
                 .require(&caller, tenant, Action::ReadFlow, read)
                 .await
                 .expect("allowed");
+        },
+    )
+    .await;
+    measure(
+        "verify + cached user + cached role + evaluated decision",
+        n,
+        || async {
+            let caller = state.authn.from_token(&token).await.expect("caller");
+            let role = state
+                .authz
+                .role_of(caller.user_id, tenant)
+                .await
+                .expect("role");
+            let decision = bundle.decide_afresh(&Query {
+                role: role.as_deref(),
+                auth: caller.auth(),
+                ..query.clone()
+            });
+            assert!(decision.allowed);
         },
     )
     .await;
@@ -183,14 +231,32 @@ async fn main() {
             .expect("answers");
     })
     .await;
-    println!(
-        "{:<52} {:>7}      median {:>9.2} µs",
-        "decision API: per question",
-        "",
-        batch.as_secs_f64() * 1e6 / 100.0
-    );
+    let subject = Subject {
+        user,
+        role: Some("Admin"),
+        tenant,
+        auth: AuthContext::SESSION,
+    };
+    let evaluated = measure(
+        "a batch of 100 questions, evaluated (one entity build)",
+        2_000,
+        || async {
+            assert_eq!(bundle.decide_many_afresh(&subject, &questions).len(), 100);
+        },
+    )
+    .await;
+    for (name, batch) in [
+        ("decision API: per question (remembered)", batch),
+        ("a batch, evaluated: per question", evaluated),
+    ] {
+        println!(
+            "{name:<52} {:>7}      median {:>9.2} µs",
+            "",
+            batch.as_secs_f64() * 1e6 / 100.0
+        );
+    }
 
-    println!("\none decision (ReadFlow, an Editor) as the policy set grows:");
+    println!("\none decision (ReadFlow, an Editor) as the policy set grows, evaluated each time:");
     println!(
         "{:>8}  {:>14}  {:>14}  {:>10}",
         "policies", "indexed µs", "whole set µs", "vs 10"
@@ -209,7 +275,10 @@ async fn main() {
             auth: AuthContext::SESSION,
             flow: None,
         };
-        assert_eq!(bundle.decide(&query), bundle.decide_with_whole_set(&query));
+        assert_eq!(
+            bundle.decide_afresh(&query),
+            bundle.decide_with_whole_set(&query)
+        );
         let median = |ops: u32, whole: bool| {
             let mut per_op = Vec::new();
             let per_batch = (ops / BATCHES).max(1);
@@ -219,7 +288,7 @@ async fn main() {
                     let decision = if whole {
                         bundle.decide_with_whole_set(&query)
                     } else {
-                        bundle.decide(&query)
+                        bundle.decide_afresh(&query)
                     };
                     assert!(decision.allowed);
                 }

@@ -191,21 +191,20 @@ async fn authorized_flow(
     action: Action,
     flow: Uuid,
 ) -> ApiResult<Option<store::flows::Flow>> {
-    let existing = if state.authz.role_of(caller.user_id, tenant).await?.is_some() {
+    let role = state.authz.role_of(caller.user_id, tenant).await?;
+    let existing = if role.is_some() {
         state.reads.flow(tenant, flow).await?
     } else {
         None
     };
-    state
-        .authz
-        .require_flow(
-            caller,
-            tenant,
-            action,
-            flow,
-            existing.as_ref().map(|f| &f.attrs),
-        )
-        .await?;
+    state.authz.require_flow(
+        caller,
+        tenant,
+        role.as_deref(),
+        action,
+        flow,
+        existing.as_ref().map(|f| &f.attrs),
+    )?;
     Ok(existing)
 }
 

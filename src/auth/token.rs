@@ -100,10 +100,11 @@ fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     }
 }
 
-/// One named HMAC key.
+/// One named HMAC key, keyed once: each verify clones the keyed state instead of hashing the
+/// secret into the inner and outer pads again.
 struct NamedKey {
     kid: String,
-    secret: Secret,
+    mac: Hmac<Sha256>,
 }
 
 /// The key id a single secret gets when it is not named: a hash of the domain-separated secret,
@@ -222,13 +223,19 @@ impl TokenKeys {
             .ok_or_else(|| KeyError::Invalid("no token key configured".into()))?;
         let encoding = EncodingKey::from_secret(active_secret.expose())
             .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let active_kid = active_kid.clone();
+        let keys = keys
+            .into_iter()
+            .map(|(kid, secret)| {
+                <Hmac<Sha256> as Mac>::new_from_slice(secret.expose())
+                    .map(|mac| NamedKey { kid, mac })
+                    .map_err(|e| KeyError::Invalid(e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(TokenKeys {
-            kid: active_kid.clone(),
+            kid: active_kid,
             encoding,
-            keys: keys
-                .into_iter()
-                .map(|(kid, secret)| NamedKey { kid, secret })
-                .collect(),
+            keys,
         })
     }
 
@@ -297,8 +304,7 @@ impl TokenKeys {
             .find(|k| k.kid == header.kid)
             .ok_or(ApiError::InvalidCredentials)?;
         let signature = segment(signature_b64)?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.secret.expose())
-            .map_err(|_| ApiError::InvalidCredentials)?;
+        let mut mac = key.mac.clone();
         mac.update(header_b64.as_bytes());
         mac.update(b".");
         mac.update(claims_b64.as_bytes());

@@ -59,7 +59,7 @@ pub struct Query<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,
-    /// Ids of the determining policies.
+    /// Ids of the determining policies, sorted.
     pub reasons: Vec<String>,
     /// Evaluation or request-building errors; any of them makes the decision a Deny.
     pub errors: Vec<String>,
@@ -202,23 +202,38 @@ struct Built<'a> {
 }
 
 impl PolicyBundle {
-    /// Evaluates one query.
+    /// Evaluates one query, or answers it from the snapshot's memo (see [`super::memo`]).
     pub fn decide(&self, query: &Query<'_>) -> Decision {
-        self.decide_one(query, Slice::Indexed)
+        self.decide_one(query, Slice::Indexed, true)
     }
 
-    /// Evaluates several questions for one subject against one entity set.
+    /// Evaluates several questions for one subject against one entity set; questions answered
+    /// before on the same inputs come from the memo.
     pub fn decide_many(&self, subject: &Subject<'_>, questions: &[Question]) -> Vec<Decision> {
-        self.decide_all(subject, questions, Slice::Indexed)
+        self.decide_all(subject, questions, Slice::Indexed, true)
     }
 
-    /// Evaluates one query against every policy of the set, bypassing the index: the reference
-    /// the index is tested against, and the benchmark's baseline.
+    /// [`PolicyBundle::decide_many`] evaluated in full, never from the memo.
+    pub fn decide_many_afresh(
+        &self,
+        subject: &Subject<'_>,
+        questions: &[Question],
+    ) -> Vec<Decision> {
+        self.decide_all(subject, questions, Slice::Indexed, false)
+    }
+
+    /// Evaluates one query with the index, never from the memo: what a first request costs.
+    pub fn decide_afresh(&self, query: &Query<'_>) -> Decision {
+        self.decide_one(query, Slice::Indexed, false)
+    }
+
+    /// Evaluates one query against every policy of the set, bypassing the index and the memo:
+    /// the reference the index is tested against, and the benchmark's baseline.
     pub fn decide_with_whole_set(&self, query: &Query<'_>) -> Decision {
-        self.decide_one(query, Slice::WholeSet)
+        self.decide_one(query, Slice::WholeSet, false)
     }
 
-    fn decide_one(&self, query: &Query<'_>, slice: Slice) -> Decision {
+    fn decide_one(&self, query: &Query<'_>, slice: Slice, memo: bool) -> Decision {
         let subject = Subject {
             user: query.user,
             role: query.role,
@@ -231,7 +246,7 @@ impl PolicyBundle {
             resource_tenant: query.resource_tenant,
             flow: query.flow,
         };
-        self.decide_all(&subject, &[question], slice)
+        self.decide_all(&subject, &[question], slice, memo)
             .pop()
             .unwrap_or_else(|| Decision::deny("no decision".into()))
     }
@@ -241,16 +256,46 @@ impl PolicyBundle {
         subject: &Subject<'_>,
         questions: &[Question],
         slice: Slice,
+        memo: bool,
     ) -> Vec<Decision> {
-        let built = self.build(subject, questions);
-        questions
+        let mut decisions: Vec<Option<Decision>> = questions
             .iter()
-            .map(|question| match &built {
+            .map(|question| memo.then(|| self.memo.get(subject, question)).flatten())
+            .collect();
+        let missing: Vec<Question> = questions
+            .iter()
+            .zip(&decisions)
+            .filter(|(_, known)| known.is_none())
+            .map(|(question, _)| *question)
+            .collect();
+        if missing.is_empty() {
+            return decisions.into_iter().flatten().collect();
+        }
+        let built = self.build(subject, &missing);
+        // A batch builds one entity per resource, with the attributes of its first question; a
+        // later question naming the same flow with other attributes is decided on those, so only
+        // answers given on a question's own attributes are remembered.
+        let mut first: HashMap<Resource, (TenantId, Option<&Attributes>)> = HashMap::new();
+        let mut answers = missing.iter().map(|question| {
+            let decision = match &built {
                 Ok(built) => self
                     .evaluate(built, question, slice)
                     .unwrap_or_else(Decision::deny),
                 Err(error) => Decision::deny(error.clone()),
-            })
+            };
+            let asked = (question.resource_tenant, question.flow);
+            let own = *first.entry(question.resource).or_insert(asked) == asked;
+            if memo && built.is_ok() && own {
+                self.memo.put(subject, question, &decision);
+            }
+            decision
+        });
+        for slot in decisions.iter_mut().filter(|d| d.is_none()) {
+            *slot = answers.next();
+        }
+        decisions
+            .into_iter()
+            .map(|d| d.unwrap_or_else(|| Decision::deny("no decision".into())))
             .collect()
     }
 
@@ -402,13 +447,17 @@ impl PolicyBundle {
             .errors()
             .map(|e| e.to_string())
             .collect();
+        // Cedar gives the determining policies in no particular order; sorted, the same
+        // decision always reads the same (in answers and in the decision log).
+        let mut reasons: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(|id| id.to_string())
+            .collect();
+        reasons.sort_unstable();
         Ok(Decision {
             allowed: response.decision() == CedarDecision::Allow && errors.is_empty(),
-            reasons: response
-                .diagnostics()
-                .reason()
-                .map(|id| id.to_string())
-                .collect(),
+            reasons,
             errors,
         })
     }

@@ -5,6 +5,7 @@ mod decide;
 pub mod fixtures;
 mod index;
 pub mod log;
+mod memo;
 pub mod policies;
 pub mod pushdown;
 pub mod reload;
@@ -136,7 +137,7 @@ impl AuthContext {
 }
 
 /// What an action is applied to, inside the tenant of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Resource {
     /// The tenant itself or one of its collections.
     Tenant,
@@ -313,20 +314,23 @@ impl Authz {
         action: Action,
         resource: Resource,
     ) -> ApiResult<()> {
-        self.require_on(caller, tenant, action, resource, None)
-            .await
+        let role = self.role_of(caller.user_id, tenant).await?;
+        self.require_on(caller, tenant, role.as_deref(), action, resource, None)
     }
 
-    /// [`Authz::require`] for an action on a flow, decided on the flow's attributes.
+    /// [`Authz::require`] for an action on a flow, decided on the flow's attributes, for a caller
+    /// whose `role` in the tenant was just looked up (see [`Authz::role_of`]): the flow is read
+    /// only for members, so the caller already has it.
     ///
     /// A flow that does not exist in the tenant (`None`) is decided as a flow the caller owns,
     /// unlabelled and unshared: when the role could act on such a flow the operation goes on to
     /// its 404, as before flows had owners. A flow that exists but that the caller may not even
     /// read is answered with that same 404, so a confidential flow's existence does not show.
-    pub async fn require_flow(
+    pub fn require_flow(
         &self,
         caller: &Caller,
         tenant: TenantId,
+        role: Option<&str>,
         action: Action,
         id: Uuid,
         flow: Option<&Attributes>,
@@ -335,26 +339,25 @@ impl Authz {
             owner: Some(caller.user_id),
             ..Attributes::default()
         };
-        let result = self
-            .require_on(
-                caller,
-                tenant,
-                action,
-                Resource::Flow(id),
-                Some(flow.unwrap_or(&missing)),
-            )
-            .await;
+        let result = self.require_on(
+            caller,
+            tenant,
+            role,
+            action,
+            Resource::Flow(id),
+            Some(flow.unwrap_or(&missing)),
+        );
         if let (Err(ApiError::Forbidden), Some(attrs)) = (&result, flow) {
             let readable = action != Action::ReadFlow
                 && self
                     .require_on(
                         caller,
                         tenant,
+                        role,
                         Action::ReadFlow,
                         Resource::Flow(id),
                         Some(attrs),
                     )
-                    .await
                     .is_ok();
             if !readable {
                 return Err(ApiError::NotFound("flow"));
@@ -363,19 +366,19 @@ impl Authz {
         result
     }
 
-    async fn require_on(
+    fn require_on(
         &self,
         caller: &Caller,
         tenant: TenantId,
+        role: Option<&str>,
         action: Action,
         resource: Resource,
         flow: Option<&Attributes>,
     ) -> ApiResult<()> {
         let started = Instant::now();
-        let role = self.role_of(caller.user_id, tenant).await?;
         let subject = Subject {
             user: caller.user_id,
-            role: role.as_deref(),
+            role,
             tenant,
             auth: caller.auth(),
         };
@@ -397,7 +400,7 @@ impl Authz {
         self.record("require", &subject, &question, &decision, started);
         outcome(
             &decision,
-            role.as_deref(),
+            role,
             action,
             resource,
             !caller.may_address(tenant),

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::decide::Names;
 use super::index::PolicyIndex;
+use super::memo::{MEMO_BYTES, Memo};
 use super::{Action, ResourceKind};
 
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
@@ -81,6 +82,8 @@ pub struct PolicyBundle {
     pub(super) index: PolicyIndex,
     /// The (action, resource kind) pairs whose requests the schema accepts.
     pub(super) checked_shapes: HashSet<(Action, ResourceKind)>,
+    /// Decisions already made on this snapshot.
+    pub(super) memo: Memo,
     roles: BTreeSet<String>,
     version: String,
     warnings: Vec<Diagnostic>,
@@ -383,6 +386,7 @@ impl PolicyBundle {
             names,
             index,
             checked_shapes: HashSet::new(),
+            memo: Memo::new(MEMO_BYTES),
             roles,
             version: hex::encode(&hasher.finalize()[..8]),
             warnings: diagnostics,

@@ -42,7 +42,7 @@ impl Access {
 }
 
 /// What the policies see of a flow besides its id and tenant (`Zygo::Flow`'s attributes).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Attributes {
     /// The creator; `None` only for a flow that predates owners (see the migration).
     pub owner: Option<UserId>,

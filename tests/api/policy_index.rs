@@ -196,7 +196,12 @@ proptest! {
                 },
                 flow: None,
             };
-            let indexed = bundle.decide(&query);
+            let indexed = bundle.decide_afresh(&query);
+            // The memo answers a question, first evaluated then remembered, exactly as the
+            // evaluation does.
+            for _ in 0..2 {
+                prop_assert_eq!(&bundle.decide(&query), &indexed, "{:?}", query);
+            }
             let mut whole = bundle.decide_with_whole_set(&query);
             let mut reasons = indexed.reasons.clone();
             reasons.sort();
