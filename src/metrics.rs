@@ -16,7 +16,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::authz::PolicyStatus;
+use crate::authz::{Action, PolicyStatus};
 
 /// Where `GET /metrics` is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +60,11 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
-    decisions: IntCounterVec,
-    role_cache: IntCounterVec,
+    /// `zygo_decisions_total` of each action (by [`Action::index`]): `[Deny, Allow]`, resolved
+    /// once, since every guarded request counts one.
+    decisions: Vec<[IntCounter; 2]>,
+    /// `zygo_role_cache_requests_total`: `[miss, hit]`.
+    role_cache: [IntCounter; 2],
     policy_info: IntGaugeVec,
     policy_loaded: IntGauge,
     policy_count: IntGauge,
@@ -133,18 +136,29 @@ impl Metrics {
                 &["operation", "status"],
             ),
             http_duration,
-            decisions: counter_vec(
-                r,
-                "zygo_decisions_total",
-                "Authorization decisions, by action and decision (Allow or Deny); operations' own checks and the decision API alike.",
-                &["action", "decision"],
-            ),
-            role_cache: counter_vec(
-                r,
-                "zygo_role_cache_requests_total",
-                "Role lookups, by result: hit (answered by the cache) or miss (read from the database).",
-                &["result"],
-            ),
+            decisions: {
+                let decisions = counter_vec(
+                    r,
+                    "zygo_decisions_total",
+                    "Authorization decisions, by action and decision (Allow or Deny); operations' own checks and the decision API alike.",
+                    &["action", "decision"],
+                );
+                Action::ALL
+                    .iter()
+                    .map(|action| {
+                        ["Deny", "Allow"].map(|d| decisions.with_label_values(&[action.name(), d]))
+                    })
+                    .collect()
+            },
+            role_cache: {
+                let role_cache = counter_vec(
+                    r,
+                    "zygo_role_cache_requests_total",
+                    "Role lookups, by result: hit (answered by the cache) or miss (read from the database).",
+                    &["result"],
+                );
+                ["miss", "hit"].map(|result| role_cache.with_label_values(&[result]))
+            },
             policy_info: register(
                 r,
                 IntGaugeVec::new(
@@ -208,15 +222,15 @@ impl Metrics {
     }
 
     /// One authorization decision.
-    pub fn decision(&self, action: &str, allowed: bool) {
-        let decision = if allowed { "Allow" } else { "Deny" };
-        self.decisions.with_label_values(&[action, decision]).inc();
+    pub fn decision(&self, action: Action, allowed: bool) {
+        if let Some(counters) = self.decisions.get(action.index()) {
+            counters[usize::from(allowed)].inc();
+        }
     }
 
     /// One role lookup, answered by the cache or not.
     pub fn role_lookup(&self, hit: bool) {
-        let result = if hit { "hit" } else { "miss" };
-        self.role_cache.with_label_values(&[result]).inc();
+        self.role_cache[usize::from(hit)].inc();
     }
 
     /// One token minted; `from_session` when a session (not a token) asked for it.

@@ -14,6 +14,7 @@ use super::body::Body;
 use super::json_object::JsonObject;
 use super::models::{Flow, clean_name, sample};
 use super::page::{self, Page};
+use super::serialized::Serialized;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
@@ -215,7 +216,7 @@ async fn change(
     tenant: TenantId,
     flow: Uuid,
     changes: impl FnOnce() -> ApiResult<FlowChanges>,
-) -> ApiResult<Json<Flow>> {
+) -> ApiResult<Serialized<Flow>> {
     authorized_flow(state, caller, tenant, Action::UpdateFlow, flow).await?;
     let changes = changes()?;
     if let Some(definition) = &changes.definition {
@@ -223,7 +224,7 @@ async fn change(
     }
     store::flows::update(&state.db, tenant, flow, changes)
         .await?
-        .map(|f| Json(f.into()))
+        .map(|f| Serialized(f.into()))
         .ok_or(ApiError::NotFound(FLOW))
 }
 
@@ -321,10 +322,10 @@ impl FlowApi {
         tenant_id: Path<Uuid>,
         /// The flow, by id.
         flow_id: Path<Uuid>,
-    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::SERVER }>> {
+    ) -> Result<Serialized<Flow>, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let flow = authorized_flow(&state, &caller, tenant, Action::ReadFlow, flow_id.0).await?;
-        flow.map(|f| Json(f.into()))
+        flow.map(|f| Serialized(f.into()))
             .ok_or(ApiError::NotFound(FLOW).into())
     }
 
@@ -347,7 +348,7 @@ impl FlowApi {
         /// The flow, by id.
         flow_id: Path<Uuid>,
         body: Body<FlowInput>,
-    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
+    ) -> Result<Serialized<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
         Ok(change(
             &state,
             &caller,
@@ -383,7 +384,7 @@ impl FlowApi {
         /// The flow, by id.
         flow_id: Path<Uuid>,
         body: Body<FlowPatch>,
-    ) -> Result<Json<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
+    ) -> Result<Serialized<Flow>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
         Ok(change(
             &state,
             &caller,

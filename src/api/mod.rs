@@ -11,6 +11,7 @@ pub mod json_object;
 mod members;
 mod models;
 pub mod page;
+mod serialized;
 mod tenants;
 mod tokens;
 

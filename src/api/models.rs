@@ -82,7 +82,9 @@ impl From<store::members::Member> for Member {
 }
 
 /// A flow: a named JSON document owned by a tenant.
-#[derive(Debug, Clone, Object)]
+// Written with serde on the read path (see `api::serialized`), so the serde form follows the
+// poem-openapi one field for field.
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(example)]
 pub struct Flow {
     pub id: Uuid,
@@ -94,7 +96,9 @@ pub struct Flow {
     pub owner: Option<Uuid>,
     /// The flow's labels, sorted; policies may decide on them (`confidential`, say).
     pub labels: Vec<String>,
+    #[serde(serialize_with = "super::serialized::rfc3339")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::serialized::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -285,8 +285,7 @@ impl Authz {
         decision: &Decision,
         started: Instant,
     ) {
-        self.metrics
-            .decision(question.action.name(), decision.allowed);
+        self.metrics.decision(question.action, decision.allowed);
         if !self.log.enabled() {
             return;
         }

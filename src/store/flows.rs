@@ -156,14 +156,22 @@ impl From<Row> for Flow {
     }
 }
 
+/// A flow's labels folded into one string on PostgreSQL (see [`Row`]), for a row named `flows`.
+pub(super) const PG_LABELS: &str =
+    "(SELECT string_agg(label, ' ') FROM flow_labels WHERE flow_id = flows.id)";
+/// A flow's shares folded into one string on PostgreSQL (see [`Row`]).
+pub(super) const PG_SHARES: &str = "(SELECT string_agg(substr(access, 1, 1) || \
+     replace(user_id::text, '-', ''), ' ') FROM flow_shares WHERE flow_id = flows.id)";
+
+/// A flow from a result row of `flows.*` with the folded `labels` and `shares`.
+pub(super) fn from_result(row: &sea_orm::QueryResult) -> Result<Flow, DbErr> {
+    Row::from_query_result(row, "").map(Flow::from)
+}
+
 /// `SELECT flows.*, <labels>, <shares> FROM flows` on this backend.
 fn select(backend: DbBackend) -> Select<flow::Entity> {
     let (labels, shares) = match backend {
-        DbBackend::Postgres => (
-            "(SELECT string_agg(label, ' ') FROM flow_labels WHERE flow_id = flows.id)",
-            "(SELECT string_agg(substr(access, 1, 1) || replace(user_id::text, '-', ''), ' ') \
-             FROM flow_shares WHERE flow_id = flows.id)",
-        ),
+        DbBackend::Postgres => (PG_LABELS, PG_SHARES),
         _ => (
             "(SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id)",
             "(SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \

@@ -13,15 +13,30 @@
 //! A reader that meets a lock (rare in WAL mode: a checkpoint that resets the log, a crash
 //! recovery) does not wait on the calling thread: it gives up after [`BUSY_WAIT`] and the read
 //! goes through the sea-orm pool instead, which waits asynchronously.
+//!
+//! On PostgreSQL every read is a round trip to another process, and a pooled sqlx query makes
+//! three (a ping when the connection is taken, the query, a ping when it is given back), each
+//! waking the database's backend and then the request's thread. Under load that, not the
+//! query, is the cost. So the requests that read a flow or a session at the same moment share a
+//! statement: each request queues its key, and a few lanes each take everything queued, ask for
+//! all of it in one `unnest(…)` query on a connection of the pool that they keep, and hand
+//! every request its row. A lane that finds the queue empty starts the next query at once, so a
+//! lone request waits for no one; under load a query answers dozens of requests. A request's
+//! query always starts after the request arrived, so it sees every write committed before then,
+//! as a query of its own would: nothing here is a cache.
 
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::{PgConnection, PgPool, Postgres};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, QueryResult, RuntimeErr};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::entities::session;
@@ -39,7 +54,8 @@ const KEEP: usize = 8;
 pub struct Reads {
     /// For reads outside a write's transaction (the SQLite read pool, or the PostgreSQL pool).
     pub pool: DatabaseConnection,
-    direct: Option<std::sync::Arc<Direct>>,
+    direct: Option<Arc<Direct>>,
+    shared: Option<Arc<Shared>>,
 }
 
 /// Read-only rusqlite connections to the SQLite file.
@@ -69,12 +85,23 @@ impl Reads {
     /// Direct readers for a SQLite file named by `settings`; the pool alone otherwise.
     pub fn new(settings: &DatabaseSettings, pool: DatabaseConnection) -> Reads {
         let direct = sqlite_file(&settings.url).map(|path| {
-            std::sync::Arc::new(Direct {
+            Arc::new(Direct {
                 path,
                 idle: Mutex::new(Vec::new()),
             })
         });
-        Reads { pool, direct }
+        let shared = (pool.get_database_backend() == DbBackend::Postgres).then(|| {
+            let pool = pool.get_postgres_connection_pool().clone();
+            Arc::new(Shared {
+                flows: Arc::new(Gather::new(pool.clone(), settings.timeout)),
+                sessions: Arc::new(Gather::new(pool, settings.timeout)),
+            })
+        });
+        Reads {
+            pool,
+            direct,
+            shared,
+        }
     }
 
     /// One flow of the tenant (as [`flows::find`]).
@@ -85,6 +112,9 @@ impl Reads {
                 Err(Failed::Error(err)) => return Err(err),
                 Err(Failed::Busy) => {}
             }
+        }
+        if let Some(shared) = &self.shared {
+            return shared.flows.get((tenant, id)).await;
         }
         flows::find(&self.pool, tenant, id).await
     }
@@ -98,7 +128,282 @@ impl Reads {
                 Err(Failed::Busy) => {}
             }
         }
+        if let Some(shared) = &self.shared {
+            return shared.sessions.get(id_hash.to_owned()).await;
+        }
         sessions::find(&self.pool, id_hash).await
+    }
+}
+
+/// Queries running at once for one kind of read. Few lanes make big batches: under load a
+/// lane's next statement carries every request that arrived while the last one ran.
+const LANES: usize = 2;
+
+/// Keys asked in one statement at most.
+const MAX_BATCH: usize = 256;
+
+/// The shared reads of a PostgreSQL database.
+struct Shared {
+    flows: Arc<Gather<FlowRead>>,
+    sessions: Arc<Gather<SessionRead>>,
+}
+
+/// A point read that many requests can share a statement for.
+trait Batch: Send + Sync + 'static {
+    type Key: Send + Sync + 'static;
+    type Value: Send + 'static;
+
+    /// The row of each key, in the keys' order (`None`: no such row).
+    fn fetch<'c>(
+        connection: &'c mut PgConnection,
+        keys: &'c [Self::Key],
+    ) -> impl Future<Output = Result<Vec<Option<Self::Value>>, DbErr>> + Send + 'c;
+}
+
+/// A request waiting for its row.
+struct Waiter<B: Batch> {
+    key: B::Key,
+    reply: oneshot::Sender<Result<Option<B::Value>, DbErr>>,
+}
+
+/// The keys waiting for a lane, how many lanes run, and the connections lanes keep.
+struct Queue<B: Batch> {
+    waiting: Vec<Waiter<B>>,
+    lanes: usize,
+    /// Pooled connections kept between lanes (at most [`LANES`]): taking one from the pool and
+    /// giving it back costs a round trip each, which is what the batching saves.
+    kept: Vec<PoolConnection<Postgres>>,
+}
+
+/// Gathers the reads of concurrent requests into shared statements (see the module's docs).
+struct Gather<B: Batch> {
+    pool: PgPool,
+    /// Bounds a lane's wait for a connection and for its statement, like every database wait.
+    timeout: Duration,
+    queue: Mutex<Queue<B>>,
+}
+
+impl<B: Batch> Gather<B> {
+    fn new(pool: PgPool, timeout: Duration) -> Self {
+        Gather {
+            pool,
+            timeout,
+            queue: Mutex::new(Queue {
+                waiting: Vec::new(),
+                lanes: 0,
+                kept: Vec::new(),
+            }),
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue<B>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The row of `key`, read by the next statement a lane starts.
+    async fn get(self: &Arc<Self>, key: B::Key) -> Result<Option<B::Value>, DbErr> {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut queue = self.queue();
+            queue.waiting.push(Waiter { key, reply });
+            let start = queue.lanes < LANES;
+            if start {
+                queue.lanes += 1;
+            }
+            start
+        };
+        if start {
+            tokio::spawn(self.clone().lane());
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(DbErr::Conn(RuntimeErr::Internal(
+                "the shared read stopped before answering".into(),
+            )))
+        })
+    }
+
+    /// Takes what is queued, reads it, answers, and again until the queue is empty.
+    async fn lane(self: Arc<Self>) {
+        let mut lane = Lane {
+            gather: &self,
+            running: true,
+        };
+        let mut connection = self.queue().kept.pop();
+        loop {
+            let batch: Vec<Waiter<B>> = {
+                let mut queue = self.queue();
+                // Requests that gave up (their client left, their deadline passed) need no row.
+                queue.waiting.retain(|waiter| !waiter.reply.is_closed());
+                if queue.waiting.is_empty() {
+                    queue.lanes -= 1;
+                    if let Some(connection) = connection.take()
+                        && queue.kept.len() < LANES
+                    {
+                        queue.kept.push(connection);
+                    }
+                    lane.running = false;
+                    return;
+                }
+                let n = queue.waiting.len().min(MAX_BATCH);
+                queue.waiting.drain(..n).collect()
+            };
+            let (keys, replies): (Vec<B::Key>, Vec<_>) =
+                batch.into_iter().map(|w| (w.key, w.reply)).unzip();
+            let read = tokio::time::timeout(self.timeout, self.read(&mut connection, &keys))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(DbErr::Conn(RuntimeErr::Internal(format!(
+                        "no answer within {:?}",
+                        self.timeout
+                    ))))
+                });
+            match read {
+                Ok(rows) => {
+                    for (reply, row) in replies.into_iter().zip(rows) {
+                        let _ = reply.send(Ok(row));
+                    }
+                }
+                Err(err) => {
+                    // A connection that failed or hung is in an unknown state: close it.
+                    if let Some(mut failed) = connection.take() {
+                        failed.close_on_drop();
+                    }
+                    for reply in replies {
+                        let _ = reply.send(Err(err.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One statement for `keys`, on the kept connection or one from the pool. A kept connection
+    /// may have died with the server since its last use (the pool would have pinged it): when
+    /// it fails so, the statement is tried once more on a fresh one.
+    async fn read(
+        &self,
+        connection: &mut Option<PoolConnection<Postgres>>,
+        keys: &[B::Key],
+    ) -> Result<Vec<Option<B::Value>>, DbErr> {
+        loop {
+            let fresh = connection.is_none();
+            let current = match connection {
+                Some(current) => current,
+                None => connection.insert(
+                    self.pool
+                        .acquire()
+                        .await
+                        .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?,
+                ),
+            };
+            match B::fetch(current, keys).await {
+                Err(err) if !fresh && super::is_unavailable(&err) => {
+                    if let Some(mut dead) = connection.take() {
+                        dead.close_on_drop();
+                    }
+                }
+                read => return read,
+            }
+        }
+    }
+}
+
+/// A running lane; if it ends without emptying the queue (a panic), the lane count stays true
+/// and the requests it left are answered with an error instead of waiting for ever.
+struct Lane<'a, B: Batch> {
+    gather: &'a Gather<B>,
+    running: bool,
+}
+
+impl<B: Batch> Drop for Lane<'_, B> {
+    fn drop(&mut self) {
+        if self.running {
+            let mut queue = self.gather.queue();
+            queue.lanes -= 1;
+            if queue.lanes == 0 {
+                queue.waiting.clear();
+            }
+        }
+    }
+}
+
+/// Orders the rows of a shared statement by the `n` (1-based) of their key.
+fn by_key<V>(
+    count: usize,
+    rows: Vec<sea_orm::sqlx::postgres::PgRow>,
+    value: impl Fn(&QueryResult) -> Result<V, DbErr>,
+) -> Result<Vec<Option<V>>, DbErr> {
+    let mut found: Vec<Option<V>> = std::iter::repeat_with(|| None).take(count).collect();
+    for row in rows {
+        let row = QueryResult::from(row);
+        let n: i64 = row.try_get("", "n")?;
+        let slot = usize::try_from(n - 1)
+            .ok()
+            .and_then(|i| found.get_mut(i))
+            .ok_or_else(|| DbErr::Custom(format!("shared read: row for key {n}")))?;
+        *slot = Some(value(&row)?);
+    }
+    Ok(found)
+}
+
+fn query_err(err: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+/// Flows by (tenant, id): the row with its labels and shares, as [`flows::find`] reads it.
+struct FlowRead;
+
+impl Batch for FlowRead {
+    type Key = (TenantId, Uuid);
+    type Value = flows::Flow;
+
+    async fn fetch(
+        connection: &mut PgConnection,
+        keys: &[(TenantId, Uuid)],
+    ) -> Result<Vec<Option<flows::Flow>>, DbErr> {
+        static SQL: OnceLock<String> = OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT q.n, flows.*, {} AS labels, {} AS shares \
+                 FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS q(id, tenant_id, n) \
+                 JOIN flows ON flows.id = q.id AND flows.tenant_id = q.tenant_id",
+                flows::PG_LABELS,
+                flows::PG_SHARES
+            )
+        });
+        let ids: Vec<Uuid> = keys.iter().map(|(_, id)| *id).collect();
+        let tenants: Vec<Uuid> = keys.iter().map(|(tenant, _)| tenant.0).collect();
+        let rows = sea_orm::sqlx::query(sql.as_str())
+            .bind(ids)
+            .bind(tenants)
+            .fetch_all(connection)
+            .await
+            .map_err(query_err)?;
+        by_key(keys.len(), rows, flows::from_result)
+    }
+}
+
+/// Sessions by the hash of their id, as [`sessions::find`] reads them.
+struct SessionRead;
+
+impl Batch for SessionRead {
+    type Key = String;
+    type Value = sessions::Session;
+
+    async fn fetch(
+        connection: &mut PgConnection,
+        keys: &[String],
+    ) -> Result<Vec<Option<sessions::Session>>, DbErr> {
+        let rows = sea_orm::sqlx::query(
+            "SELECT q.n, sessions.* FROM unnest($1::text[]) WITH ORDINALITY AS q(id_hash, n) \
+             JOIN sessions ON sessions.id_hash = q.id_hash",
+        )
+        .bind(keys)
+        .fetch_all(connection)
+        .await
+        .map_err(query_err)?;
+        by_key(keys.len(), rows, |row| {
+            sessions::Session::from_query_result(row, "")
+        })
     }
 }
 
