@@ -49,6 +49,18 @@ pub enum Via {
     },
 }
 
+/// Verified tokens remembered at most (see [`Authn::from_token`]).
+const VERIFIED_TOKENS: u64 = 10_000;
+
+/// How long a verified token is remembered before it is verified again.
+const VERIFIED_FOR: Duration = Duration::from_secs(60);
+
+/// A token that verified, and its user.
+struct Verified {
+    user: UserId,
+    claims: token::Claims,
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -107,6 +119,9 @@ pub struct Authn {
     /// Whether a token family is revoked, checked on every token request (see `cache_ttl` for
     /// revocations made by another process).
     revoked_families: ConsistentCache<String, bool>,
+    /// Tokens whose signature, header and claims checked out, by their exact text, so a token
+    /// is verified once rather than on every request (see [`Authn::from_token`]).
+    verified: moka::sync::Cache<Box<str>, Arc<Verified>>,
     pub session_lifetime: Duration,
     pub session_idle: Duration,
     pub secure_cookies: bool,
@@ -133,6 +148,10 @@ impl Authn {
             reads,
             active_users: ConsistentCache::new(100_000, settings.cache_ttl),
             revoked_families: ConsistentCache::new(100_000, settings.cache_ttl),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_TOKENS)
+                .time_to_live(VERIFIED_FOR)
+                .build(),
             session_lifetime: settings.session_lifetime,
             session_idle: settings.session_idle,
             secure_cookies: settings.secure_cookies(),
@@ -250,11 +269,31 @@ impl Authn {
     }
 
     /// Authenticates a token: signature, algorithm, key, expiry, then the user's status.
+    ///
+    /// A token's text fixes everything the verification looks at except the clock, and the keys
+    /// only change with a restart; so a token that verified is remembered by its exact text (a
+    /// bounded set, each for at most [`VERIFIED_FOR`]) and on later requests only its expiry is
+    /// checked again, to the second as before. Only tokens that verified are remembered. The
+    /// user's status and the family's revocation are checked on every request either way.
     pub async fn from_token(&self, token: &str) -> ApiResult<Caller> {
-        let claims = self.keys.verify(token)?;
-        let user = Uuid::parse_str(&claims.sub)
-            .map(UserId)
-            .map_err(|_| ApiError::InvalidCredentials)?;
+        let now = chrono::Utc::now().timestamp();
+        let verified = match self.verified.get(token) {
+            Some(verified) => verified,
+            None => {
+                let claims = self.keys.verify_at(token, now)?;
+                let user = Uuid::parse_str(&claims.sub)
+                    .map(UserId)
+                    .map_err(|_| ApiError::InvalidCredentials)?;
+                let verified = Arc::new(Verified { user, claims });
+                self.verified.insert(token.into(), verified.clone());
+                verified
+            }
+        };
+        let (user, claims) = (verified.user, &verified.claims);
+        // RFC 7519: the token is valid strictly before `exp`; no leeway.
+        if claims.exp <= now {
+            return Err(ApiError::TokenExpired);
+        }
         if !self.is_active(user).await? {
             return Err(ApiError::InvalidCredentials);
         }
@@ -264,8 +303,8 @@ impl Authn {
         Ok(Caller {
             user_id: user,
             via: Via::Token {
-                jti: claims.jti,
-                family: claims.fam,
+                jti: claims.jti.clone(),
+                family: claims.fam.clone(),
                 read_only: claims.ro,
             },
         })
