@@ -19,8 +19,8 @@
 //! waking the database's backend and then the request's thread. Under load that, not the
 //! query, is the cost. So the requests that read a flow or a session at the same moment share a
 //! statement: each request queues its key, and a few lanes each take everything queued, ask for
-//! all of it in one `unnest(…)` query on a connection of the pool that they keep, and hand
-//! every request its row. A lane that finds the queue empty starts the next query at once, so a
+//! all of it in one `unnest(…)` query on a pooled connection they keep while there is work, and
+//! hand every request its row. A lane that finds the queue empty starts the next query at once, so a
 //! lone request waits for no one; under load a query answers dozens of requests. A request's
 //! query always starts after the request arrived, so it sees every write committed before then,
 //! as a query of its own would: nothing here is a cache.
@@ -142,6 +142,11 @@ const LANES: usize = 2;
 /// Keys asked in one statement at most.
 const MAX_BATCH: usize = 256;
 
+/// How long a lane with nothing to do waits for more before giving its connection back to the
+/// pool (and ending). Under load a lane never waits that long, so it keeps its connection; an
+/// idle service holds none (closing the pool waits for every connection to come back).
+const LANE_IDLE: Duration = Duration::from_millis(50);
+
 /// The shared reads of a PostgreSQL database.
 struct Shared {
     flows: Arc<Gather<FlowRead>>,
@@ -166,13 +171,10 @@ struct Waiter<B: Batch> {
     reply: oneshot::Sender<Result<Option<B::Value>, DbErr>>,
 }
 
-/// The keys waiting for a lane, how many lanes run, and the connections lanes keep.
+/// The keys waiting for a lane, and how many lanes run.
 struct Queue<B: Batch> {
     waiting: Vec<Waiter<B>>,
     lanes: usize,
-    /// Pooled connections kept between lanes (at most [`LANES`]): taking one from the pool and
-    /// giving it back costs a round trip each, which is what the batching saves.
-    kept: Vec<PoolConnection<Postgres>>,
 }
 
 /// Gathers the reads of concurrent requests into shared statements (see the module's docs).
@@ -181,6 +183,8 @@ struct Gather<B: Batch> {
     /// Bounds a lane's wait for a connection and for its statement, like every database wait.
     timeout: Duration,
     queue: Mutex<Queue<B>>,
+    /// Wakes a lane that waits for work (see [`LANE_IDLE`]).
+    work: tokio::sync::Notify,
 }
 
 impl<B: Batch> Gather<B> {
@@ -191,8 +195,8 @@ impl<B: Batch> Gather<B> {
             queue: Mutex::new(Queue {
                 waiting: Vec::new(),
                 lanes: 0,
-                kept: Vec::new(),
             }),
+            work: tokio::sync::Notify::new(),
         }
     }
 
@@ -214,6 +218,8 @@ impl<B: Batch> Gather<B> {
         };
         if start {
             tokio::spawn(self.clone().lane());
+        } else {
+            self.work.notify_one();
         }
         answer.await.unwrap_or_else(|_| {
             Err(DbErr::Conn(RuntimeErr::Internal(
@@ -228,25 +234,36 @@ impl<B: Batch> Gather<B> {
             gather: &self,
             running: true,
         };
-        let mut connection = self.queue().kept.pop();
+        // Taking a connection from the pool and giving it back costs a round trip each: a lane
+        // keeps one for as long as it has work.
+        let mut connection: Option<PoolConnection<Postgres>> = None;
+        let mut waited = false;
         loop {
             let batch: Vec<Waiter<B>> = {
                 let mut queue = self.queue();
                 // Requests that gave up (their client left, their deadline passed) need no row.
                 queue.waiting.retain(|waiter| !waiter.reply.is_closed());
                 if queue.waiting.is_empty() {
-                    queue.lanes -= 1;
-                    if let Some(connection) = connection.take()
-                        && queue.kept.len() < LANES
-                    {
-                        queue.kept.push(connection);
+                    if waited || self.pool.is_closed() {
+                        queue.lanes -= 1;
+                        lane.running = false;
+                        return;
                     }
-                    lane.running = false;
-                    return;
+                    Vec::new()
+                } else {
+                    let n = queue.waiting.len().min(MAX_BATCH);
+                    queue.waiting.drain(..n).collect()
                 }
-                let n = queue.waiting.len().min(MAX_BATCH);
-                queue.waiting.drain(..n).collect()
             };
+            if batch.is_empty() {
+                // A request that queues now finds this lane counted and wakes it; a wake that
+                // comes before the wait is kept by the `Notify` and ends it at once.
+                waited = tokio::time::timeout(LANE_IDLE, self.work.notified())
+                    .await
+                    .is_err();
+                continue;
+            }
+            waited = false;
             let (keys, replies): (Vec<B::Key>, Vec<_>) =
                 batch.into_iter().map(|w| (w.key, w.reply)).unzip();
             let read = tokio::time::timeout(self.timeout, self.read(&mut connection, &keys))
