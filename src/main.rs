@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the C library's allocator: a request allocates and frees many small
+/// objects on two or more threads, and glibc's arenas made that a tenth of a request's time
+/// (with lock waits between threads). See BENCHMARKS.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = zygo::cli::Cli::parse();

@@ -163,11 +163,6 @@ pub(super) const PG_LABELS: &str =
 pub(super) const PG_SHARES: &str = "(SELECT string_agg(substr(access, 1, 1) || \
      replace(user_id::text, '-', ''), ' ') FROM flow_shares WHERE flow_id = flows.id)";
 
-/// A flow from a result row of `flows.*` with the folded `labels` and `shares`.
-pub(super) fn from_result(row: &sea_orm::QueryResult) -> Result<Flow, DbErr> {
-    Row::from_query_result(row, "").map(Flow::from)
-}
-
 /// `SELECT flows.*, <labels>, <shares> FROM flows` on this backend.
 fn select(backend: DbBackend) -> Select<flow::Entity> {
     let (labels, shares) = match backend {

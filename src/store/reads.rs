@@ -34,8 +34,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::{PgConnection, PgPool, Postgres};
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, QueryResult, RuntimeErr};
+use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::sqlx::{PgConnection, PgPool, Postgres, Row as _};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -137,7 +138,7 @@ impl Reads {
 
 /// Queries running at once for one kind of read. Few lanes make big batches: under load a
 /// lane's next statement carries every request that arrived while the last one ran.
-const LANES: usize = 2;
+const LANES: usize = 1;
 
 /// Keys asked in one statement at most.
 const MAX_BATCH: usize = 256;
@@ -343,21 +344,20 @@ impl<B: Batch> Drop for Lane<'_, B> {
     }
 }
 
-/// Orders the rows of a shared statement by the `n` (1-based) of their key.
+/// Orders the rows of a shared statement by the `n` (1-based, column 0) of their key.
 fn by_key<V>(
     count: usize,
-    rows: Vec<sea_orm::sqlx::postgres::PgRow>,
-    value: impl Fn(&QueryResult) -> Result<V, DbErr>,
+    rows: Vec<PgRow>,
+    value: impl Fn(&PgRow) -> Result<V, sea_orm::sqlx::Error>,
 ) -> Result<Vec<Option<V>>, DbErr> {
     let mut found: Vec<Option<V>> = std::iter::repeat_with(|| None).take(count).collect();
     for row in rows {
-        let row = QueryResult::from(row);
-        let n: i64 = row.try_get("", "n")?;
+        let n: i64 = row.try_get(0).map_err(query_err)?;
         let slot = usize::try_from(n - 1)
             .ok()
             .and_then(|i| found.get_mut(i))
             .ok_or_else(|| DbErr::Custom(format!("shared read: row for key {n}")))?;
-        *slot = Some(value(&row)?);
+        *slot = Some(value(&row).map_err(query_err)?);
     }
     Ok(found)
 }
@@ -380,7 +380,8 @@ impl Batch for FlowRead {
         static SQL: OnceLock<String> = OnceLock::new();
         let sql = SQL.get_or_init(|| {
             format!(
-                "SELECT q.n, flows.*, {} AS labels, {} AS shares \
+                "SELECT q.n, flows.id, flows.tenant_id, flows.name, flows.definition, \
+                 flows.created_at, flows.updated_at, flows.owner_id, {} AS labels, {} AS shares \
                  FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS q(id, tenant_id, n) \
                  JOIN flows ON flows.id = q.id AND flows.tenant_id = q.tenant_id",
                 flows::PG_LABELS,
@@ -395,7 +396,23 @@ impl Batch for FlowRead {
             .fetch_all(connection)
             .await
             .map_err(query_err)?;
-        by_key(keys.len(), rows, flows::from_result)
+        by_key(keys.len(), rows, |row| {
+            let labels: Option<&str> = row.try_get(8)?;
+            let shares: Option<&str> = row.try_get(9)?;
+            let owner: Option<Uuid> = row.try_get(7)?;
+            Ok(flows::Flow {
+                id: row.try_get(1)?,
+                tenant_id: row.try_get(2)?,
+                name: row.try_get(3)?,
+                definition: row.try_get(4)?,
+                created_at: row.try_get(5)?,
+                updated_at: row.try_get(6)?,
+                attrs: flows::Attributes {
+                    owner: owner.map(UserId),
+                    ..flows::unfold(labels, shares)
+                },
+            })
+        })
     }
 }
 
@@ -411,7 +428,9 @@ impl Batch for SessionRead {
         keys: &[String],
     ) -> Result<Vec<Option<sessions::Session>>, DbErr> {
         let rows = sea_orm::sqlx::query(
-            "SELECT q.n, sessions.* FROM unnest($1::text[]) WITH ORDINALITY AS q(id_hash, n) \
+            "SELECT q.n, sessions.id_hash, sessions.user_id, sessions.current_tenant_id, \
+             sessions.created_at, sessions.last_seen_at, sessions.expires_at \
+             FROM unnest($1::text[]) WITH ORDINALITY AS q(id_hash, n) \
              JOIN sessions ON sessions.id_hash = q.id_hash",
         )
         .bind(keys)
@@ -419,7 +438,14 @@ impl Batch for SessionRead {
         .await
         .map_err(query_err)?;
         by_key(keys.len(), rows, |row| {
-            sessions::Session::from_query_result(row, "")
+            Ok(sessions::Session {
+                id_hash: row.try_get(1)?,
+                user_id: row.try_get(2)?,
+                current_tenant_id: row.try_get(3)?,
+                created_at: row.try_get(4)?,
+                last_seen_at: row.try_get(5)?,
+                expires_at: row.try_get(6)?,
+            })
         })
     }
 }
