@@ -139,8 +139,8 @@ impl Reads {
 /// Queries running at once for one kind of read. One lane makes the biggest batches: under load
 /// its next statement carries every request that arrived while the last one ran (13 keys a
 /// statement under `scripts/bench`, against 6 with two lanes, and less of the database's CPU).
-/// A statement that hangs holds the reads behind it for at most the database timeout, as a hung
-/// database would anyway.
+/// A statement that fails because the database cannot serve answers the requests queued behind
+/// it with the same 503, so none waits longer than about one database timeout.
 const LANES: usize = 1;
 
 /// Keys asked in one statement at most.
@@ -243,22 +243,32 @@ impl<B: Batch> Gather<B> {
         let mut connection: Option<PoolConnection<Postgres>> = None;
         let mut waited = false;
         loop {
-            let batch: Vec<Waiter<B>> = {
-                let mut queue = self.queue();
-                // Requests that gave up (their client left, their deadline passed) need no row.
-                queue.waiting.retain(|waiter| !waiter.reply.is_closed());
-                if queue.waiting.is_empty() {
-                    if waited || self.pool.is_closed() {
-                        queue.lanes -= 1;
-                        lane.running = false;
-                        return;
+            let batch: Vec<Waiter<B>> =
+                {
+                    let mut queue = self.queue();
+                    // Requests that gave up (their client left, their deadline passed) need no row.
+                    queue.waiting.retain(|waiter| !waiter.reply.is_closed());
+                    if self.pool.is_closed() {
+                        // The service is stopping: no more reads, and the kept connection goes back
+                        // (closing the pool waits for it).
+                        for waiter in queue.waiting.drain(..) {
+                            let _ = waiter.reply.send(Err(DbErr::Conn(RuntimeErr::SqlxError(
+                                Arc::new(sea_orm::sqlx::Error::PoolClosed),
+                            ))));
+                        }
                     }
-                    Vec::new()
-                } else {
-                    let n = queue.waiting.len().min(MAX_BATCH);
-                    queue.waiting.drain(..n).collect()
-                }
-            };
+                    if queue.waiting.is_empty() {
+                        if waited || self.pool.is_closed() {
+                            queue.lanes -= 1;
+                            lane.running = false;
+                            return;
+                        }
+                        Vec::new()
+                    } else {
+                        let n = queue.waiting.len().min(MAX_BATCH);
+                        queue.waiting.drain(..n).collect()
+                    }
+                };
             if batch.is_empty() {
                 // A request that queues now finds this lane counted and wakes it; a wake that
                 // comes before the wait is kept by the `Notify` and ends it at once.
@@ -289,7 +299,19 @@ impl<B: Batch> Gather<B> {
                     if let Some(mut failed) = connection.take() {
                         failed.close_on_drop();
                     }
-                    for reply in replies {
+                    // When the database cannot serve, the requests that queued meanwhile get the
+                    // same answer now, instead of waiting for a statement of their own to fail
+                    // (each failure takes up to the database timeout): an outage costs a request
+                    // at most about one timeout, as a query of its own would.
+                    let queued = if super::is_unavailable(&err) {
+                        std::mem::take(&mut self.queue().waiting)
+                    } else {
+                        Vec::new()
+                    };
+                    for reply in replies
+                        .into_iter()
+                        .chain(queued.into_iter().map(|w| w.reply))
+                    {
                         let _ = reply.send(Err(err.clone()));
                     }
                 }
