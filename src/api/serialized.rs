@@ -10,7 +10,7 @@ use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::{Json, Payload};
-use poem_openapi::registry::{MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::types::Type;
 use serde::Serialize;
 
@@ -18,22 +18,6 @@ use crate::error::ApiError;
 
 /// A `200 application/json` body, documented as `Json<T>` would be.
 pub struct Serialized<T>(pub T);
-
-impl<T: Type> Payload for Serialized<T> {
-    const CONTENT_TYPE: &'static str = <Json<T> as Payload>::CONTENT_TYPE;
-
-    fn check_content_type(content_type: &str) -> bool {
-        <Json<T> as Payload>::check_content_type(content_type)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        T::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-}
 
 impl<T: Serialize + Send> IntoResponse for Serialized<T> {
     fn into_response(self) -> Response {

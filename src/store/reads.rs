@@ -243,32 +243,10 @@ impl<B: Batch> Gather<B> {
         let mut connection: Option<PoolConnection<Postgres>> = None;
         let mut waited = false;
         loop {
-            let batch: Vec<Waiter<B>> =
-                {
-                    let mut queue = self.queue();
-                    // Requests that gave up (their client left, their deadline passed) need no row.
-                    queue.waiting.retain(|waiter| !waiter.reply.is_closed());
-                    if self.pool.is_closed() {
-                        // The service is stopping: no more reads, and the kept connection goes back
-                        // (closing the pool waits for it).
-                        for waiter in queue.waiting.drain(..) {
-                            let _ = waiter.reply.send(Err(DbErr::Conn(RuntimeErr::SqlxError(
-                                Arc::new(sea_orm::sqlx::Error::PoolClosed),
-                            ))));
-                        }
-                    }
-                    if queue.waiting.is_empty() {
-                        if waited || self.pool.is_closed() {
-                            queue.lanes -= 1;
-                            lane.running = false;
-                            return;
-                        }
-                        Vec::new()
-                    } else {
-                        let n = queue.waiting.len().min(MAX_BATCH);
-                        queue.waiting.drain(..n).collect()
-                    }
-                };
+            let Some(batch) = self.next_batch(waited) else {
+                lane.running = false;
+                return;
+            };
             if batch.is_empty() {
                 // A request that queues now finds this lane counted and wakes it; a wake that
                 // comes before the wait is kept by the `Notify` and ends it at once.
@@ -303,20 +281,37 @@ impl<B: Batch> Gather<B> {
                     // same answer now, instead of waiting for a statement of their own to fail
                     // (each failure takes up to the database timeout): an outage costs a request
                     // at most about one timeout, as a query of its own would.
-                    let queued = if super::is_unavailable(&err) {
-                        std::mem::take(&mut self.queue().waiting)
-                    } else {
-                        Vec::new()
-                    };
-                    for reply in replies
-                        .into_iter()
-                        .chain(queued.into_iter().map(|w| w.reply))
-                    {
+                    for reply in replies {
                         let _ = reply.send(Err(err.clone()));
+                    }
+                    if super::is_unavailable(&err) {
+                        fail(std::mem::take(&mut self.queue().waiting), &err);
                     }
                 }
             }
         }
+    }
+
+    /// The next keys to read (empty: wait for work), or `None` when the lane ends: nothing
+    /// queued after a wait of [`LANE_IDLE`], or the pool closed (the service is stopping; what
+    /// is queued is refused and the kept connection goes back, which closing the pool waits for).
+    fn next_batch(&self, waited: bool) -> Option<Vec<Waiter<B>>> {
+        let mut queue = self.queue();
+        // Requests that gave up (their client left, their deadline passed) need no row.
+        queue.waiting.retain(|waiter| !waiter.reply.is_closed());
+        let closed = self.pool.is_closed();
+        if closed {
+            let closed = DbErr::Conn(RuntimeErr::SqlxError(Arc::new(
+                sea_orm::sqlx::Error::PoolClosed,
+            )));
+            fail(std::mem::take(&mut queue.waiting), &closed);
+        }
+        if queue.waiting.is_empty() && (waited || closed) {
+            queue.lanes -= 1;
+            return None;
+        }
+        let n = queue.waiting.len().min(MAX_BATCH);
+        Some(queue.waiting.drain(..n).collect())
     }
 
     /// One statement for `keys`, on the kept connection or one from the pool. A kept connection
@@ -350,6 +345,13 @@ impl<B: Batch> Gather<B> {
     }
 }
 
+/// Answers every waiter with `err`.
+fn fail<B: Batch>(waiters: Vec<Waiter<B>>, err: &DbErr) {
+    for waiter in waiters {
+        let _ = waiter.reply.send(Err(err.clone()));
+    }
+}
+
 /// A running lane; if it ends without emptying the queue (a panic), the lane count stays true
 /// and the requests it left are answered with an error instead of waiting for ever.
 struct Lane<'a, B: Batch> {
@@ -369,12 +371,14 @@ impl<B: Batch> Drop for Lane<'_, B> {
     }
 }
 
-/// Orders the rows of a shared statement by the `n` (1-based, column 0) of their key.
-fn by_key<V>(
+/// Runs a shared statement and orders its rows by the `n` (1-based, column 0) of their key.
+async fn rows_by_key<V>(
+    connection: &mut PgConnection,
+    statement: sea_orm::sqlx::query::Query<'_, Postgres, sea_orm::sqlx::postgres::PgArguments>,
     count: usize,
-    rows: Vec<PgRow>,
     value: impl Fn(&PgRow) -> Result<V, sea_orm::sqlx::Error>,
 ) -> Result<Vec<Option<V>>, DbErr> {
+    let rows = statement.fetch_all(connection).await.map_err(query_err)?;
     let mut found: Vec<Option<V>> = std::iter::repeat_with(|| None).take(count).collect();
     for row in rows {
         let n: i64 = row.try_get(0).map_err(query_err)?;
@@ -415,13 +419,8 @@ impl Batch for FlowRead {
         });
         let ids: Vec<Uuid> = keys.iter().map(|(_, id)| *id).collect();
         let tenants: Vec<Uuid> = keys.iter().map(|(tenant, _)| tenant.0).collect();
-        let rows = sea_orm::sqlx::query(sql.as_str())
-            .bind(ids)
-            .bind(tenants)
-            .fetch_all(connection)
-            .await
-            .map_err(query_err)?;
-        by_key(keys.len(), rows, |row| {
+        let statement = sea_orm::sqlx::query(sql.as_str()).bind(ids).bind(tenants);
+        rows_by_key(connection, statement, keys.len(), |row| {
             let labels: Option<&str> = row.try_get(8)?;
             let shares: Option<&str> = row.try_get(9)?;
             let owner: Option<Uuid> = row.try_get(7)?;
@@ -438,6 +437,7 @@ impl Batch for FlowRead {
                 },
             })
         })
+        .await
     }
 }
 
@@ -452,17 +452,14 @@ impl Batch for SessionRead {
         connection: &mut PgConnection,
         keys: &[String],
     ) -> Result<Vec<Option<sessions::Session>>, DbErr> {
-        let rows = sea_orm::sqlx::query(
+        let statement = sea_orm::sqlx::query(
             "SELECT q.n, sessions.id_hash, sessions.user_id, sessions.current_tenant_id, \
              sessions.created_at, sessions.last_seen_at, sessions.expires_at \
              FROM unnest($1::text[]) WITH ORDINALITY AS q(id_hash, n) \
              JOIN sessions ON sessions.id_hash = q.id_hash",
         )
-        .bind(keys)
-        .fetch_all(connection)
-        .await
-        .map_err(query_err)?;
-        by_key(keys.len(), rows, |row| {
+        .bind(keys);
+        rows_by_key(connection, statement, keys.len(), |row| {
             Ok(sessions::Session {
                 id_hash: row.try_get(1)?,
                 user_id: row.try_get(2)?,
@@ -472,6 +469,7 @@ impl Batch for SessionRead {
                 expires_at: row.try_get(6)?,
             })
         })
+        .await
     }
 }
 
