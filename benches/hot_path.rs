@@ -194,7 +194,7 @@ async fn main() {
         || async {
             // Nothing remembered: the token verified afresh, the decision evaluated afresh.
             let claims = state.authn.keys.verify(&token).expect("valid");
-            assert!(state.authn.is_active(user).await.expect("status"));
+            assert!(state.authn.standing(user).await.expect("status").is_some());
             assert!(
                 !state
                     .authn

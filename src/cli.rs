@@ -13,8 +13,9 @@ use crate::authz::{
     Action, AuthContext, AuthMethod, LogTarget, PolicyBundle, Query, Resource, fixtures, outcome,
 };
 use crate::config::{
-    DEFAULT_DB_TIMEOUT_SECONDS, DEFAULT_MAX_TOKEN_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS,
-    DatabaseSettings, Secret, Settings,
+    DEFAULT_DB_TIMEOUT_SECONDS, DEFAULT_MAX_LIVE_TOKENS, DEFAULT_MAX_TOKEN_SECONDS,
+    DEFAULT_REQUEST_TIMEOUT_SECONDS, DEFAULT_TOKEN_MINTS_PER_MINUTE, DatabaseSettings, Secret,
+    Settings,
 };
 use crate::invalidation::{self, Key};
 use crate::startup::Application;
@@ -104,6 +105,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ZYGO_MAX_TOKEN_SECONDS", default_value_t = DEFAULT_MAX_TOKEN_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_token_seconds: u64,
+    /// Most live tokens (neither expired nor revoked) one user may hold; the next mint is
+    /// refused until one expires or is revoked.
+    #[arg(long, env = "ZYGO_MAX_LIVE_TOKENS", default_value_t = DEFAULT_MAX_LIVE_TOKENS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_live_tokens: u64,
+    /// Tokens one user may mint per minute on this instance (0: no limit).
+    #[arg(long, env = "ZYGO_TOKEN_MINTS_PER_MINUTE", default_value_t = DEFAULT_TOKEN_MINTS_PER_MINUTE)]
+    pub token_mints_per_minute: u32,
     /// How long a cached role or user status may be used before it is read again, in seconds.
     #[arg(long, env = "ZYGO_CACHE_TTL_SECONDS", default_value_t = 5)]
     pub cache_ttl_seconds: u64,
@@ -495,25 +504,11 @@ async fn user(command: UserCommand) -> CliResult {
 async fn set_disabled(email: &str, db: &DbArgs, disable: bool) -> CliResult {
     let conn = open_db(db).await?;
     let user = user_by_email(&conn, email).await?;
-    store::users::set_disabled(&conn, user, disable)
+    // Disabling is a kill switch: every session and token issued so far stays dead even if the
+    // account is enabled again later (enabling never moves `credentials_valid_after` back).
+    store::users::set_disabled_ending_credentials(&conn, user, disable)
         .await
         .map_err(|e| e.to_string())?;
-    if disable {
-        // Disabling is a kill switch: sessions and tokens issued so far stay dead even if the
-        // account is enabled again later.
-        store::sessions::delete_for_user(&conn, user)
-            .await
-            .map_err(|e| e.to_string())?;
-        let families = store::tokens::live_families(&conn, user)
-            .await
-            .map_err(|e| e.to_string())?;
-        store::tokens::revoke(&conn, user, &families)
-            .await
-            .map_err(|e| e.to_string())?;
-        for family in families.iter().filter_map(|f| Uuid::parse_str(f).ok()) {
-            signal(&conn, Key::Family(family)).await;
-        }
-    }
     signal(&conn, Key::User(user)).await;
     Ok(())
 }
@@ -592,6 +587,8 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.policies_dir = args.policy.policies;
     settings.public_url = args.public_url;
     settings.max_token_seconds = args.max_token_seconds;
+    settings.max_live_tokens = args.max_live_tokens;
+    settings.token_mints_per_minute = args.token_mints_per_minute;
     settings.cache_ttl = Duration::from_secs(args.cache_ttl_seconds);
     settings.request_timeout = Duration::from_secs(args.request_timeout_seconds);
     settings.session_lifetime = Duration::from_secs(args.session_seconds);

@@ -13,6 +13,10 @@ use crate::metrics::MetricsTarget;
 pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 /// Default lifetime of a token when `expiration` is not given.
 pub const DEFAULT_TOKEN_SECONDS: u64 = 600;
+/// Default bound on a user's live tokens (neither expired, revoked nor ended by a kill switch).
+pub const DEFAULT_MAX_LIVE_TOKENS: u64 = 1_000;
+/// Default number of tokens one user may mint per minute on one instance.
+pub const DEFAULT_TOKEN_MINTS_PER_MINUTE: u32 = 120;
 /// Default idle timeout of a browser session (2 hours).
 pub const DEFAULT_SESSION_IDLE_SECONDS: u64 = 7200;
 /// Default time a client may take from a request's first byte until its answer starts.
@@ -92,6 +96,11 @@ pub struct Settings {
     pub token_keys: Vec<(String, Secret)>,
     /// Upper bound of a token's lifetime in seconds.
     pub max_token_seconds: u64,
+    /// Most live tokens one user may hold; the next mint is refused (409 `token_limit`).
+    pub max_live_tokens: u64,
+    /// Tokens one user may mint per minute on one instance (a bucket that refills evenly);
+    /// beyond it a mint is refused with 429 and `Retry-After`. Zero: no limit.
+    pub token_mints_per_minute: u32,
     /// How long a cached role or user status may be served before it is read again.
     pub cache_ttl: Duration,
     /// How long a browser session lives after login, however busy (absolute lifetime).
@@ -144,6 +153,8 @@ impl Settings {
             token_secret: None,
             token_keys: Vec::new(),
             max_token_seconds: DEFAULT_MAX_TOKEN_SECONDS,
+            max_live_tokens: DEFAULT_MAX_LIVE_TOKENS,
+            token_mints_per_minute: DEFAULT_TOKEN_MINTS_PER_MINUTE,
             cache_ttl: Duration::from_secs(5),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
             session_idle: Duration::from_secs(DEFAULT_SESSION_IDLE_SECONDS),

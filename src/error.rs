@@ -102,6 +102,17 @@ pub enum ApiError {
     /// 429: too many failed logins; retry after the given number of seconds.
     #[error("too many failed attempts; retry in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
+    /// 429: this user minted tokens faster than the configured rate; retry after the given
+    /// number of seconds.
+    #[error(
+        "too many tokens minted in the last minute (at most {per_minute} a minute); retry in {retry_after} seconds"
+    )]
+    TooManyMints { per_minute: u32, retry_after: u64 },
+    /// 409: the user already holds the most live tokens allowed.
+    #[error(
+        "you hold {limit} live tokens, the most allowed (ZYGO_MAX_LIVE_TOKENS): revoke one (POST /api/token/revoke) or let one expire"
+    )]
+    TokenLimit { limit: u64 },
     /// 500: a bug or an unexpected failure; the cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -130,11 +141,11 @@ impl ApiError {
             }
             NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict(_) | EmailTaken => StatusCode::CONFLICT,
+            Conflict(_) | EmailTaken | TokenLimit { .. } => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            TooManyRequests { .. } | TooManyMints { .. } => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -164,6 +175,8 @@ impl ApiError {
             UnsupportedMediaType => "unsupported_media_type",
             Validation { .. } => "validation_failed",
             TooManyRequests { .. } => "too_many_requests",
+            TooManyMints { .. } => "too_many_mints",
+            TokenLimit { .. } => "token_limit",
             Internal(_) => "internal",
             Unavailable(_) => "unavailable",
         }
@@ -248,7 +261,9 @@ impl poem::error::ResponseError for ApiError {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let ApiError::TooManyRequests { retry_after } = self {
+        if let ApiError::TooManyRequests { retry_after }
+        | ApiError::TooManyMints { retry_after, .. } = self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
@@ -285,7 +300,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         409,
-        "The change conflicts with the current state (for example the last Admin of a tenant)",
+        "The change conflicts with the current state (for example the last Admin of a tenant, or the most live tokens a user may hold)",
     ),
     (413, "The request body is larger than 1 MiB"),
     (415, "The request body is not `application/json`"),
@@ -295,7 +310,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         429,
-        "Too many failed attempts; `Retry-After` says how many seconds to wait",
+        "Too many attempts (failed password checks, or tokens minted too fast); `Retry-After` says how many seconds to wait",
     ),
     (500, "Unexpected failure; the cause is logged, never sent"),
     (503, "The database is unreachable; retry later"),
@@ -322,7 +337,7 @@ pub mod can {
     pub const NOT_FOUND: u32 = bit(404);
     pub const CONFLICT: u32 = bit(409);
     pub const UNPROCESSABLE: u32 = bit(422);
-    /// Throttled: too many failed password checks (429 with `Retry-After`).
+    /// Throttled: too many failed password checks or token mints (429 with `Retry-After`).
     pub const TOO_MANY: u32 = bit(429);
     /// Every operation: a bug (500) or an unreachable database (503).
     pub const SERVER: u32 = bit(500) | bit(503);

@@ -32,7 +32,7 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 pub enum Key {
     /// A user's role in a tenant (membership added, changed or removed).
     Role(UserId, TenantId),
-    /// A user's status (disabled, enabled, deleted).
+    /// A user's status (disabled, enabled, deleted, credentials ended).
     User(UserId),
     /// A token family was revoked.
     Family(Uuid),
@@ -127,11 +127,15 @@ impl AppState {
         Ok(())
     }
 
-    /// Ends every session of the user and revokes every token family with a live token.
+    /// Ends every session and every token of the user issued until now (see
+    /// [`crate::store::users::end_credentials`]): a constant number of statements, however many
+    /// there are; forgotten here and signalled to the other processes.
     pub async fn end_everything(&self, user: UserId) -> crate::error::ApiResult<()> {
-        crate::store::sessions::delete_for_user(&self.db, user).await?;
-        let families = crate::store::tokens::live_families(&self.db, user).await?;
-        self.revoke_families(user, &families).await
+        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        crate::store::users::end_credentials(&txn, user).await?;
+        txn.commit().await?;
+        self.changed(Key::User(user)).await;
+        Ok(())
     }
 
     /// Forgets every cached role and user status of this process.

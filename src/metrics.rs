@@ -194,7 +194,7 @@ impl Metrics {
             token_revocations: counter(
                 r,
                 "zygo_token_revocations_total",
-                "Token families revoked: one per explicit revocation; log out everywhere and password changes count each family with a live token.",
+                "Token families revoked explicitly by their owner, one each; a kill switch (log out everywhere, password change, disabling) ends all of a user's tokens at once and is not counted here.",
             ),
             login_throttled: counter(
                 r,

@@ -13,8 +13,9 @@ use super::ApiTags;
 use super::body::Body;
 use super::models::{Me, Membership, sample};
 use crate::auth::{Caller, Via, password, session};
-use crate::authz::{Action, Resource};
+use crate::authz::{AccountAction, Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
+use crate::invalidation::Key;
 use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
@@ -199,12 +200,13 @@ impl AuthApi {
             .into_iter()
             .find(|(tenant, role)| bundle.may_select(user_id, *tenant, role))
             .map(|(tenant, _)| tenant);
-        let id = session::start(&state.authn, &state.db, user_id, tenant).await?;
+        let (id, started) = session::start(&state.authn, &state.db, user_id, tenant).await?;
         let caller = Caller {
             user_id,
             via: Via::Session {
                 id_hash: session::hash_id(&id),
                 current_tenant: tenant,
+                created_at: started.created_at,
             },
         };
         let profile = me(&state, &caller).await?;
@@ -237,7 +239,7 @@ impl AuthApi {
     /// Needs the current password (a stolen session alone cannot take the account over). Wrong
     /// current passwords count as failed logins and are throttled the same way (429). On success
     /// every session and every token of yours issued before now stops working; a browser session
-    /// making the change is replaced by a fresh one.
+    /// making the change is replaced by a fresh one. A read-only token may not (403).
     #[oai(
         path = "/api/me/password",
         method = "put",
@@ -262,6 +264,10 @@ impl AuthApi {
             },
         >,
     > {
+        // Before the password is checked: a credential that may not change it learns nothing.
+        state
+            .authz
+            .require_account(&caller, AccountAction::ChangePassword)?;
         let user = store::users::find(&state.db, caller.user_id)
             .await?
             .ok_or(ApiError::InvalidCredentials)?;
@@ -284,23 +290,29 @@ impl AuthApi {
             .into());
         }
         let hash = hash_blocking(body.new_password).await?;
-        store::users::set_password_hash(&state.db, caller.user_id, hash).await?;
-        state.end_everything(caller.user_id).await?;
+        // One transaction: the new password, every session and token issued before it ended,
+        // and the fresh session of a browser that made the change. A failure changes nothing.
+        let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+        store::users::set_password_hash(&txn, caller.user_id, hash).await?;
+        store::users::end_credentials(&txn, caller.user_id).await?;
         let cookie = match &caller.via {
             Via::Session { current_tenant, .. } => {
-                let id = session::start(&state.authn, &state.db, caller.user_id, *current_tenant)
-                    .await?;
+                let (id, _) =
+                    session::start(&state.authn, &txn, caller.user_id, *current_tenant).await?;
                 Some(session::cookie(&id, state.authn.secure_cookies))
             }
             Via::Token { .. } => None,
         };
+        txn.commit().await?;
+        state.changed(Key::User(caller.user_id)).await;
         Ok(PasswordChanged::Done(cookie))
     }
 
     /// Log out everywhere
     ///
-    /// Ends every session of yours (this one included) and revokes every token you were issued
-    /// so far, on every device. Works with a session or a token.
+    /// Ends every session of yours (this one included) and every token you were issued so far,
+    /// on every device, however many there are. Works with a session or a token, but not with a
+    /// read-only token (403).
     #[oai(
         path = "/api/logout-everywhere",
         method = "post",
@@ -311,6 +323,9 @@ impl AuthApi {
         state: Data<&Arc<AppState>>,
         caller: Caller,
     ) -> Result<LogoutResponse, Errors<{ can::UNAUTHORIZED | can::FORBIDDEN | can::SERVER }>> {
+        state
+            .authz
+            .require_account(&caller, AccountAction::LogoutEverywhere)?;
         state.end_everything(caller.user_id).await?;
         Ok(LogoutResponse::Done(session::clear_cookie(
             state.authn.secure_cookies,

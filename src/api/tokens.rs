@@ -13,6 +13,7 @@ use super::ApiTags;
 use super::body::Body;
 use super::page::{self, Page};
 use crate::auth::{Caller, MintRequest, Via};
+use crate::authz::AccountAction;
 use crate::config::DEFAULT_TOKEN_SECONDS;
 use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
@@ -135,6 +136,13 @@ impl TokenApi {
     /// Authenticate with the `session` cookie for your first token; after that a valid token can
     /// mint new ones. The token names you, not a tenant: roles are resolved per request from the
     /// tenant in the URL. Logging in is not counted.
+    ///
+    /// A token never grants more than the credential that minted it: a token minted from a token
+    /// expires no later than it (`expires_in` says the lifetime granted, which may be shorter than
+    /// asked), and a read-only token mints read-only tokens only. A user holds at most a
+    /// configured number of live tokens (1,000 unless configured; 409 `token_limit` beyond) and
+    /// mints at most a configured number a minute (120 unless configured; 429 `too_many_mints`
+    /// with `Retry-After` beyond).
     #[oai(path = "/api/token", method = "get", operation_id = "mintToken")]
     async fn mint(
         &self,
@@ -148,10 +156,22 @@ impl TokenApi {
         #[oai(validator(max_length = 64, pattern = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"))]
         name: Query<Option<String>>,
         /// `true` for a token that may only read: the policies refuse every write made with it
-        /// (`context.auth.read_only`). A token minted from a read-only token is read-only too,
-        /// whatever this says. Default `false`.
+        /// (`context.auth.read_only`). Default: `false` from a session or a full token, `true`
+        /// from a read-only token, which may mint read-only tokens only (`false` is a 403).
         read_only: Query<Option<bool>>,
-    ) -> Result<MintResponse, Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>> {
+    ) -> Result<
+        MintResponse,
+        Errors<
+            {
+                can::BAD_REQUEST
+                    | can::UNAUTHORIZED
+                    | can::FORBIDDEN
+                    | can::CONFLICT
+                    | can::TOO_MANY
+                    | can::SERVER
+            },
+        >,
+    > {
         let max = state.authn.max_token_seconds;
         let seconds = expiration.0.unwrap_or(default_expiration(max));
         if !(1..=max).contains(&seconds) {
@@ -160,17 +180,18 @@ impl TokenApi {
             ))
             .into());
         }
+        let read_only = read_only.0.unwrap_or(caller.auth().read_only);
+        state
+            .authz
+            .require_account(&caller, AccountAction::MintToken { read_only })?;
         let request = MintRequest {
             seconds,
             name: name.0.as_deref(),
-            read_only: read_only.0.unwrap_or(false),
+            read_only,
         };
-        let token = state.authn.mint(&caller, request).await?;
+        let (token, expires_in) = state.authn.mint(&caller, request).await?;
         Ok(MintResponse::Ok(
-            Json(TokenResponse {
-                token,
-                expires_in: seconds,
-            }),
+            Json(TokenResponse { token, expires_in }),
             "no-store".to_owned(),
         ))
     }
@@ -197,7 +218,7 @@ impl TokenApi {
         Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>,
     > {
         let page = page::keyset(limit.0, cursor.0.as_deref())?;
-        let tokens = store::tokens::list_live(&state.db, caller.user_id, page).await?;
+        let tokens = state.authn.live_tokens(caller.user_id, page).await?;
         Ok(Json(Page::of(tokens, IssuedToken::from)))
     }
 
@@ -207,7 +228,8 @@ impl TokenApi {
     /// Revocation works on families: a token minted from a token belongs to the family of the
     /// session token it descends from, and the whole family is refused from then on, because
     /// whoever held one of them could have minted the others. A `jti` that is not one of your
-    /// tokens is a 404. To end everything at once, use `POST /api/logout-everywhere`.
+    /// tokens is a 404. A read-only token may revoke its own family only (403 for another). To
+    /// end everything at once, use `POST /api/logout-everywhere`.
     #[oai(
         path = "/api/token/revoke",
         method = "post",
@@ -231,7 +253,7 @@ impl TokenApi {
             },
         >,
     > {
-        let family = match (&body.jti, &caller.via) {
+        let target = match (&body.jti, &caller.via) {
             // Ids are UUIDs: a NUL (which PostgreSQL cannot compare) names no token.
             (Some(jti), _) if jti.contains('\0') => return Err(ApiError::NotFound("token").into()),
             (Some(jti), _) => {
@@ -249,7 +271,11 @@ impl TokenApi {
                 .into());
             }
         };
-        state.revoke_families(caller.user_id, &[family]).await?;
+        let own_family = matches!(&caller.via, Via::Token { family, .. } if *family == target);
+        state
+            .authz
+            .require_account(&caller, AccountAction::RevokeToken { own_family })?;
+        state.revoke_families(caller.user_id, &[target]).await?;
         Ok(RevokeResponse::Done)
     }
 }

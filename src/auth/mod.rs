@@ -2,6 +2,7 @@
 //! operation takes as a parameter (so the requirement shows in its signature and in the spec).
 
 pub mod csrf;
+pub mod mint_rate;
 pub mod password;
 pub mod session;
 pub mod throttle;
@@ -40,12 +41,18 @@ pub enum Via {
     Session {
         id_hash: String,
         current_tenant: Option<TenantId>,
+        /// When the session started (a kill switch ends the sessions started before it).
+        created_at: chrono::DateTime<chrono::Utc>,
     },
     /// An API token, with its family (revocation works on families) and whether it is read-only.
     Token {
         jti: String,
         family: String,
         read_only: bool,
+        /// The token's `iat` (seconds since the epoch).
+        issued_at: i64,
+        /// The token's `exp` (seconds since the epoch): a token minted from it expires no later.
+        expires_at: i64,
     },
 }
 
@@ -54,6 +61,42 @@ const VERIFIED_TOKENS: u64 = 10_000;
 
 /// How long a verified token is remembered before it is verified again.
 const VERIFIED_FOR: Duration = Duration::from_secs(60);
+
+/// What every request checks about its user, besides the credential itself: the account exists
+/// and is enabled, and since when its credentials count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// Sessions created and tokens issued before this instant are refused (the kill switches:
+    /// log out everywhere, a password change, disabling the account).
+    pub credentials_valid_after: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Standing {
+    /// Whether a session created at `created_at` still counts.
+    pub fn admits_session(&self, created_at: chrono::DateTime<chrono::Utc>) -> bool {
+        self.credentials_valid_after
+            .is_none_or(|after| created_at >= after)
+    }
+
+    /// The first whole second whose tokens count: a token's `iat` has whole seconds only, so a
+    /// token issued in the same second as a kill switch is ended too (it could have come
+    /// before it).
+    pub fn first_token_second(&self) -> Option<i64> {
+        self.credentials_valid_after.map(|after| {
+            let seconds = after.timestamp();
+            if after.timestamp_subsec_nanos() > 0 {
+                seconds.saturating_add(1)
+            } else {
+                seconds
+            }
+        })
+    }
+
+    /// Whether a token issued at `iat` (seconds since the epoch) still counts.
+    pub fn admits_token(&self, iat: i64) -> bool {
+        self.first_token_second().is_none_or(|first| iat >= first)
+    }
+}
 
 /// A token that verified, and its user.
 struct Verified {
@@ -114,8 +157,9 @@ pub struct Authn {
     db: DatabaseConnection,
     /// Read connections for the lookups every request makes (see `store::reads`).
     reads: store::reads::Reads,
-    /// Whether a user exists and is enabled; a token request costs no query when warm.
-    active_users: ConsistentCache<UserId, bool>,
+    /// A user's [`Standing`] (`None`: no such user, or disabled); a request costs no query
+    /// when warm.
+    active_users: ConsistentCache<UserId, Option<Standing>>,
     /// Whether a token family is revoked, checked on every token request (see `cache_ttl` for
     /// revocations made by another process).
     revoked_families: ConsistentCache<String, bool>,
@@ -126,6 +170,10 @@ pub struct Authn {
     pub session_idle: Duration,
     pub secure_cookies: bool,
     pub max_token_seconds: u64,
+    /// Most live tokens a user may hold (`ZYGO_MAX_LIVE_TOKENS`).
+    max_live_tokens: u64,
+    /// How fast one user may mint tokens here (`ZYGO_TOKEN_MINTS_PER_MINUTE`).
+    mint_rate: mint_rate::MintRate,
     /// `ZYGO_PUBLIC_URL`: when set, the one origin browsers may send state-changing requests from.
     public_url: Option<String>,
     /// Failed-login counters (429 with `Retry-After`).
@@ -156,6 +204,8 @@ impl Authn {
             session_idle: settings.session_idle,
             secure_cookies: settings.secure_cookies(),
             max_token_seconds: settings.max_token_seconds,
+            max_live_tokens: settings.max_live_tokens,
+            mint_rate: mint_rate::MintRate::new(settings.token_mints_per_minute),
             public_url: settings.public_url.clone(),
             throttle,
             metrics,
@@ -173,13 +223,15 @@ impl Authn {
         Ok(())
     }
 
-    /// Whether the user exists and is not disabled (cached).
-    pub async fn is_active(&self, user: UserId) -> ApiResult<bool> {
+    /// The user's standing (cached): `None` when the user does not exist or is disabled.
+    pub async fn standing(&self, user: UserId) -> ApiResult<Option<Standing>> {
         self.active_users
             .get_or_load(user, async {
-                store::users::find(&self.reads.pool, user)
-                    .await
-                    .map(|u| u.is_some_and(|u| !u.disabled))
+                store::users::find(&self.reads.pool, user).await.map(|u| {
+                    u.filter(|u| !u.disabled).map(|u| Standing {
+                        credentials_valid_after: u.credentials_valid_after,
+                    })
+                })
             })
             .await
             .map_err(ApiError::from)
@@ -207,16 +259,57 @@ impl Authn {
     }
 
     /// Mints and records a token: a new family from a session, the caller's family from a token.
-    pub async fn mint(&self, caller: &Caller, request: MintRequest<'_>) -> ApiResult<String> {
-        let family = match &caller.via {
-            Via::Token { family, .. } => Some(family.as_str()),
-            Via::Session { .. } => None,
+    /// Returns the token and its lifetime in seconds.
+    ///
+    /// A token never outlives the token it is minted from (its lifetime is cut to the parent's
+    /// remaining one). Refused: a user minting faster than the configured rate (429), or holding
+    /// the most live tokens allowed (409). Whether the caller may mint this token at all (a
+    /// read-only token asking for a writing one) is the policies' decision, taken before.
+    pub async fn mint(
+        &self,
+        caller: &Caller,
+        request: MintRequest<'_>,
+    ) -> ApiResult<(String, u64)> {
+        let user = caller.user_id;
+        self.mint_rate.take(user)?;
+        let standing = self
+            .standing(user)
+            .await?
+            .ok_or(ApiError::InvalidCredentials)?;
+        // A token issued in the second of a kill switch counts as issued before it (tokens carry
+        // whole seconds): a caller that is valid after the switch waits for the next second.
+        if let Some(first) = standing.first_token_second() {
+            let wait_ms = first
+                .saturating_mul(1000)
+                .saturating_sub(chrono::Utc::now().timestamp_millis());
+            if wait_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(wait_ms.unsigned_abs())).await;
+            }
+        }
+        let now = chrono::Utc::now().timestamp();
+        let (family, seconds) = match &caller.via {
+            Via::Token {
+                family, expires_at, ..
+            } => {
+                let left = u64::try_from(expires_at.saturating_sub(now)).unwrap_or(0);
+                if left == 0 {
+                    return Err(ApiError::TokenExpired);
+                }
+                (Some(family.as_str()), request.seconds.min(left))
+            }
+            Via::Session { .. } => (None, request.seconds),
         };
-        // A token minted from a read-only token is read-only too, whatever was asked.
-        let read_only = request.read_only || caller.auth().read_only;
+        let issued_from = standing
+            .first_token_second()
+            .and_then(|second| chrono::DateTime::from_timestamp(second, 0));
+        if store::tokens::count_live(&self.db, user, issued_from).await? >= self.max_live_tokens {
+            return Err(ApiError::TokenLimit {
+                limit: self.max_live_tokens,
+            });
+        }
         let (token, claims) = self
             .keys
-            .mint(caller.user_id, request.seconds, family, read_only)?;
+            .mint_at(user, now, seconds, family, request.read_only)?;
         let at = |seconds: i64| {
             chrono::DateTime::from_timestamp(seconds, 0)
                 .ok_or_else(|| ApiError::Internal("token time out of range".into()))
@@ -225,27 +318,72 @@ impl Authn {
             &self.db,
             store::tokens::NewToken {
                 jti: &claims.jti,
-                user: caller.user_id,
+                user,
                 family: &claims.fam,
                 issued_at: at(claims.iat)?,
                 expires_at: at(claims.exp)?,
                 name: request.name,
-                read_only,
+                read_only: request.read_only,
             },
         )
         .await?;
-        // "Log out everywhere" deletes the sessions, then revokes the families it finds. A token
-        // minted from a session that was checked before the delete but recorded after that read
-        // would escape it; the session is gone by now in that case, so the new family dies here.
-        if let Via::Session { id_hash, .. } = &caller.via
-            && store::sessions::find(&self.db, id_hash).await?.is_none()
-        {
-            self.revoke_families(caller.user_id, std::slice::from_ref(&claims.fam))
+        // Concurrent mints may all have counted below the bound: the ones that overtook it give
+        // their token back (the bound holds across instances; a crowd may be refused together).
+        if store::tokens::count_live(&self.db, user, issued_from).await? > self.max_live_tokens {
+            store::tokens::delete(&self.db, &claims.jti).await?;
+            return Err(ApiError::TokenLimit {
+                limit: self.max_live_tokens,
+            });
+        }
+        // A kill switch (log out everywhere, a password change, disabling) that committed after
+        // the caller was authenticated must not leave this token alive: check the caller's
+        // credential once more against the stored user, past the cache.
+        if !self.still_valid(caller).await? {
+            self.revoke_families(user, std::slice::from_ref(&claims.fam))
                 .await?;
-            return Err(ApiError::SessionInvalid);
+            return Err(match caller.via {
+                Via::Session { .. } => ApiError::SessionInvalid,
+                Via::Token { .. } => ApiError::TokenRevoked,
+            });
         }
         self.metrics.token_minted(family.is_none());
-        Ok(token)
+        Ok((token, seconds))
+    }
+
+    /// Whether the caller's credential is still valid as stored now (not as cached).
+    async fn still_valid(&self, caller: &Caller) -> ApiResult<bool> {
+        let Some(stored) = store::users::find_settled(&self.db, caller.user_id).await? else {
+            return Ok(false);
+        };
+        let standing = Standing {
+            credentials_valid_after: stored.credentials_valid_after,
+        };
+        Ok(!stored.disabled
+            && match &caller.via {
+                Via::Session {
+                    id_hash,
+                    created_at,
+                    ..
+                } => {
+                    standing.admits_session(*created_at)
+                        && store::sessions::find(&self.db, id_hash).await?.is_some()
+                }
+                Via::Token { issued_at, .. } => standing.admits_token(*issued_at),
+            })
+    }
+
+    /// The user's live tokens, a page at a time (those a kill switch ended are not listed).
+    pub async fn live_tokens(
+        &self,
+        user: UserId,
+        page: store::page::Keyset,
+    ) -> ApiResult<store::page::Rows<store::tokens::IssuedToken>> {
+        let issued_from = self
+            .standing(user)
+            .await?
+            .and_then(|standing| standing.first_token_second())
+            .and_then(|second| chrono::DateTime::from_timestamp(second, 0));
+        Ok(store::tokens::list_live(&self.db, user, issued_from, page).await?)
     }
 
     /// Forgets the cached status after this process disables or deletes a user.
@@ -294,10 +432,11 @@ impl Authn {
         if claims.exp <= now {
             return Err(ApiError::TokenExpired);
         }
-        if !self.is_active(user).await? {
+        let Some(standing) = self.standing(user).await? else {
             return Err(ApiError::InvalidCredentials);
-        }
-        if self.is_revoked(&claims.fam).await? {
+        };
+        // Ended by a kill switch, or its family revoked.
+        if !standing.admits_token(claims.iat) || self.is_revoked(&claims.fam).await? {
             return Err(ApiError::TokenRevoked);
         }
         Ok(Caller {
@@ -306,6 +445,8 @@ impl Authn {
                 jti: claims.jti.clone(),
                 family: claims.fam.clone(),
                 read_only: claims.ro,
+                issued_at: claims.iat,
+                expires_at: claims.exp,
             },
         })
     }

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use rand::RngCore;
-use sea_orm::DatabaseConnection;
+use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
 use super::{Authn, Caller, Via};
@@ -23,20 +23,22 @@ pub fn hash_id(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-/// Starts a fresh session (never one the client proposed) and returns its cookie value.
+/// Starts a fresh session (never one the client proposed) and returns its cookie value and the
+/// stored session.
 pub async fn start(
     authn: &Authn,
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     user: UserId,
     tenant: Option<TenantId>,
-) -> ApiResult<String> {
+) -> ApiResult<(String, store::sessions::Session)> {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let id = URL_SAFE_NO_PAD.encode(bytes);
     let lifetime = chrono::Duration::from_std(authn.session_lifetime)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    store::sessions::create(db, hash_id(&id), user, tenant, Utc::now() + lifetime).await?;
-    Ok(id)
+    let session =
+        store::sessions::create(db, hash_id(&id), user, tenant, Utc::now() + lifetime).await?;
+    Ok((id, session))
 }
 
 /// Resolves a session cookie into a caller; unknown, expired (absolute lifetime or idle timeout)
@@ -56,7 +58,12 @@ pub async fn authenticate(authn: &Authn, id: &str) -> ApiResult<Caller> {
         return Err(ApiError::SessionInvalid);
     }
     let user = UserId(session.user_id);
-    if !authn.is_active(user).await? {
+    // A disabled user, or a session started before the user's last kill switch.
+    if !authn
+        .standing(user)
+        .await?
+        .is_some_and(|standing| standing.admits_session(session.created_at))
+    {
         return Err(ApiError::SessionInvalid);
     }
     let touch_after = chrono::Duration::from_std(TOUCH_AFTER.min(authn.session_idle / 2))
@@ -69,6 +76,7 @@ pub async fn authenticate(authn: &Authn, id: &str) -> ApiResult<Caller> {
         via: Via::Session {
             id_hash,
             current_tenant: session.current_tenant_id.map(TenantId),
+            created_at: session.created_at,
         },
     })
 }

@@ -253,7 +253,24 @@ impl TokenKeys {
         family: Option<&str>,
         read_only: bool,
     ) -> Result<(String, Claims), ApiError> {
-        let now = chrono::Utc::now().timestamp();
+        self.mint_at(
+            user,
+            chrono::Utc::now().timestamp(),
+            seconds,
+            family,
+            read_only,
+        )
+    }
+
+    /// [`Self::mint`] issued at `now` (seconds since the epoch).
+    pub fn mint_at(
+        &self,
+        user: UserId,
+        now: i64,
+        seconds: u64,
+        family: Option<&str>,
+        read_only: bool,
+    ) -> Result<(String, Claims), ApiError> {
         let jti = Uuid::new_v4().to_string();
         let claims = Claims {
             sub: user.to_string(),

@@ -66,7 +66,7 @@ pub struct Decision {
 }
 
 impl Decision {
-    fn deny(error: String) -> Decision {
+    pub(super) fn deny(error: String) -> Decision {
         Decision {
             allowed: false,
             reasons: vec![],

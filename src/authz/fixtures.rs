@@ -11,13 +11,18 @@
 //! "editors": ["caller"], "readers": []}`, users being `"caller"` (the case's caller), `"someone"`
 //! (another member) or `"nobody"` (for `owner`: a flow without an owner). When omitted, the flow
 //! is owned by someone else and has no labels and no shares.
+//!
+//! A case about the caller's own account names the resource `Account` (role `null`, `"in":
+//! "own"`) and one of the account actions (`MintToken`, `RevokeToken`, `LogoutEverywhere`,
+//! `ChangePassword`); `"token_read_only": true` is the token a `MintToken` asks for, and
+//! `"own_family": true` says a `RevokeToken` stays in the caller's own family.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Action, AuthContext, AuthMethod, PolicyBundle, Query, Resource};
+use super::{AccountAction, Action, AuthContext, AuthMethod, PolicyBundle, Query, Resource};
 use crate::store::flows::Attributes;
 use crate::store::{TenantId, UserId};
 
@@ -158,6 +163,12 @@ pub struct Case {
     /// The flow's owner, labels and shares, for a `Flow` resource.
     #[serde(default)]
     pub flow: Option<CaseFlow>,
+    /// `MintToken` on the `Account`: whether the token asked for is read-only.
+    #[serde(default)]
+    pub token_read_only: bool,
+    /// `RevokeToken` on the `Account`: whether the revoked token is in the caller's family.
+    #[serde(default)]
+    pub own_family: bool,
     pub expect: Expect,
 }
 
@@ -194,6 +205,10 @@ pub fn run(bundle: &PolicyBundle, dir: &Path) -> Result<Vec<Outcome>, String> {
         let fixture: FixtureFile =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
         for case in fixture.cases {
+            if case.resource == "Account" {
+                outcomes.push(run_account(bundle, &file, case));
+                continue;
+            }
             let resource = match case.resource.as_str() {
                 "Tenant" => Some(Resource::Tenant),
                 "Flow" => Some(Resource::Flow(Uuid::from_u128(10))),
@@ -238,4 +253,41 @@ pub fn run(bundle: &PolicyBundle, dir: &Path) -> Result<Vec<Outcome>, String> {
         }
     }
     Ok(outcomes)
+}
+
+/// One case about the caller's own account.
+fn run_account(bundle: &PolicyBundle, file: &Path, case: Case) -> Outcome {
+    let action = match case.action.as_str() {
+        "MintToken" => Some(AccountAction::MintToken {
+            read_only: case.token_read_only,
+        }),
+        "RevokeToken" => Some(AccountAction::RevokeToken {
+            own_family: case.own_family,
+        }),
+        "LogoutEverywhere" => Some(AccountAction::LogoutEverywhere),
+        "ChangePassword" => Some(AccountAction::ChangePassword),
+        _ => None,
+    };
+    let Some(action) = action else {
+        return Outcome {
+            file: file.to_owned(),
+            actual: None,
+            reasons: vec![],
+            errors: vec![format!("unknown account action `{}`", case.action)],
+            case,
+        };
+    };
+    let auth = case.auth.map_or(AuthContext::SESSION, CaseAuth::context);
+    let decision = bundle.decide_account(CALLER, auth, action);
+    Outcome {
+        file: file.to_owned(),
+        actual: Some(if decision.allowed {
+            Expect::Allow
+        } else {
+            Expect::Deny
+        }),
+        reasons: decision.reasons,
+        errors: decision.errors,
+        case,
+    }
 }

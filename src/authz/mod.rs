@@ -1,6 +1,7 @@
 //! What a caller may do: the Cedar policy set, typed actions and resources, the role cache, and the
 //! one `require` call every guarded operation makes before any side effect.
 
+pub mod account;
 mod decide;
 pub mod fixtures;
 mod index;
@@ -24,6 +25,7 @@ use crate::store::flows::{Attributes, Flow};
 use crate::store::page::{Keyset, Rows};
 use crate::store::{self, TenantId, UserId};
 
+pub use account::AccountAction;
 pub use decide::{Decision, Query, Question, Subject};
 pub use log::{DecisionLog, Entry, LogTarget};
 pub use policies::{Diagnostic, LoadError, PolicyBundle};
@@ -315,6 +317,35 @@ impl Authz {
     ) -> ApiResult<()> {
         let role = self.role_of(caller.user_id, tenant).await?;
         self.require_on(caller, tenant, role.as_deref(), action, resource, None)
+    }
+
+    /// The authorization call of an operation on the caller's own account (see [`account`]):
+    /// `Ok` to go ahead, 403 when the policies refuse.
+    pub fn require_account(&self, caller: &Caller, action: AccountAction) -> ApiResult<()> {
+        let started = Instant::now();
+        let bundle = self.bundle();
+        let decision = bundle.decide_account(caller.user_id, caller.auth(), action);
+        if self.log.enabled() {
+            self.log.record(&Entry {
+                time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                request_id: log::request_id(),
+                source: "require",
+                principal: caller.user_id.to_string(),
+                role: None,
+                tenant: String::new(),
+                action: action.name(),
+                resource: format!("User:{}", caller.user_id),
+                decision: if decision.allowed { "Allow" } else { "Deny" },
+                policies: &decision.reasons,
+                errors: &decision.errors,
+                duration_us: started.elapsed().as_micros(),
+            });
+        }
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
     }
 
     /// [`Authz::require`] for an action on a flow, decided on the flow's attributes, for a caller

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Select, Set,
 };
 use uuid::Uuid;
 
@@ -84,25 +84,10 @@ pub async fn revoke(
     Ok(())
 }
 
-/// Every family of the user that still has a live token.
-pub async fn live_families(db: &impl ConnectionTrait, user: UserId) -> Result<Vec<String>, DbErr> {
-    issued_token::Entity::find()
-        .select_only()
-        .column(issued_token::Column::Family)
-        .distinct()
-        .filter(issued_token::Column::UserId.eq(user.0))
-        .filter(issued_token::Column::ExpiresAt.gt(Utc::now()))
-        .into_tuple::<String>()
-        .all(db)
-        .await
-}
-
-/// One page of the user's live tokens (neither expired nor revoked), newest first.
-pub async fn list_live(
-    db: &impl ConnectionTrait,
-    user: UserId,
-    page: Keyset,
-) -> Result<Rows<IssuedToken>, DbErr> {
+/// The user's live tokens: not expired, not in a revoked family, and issued at or after
+/// `issued_from` (the first whole second after the user's last kill switch, see
+/// [`super::users::end_credentials`]; tokens carry whole seconds).
+fn live(user: UserId, issued_from: Option<DateTime<Utc>>) -> Select<issued_token::Entity> {
     let revoked = Query::select()
         .column(revoked_family::Column::Family)
         .from(revoked_family::Entity)
@@ -112,6 +97,38 @@ pub async fn list_live(
         .filter(issued_token::Column::UserId.eq(user.0))
         .filter(issued_token::Column::ExpiresAt.gt(Utc::now()))
         .filter(issued_token::Column::Family.not_in_subquery(revoked));
+    match issued_from {
+        Some(from) => select.filter(issued_token::Column::IssuedAt.gte(from)),
+        None => select,
+    }
+}
+
+/// How many live tokens the user holds (see [`live`]).
+pub async fn count_live(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    issued_from: Option<DateTime<Utc>>,
+) -> Result<u64, DbErr> {
+    live(user, issued_from).count(db).await
+}
+
+/// Forgets a token that was recorded but must not be handed out (the live-token bound was
+/// overtaken by concurrent mints).
+pub async fn delete(db: &impl ConnectionTrait, jti: &str) -> Result<(), DbErr> {
+    issued_token::Entity::delete_by_id(jti.to_owned())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// One page of the user's live tokens (see [`live`]), newest first.
+pub async fn list_live(
+    db: &impl ConnectionTrait,
+    user: UserId,
+    issued_from: Option<DateTime<Utc>>,
+    page: Keyset,
+) -> Result<Rows<IssuedToken>, DbErr> {
+    let select = live(user, issued_from);
     let rows = page
         .apply_newest_first_text_id(
             select,

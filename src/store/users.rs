@@ -2,7 +2,9 @@
 
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use super::UserId;
@@ -28,6 +30,7 @@ pub async fn create(
         login_count: Set(0),
         disabled: Set(false),
         created_at: Set(Utc::now()),
+        credentials_valid_after: Set(None),
     }
     .insert(db)
     .await
@@ -72,6 +75,64 @@ pub async fn set_disabled(
         .exec(db)
         .await?;
     Ok(result.rows_affected > 0)
+}
+
+/// The kill switch: every session created and every token issued before now is refused from
+/// now on (see `auth::Standing`), and the user's sessions are deleted. Three statements whatever
+/// the number of sessions and tokens; run it in the transaction of the change it belongs to (a
+/// failed change then ends nothing). Returns the instant from which credentials count again.
+///
+/// The instant is taken once this transaction holds the user's row (PostgreSQL) or the database's
+/// write lock (SQLite): a token minted concurrently either was recorded before it, and so was
+/// issued before it, or checks the user's row after this commits (see `auth::Authn::mint`).
+pub async fn end_credentials(
+    txn: &sea_orm::DatabaseTransaction,
+    id: UserId,
+) -> Result<chrono::DateTime<Utc>, sea_orm::DbErr> {
+    super::sessions::delete_for_user(txn, id).await?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        user::Entity::find_by_id(id.0)
+            .lock_exclusive()
+            .one(txn)
+            .await?;
+    }
+    let at = Utc::now();
+    user::Entity::update_many()
+        .col_expr(user::Column::CredentialsValidAfter, Expr::value(at))
+        .filter(user::Column::Id.eq(id.0))
+        .exec(txn)
+        .await?;
+    Ok(at)
+}
+
+/// The user as stored now, read past every cache and, on PostgreSQL, after any transaction that
+/// holds the row (a kill switch in progress) has ended.
+pub async fn find_settled(
+    db: &impl ConnectionTrait,
+    id: UserId,
+) -> Result<Option<User>, sea_orm::DbErr> {
+    let select = user::Entity::find_by_id(id.0);
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        select.lock_shared().one(db).await
+    } else {
+        select.one(db).await
+    }
+}
+
+/// Disables (ending every credential issued so far, in the same transaction) or re-enables an
+/// account; re-enabling revives nothing. Returns false when there is no such user.
+pub async fn set_disabled_ending_credentials(
+    db: &sea_orm::DatabaseConnection,
+    id: UserId,
+    disabled: bool,
+) -> Result<bool, sea_orm::DbErr> {
+    let txn = sea_orm::TransactionTrait::begin(db).await?;
+    let found = set_disabled(&txn, id, disabled).await?;
+    if found && disabled {
+        end_credentials(&txn, id).await?;
+    }
+    txn.commit().await?;
+    Ok(found)
 }
 
 /// Deletes a user with their memberships and sessions (foreign keys cascade).

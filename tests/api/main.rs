@@ -14,6 +14,7 @@ mod flows;
 mod fuzz;
 mod helpers;
 mod key_rotation;
+mod kill_switches;
 mod list_filter;
 mod login_security;
 mod members;

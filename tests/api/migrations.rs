@@ -3,7 +3,7 @@
 use chrono::{Duration, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, Query};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, NotSet, Set};
 use uuid::Uuid;
 use zygo::store::entities::{membership, tenant, user};
 use zygo::store::{self, TenantId, UserId};
@@ -22,15 +22,17 @@ async fn flows_that_predate_owners_are_given_their_tenants_first_admin() {
     let mut users = Vec::new();
     for n in 0..3 {
         let id = Uuid::new_v4();
-        user::ActiveModel {
+        // Written without reading it back: this schema predates later columns of the entity.
+        user::Entity::insert(user::ActiveModel {
             id: Set(id),
             email: Set(format!("u{n}@example.com")),
             password_hash: Set("x".into()),
             login_count: Set(0),
             disabled: Set(false),
             created_at: Set(now),
-        }
-        .insert(&db)
+            credentials_valid_after: NotSet,
+        })
+        .exec_without_returning(&db)
         .await
         .unwrap();
         users.push(id);

@@ -54,10 +54,14 @@ fn the_role_hierarchy_is_data_in_the_policy_folder() {
             "members-ask-for-themselves",
             "members-read-tenant",
             "owners-share-flows",
+            "read-only-tokens-mint-read-only-tokens",
+            "read-only-tokens-never-manage-credentials",
             "read-only-tokens-never-write",
+            "read-only-tokens-revoke-only-their-family",
             "shared-editors-update-flows",
             "shared-flows-readable",
             "tenant-boundary",
+            "users-manage-own-credentials",
             "viewers-read-flows"
         ]
     );

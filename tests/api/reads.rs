@@ -92,7 +92,7 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
     );
 
     for current in [None, Some(tenant)] {
-        let id = session::start(&state.authn, &state.db, owner, current)
+        let (id, _) = session::start(&state.authn, &state.db, owner, current)
             .await
             .unwrap();
         let hash = session::hash_id(&id);
@@ -136,7 +136,7 @@ async fn concurrent_reads_each_get_their_own_row_and_see_committed_writes() {
     }
     let mut sessions = Vec::new();
     for _ in 0..10 {
-        let id = session::start(&state.authn, &state.db, owner, Some(tenant))
+        let (id, _) = session::start(&state.authn, &state.db, owner, Some(tenant))
             .await
             .unwrap();
         sessions.push(session::hash_id(&id));

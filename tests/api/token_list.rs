@@ -230,13 +230,17 @@ async fn a_read_only_token_reads_but_every_write_is_forbidden_by_the_policies() 
     let flow = world.flow(acme, &writer, "existing").await;
     let reader_token = mint(&world, &session, "name=reader&read_only=true").await;
     assert_eq!(jwt_part(&reader_token, 1)["ro"], true);
-    // Minted from a read-only token, asking for a writer: still read-only.
-    let grandchild = mint(
-        &world,
-        &Cred::Token(reader_token.clone()),
-        "read_only=false",
-    )
-    .await;
+    // A read-only token may not mint a writer (the policies refuse it); what it mints without
+    // saying is read-only too.
+    world
+        .app
+        .get(
+            "/api/token?read_only=false",
+            &Cred::Token(reader_token.clone()),
+        )
+        .await
+        .assert_problem(403, "forbidden");
+    let grandchild = mint(&world, &Cred::Token(reader_token.clone()), "name=child").await;
     assert_eq!(jwt_part(&grandchild, 1)["ro"], true);
 
     for token in [reader_token, grandchild] {

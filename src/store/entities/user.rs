@@ -10,6 +10,8 @@ pub struct Model {
     pub login_count: i64,
     pub disabled: bool,
     pub created_at: DateTimeUtc,
+    /// Sessions created and tokens issued before this instant are refused (see `store::users::end_credentials`).
+    pub credentials_valid_after: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
