@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::ApiTags;
 use super::body::Body;
 use super::page::{self, Page};
-use crate::auth::{Caller, MintRequest, Via};
+use crate::auth::{Caller, MintRequest, Via, csrf};
 use crate::config::DEFAULT_TOKEN_SECONDS;
 use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
@@ -134,10 +134,12 @@ impl TokenApi {
     ///
     /// Authenticate with the `session` cookie for your first token; after that a valid token can
     /// mint new ones. The token names you, not a tenant: roles are resolved per request from the
-    /// tenant in the URL. Logging in is not counted.
+    /// tenant in the URL. Logging in is not counted. With the `session` cookie, a request another
+    /// site started (`Sec-Fetch-Site: cross-site`) is refused with 403 `cross_site_request`.
     #[oai(path = "/api/token", method = "get", operation_id = "mintToken")]
     async fn mint(
         &self,
+        req: &poem::Request,
         state: Data<&Arc<AppState>>,
         caller: Caller,
         /// Token lifetime in seconds: 1 up to the configured maximum (2592000, 30 days, unless
@@ -151,7 +153,14 @@ impl TokenApi {
         /// (`context.auth.read_only`). A token minted from a read-only token is read-only too,
         /// whatever this says. Default `false`.
         read_only: Query<Option<bool>>,
-    ) -> Result<MintResponse, Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>> {
+    ) -> Result<
+        MintResponse,
+        Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::FORBIDDEN | can::SERVER }>,
+    > {
+        // A cross-site navigation carries the cookie (SameSite=Lax): it must not mint.
+        if matches!(caller.via, Via::Session { .. }) && csrf::is_cross_site_fetch(req) {
+            return Err(ApiError::CrossSiteRequest.into());
+        }
         let max = state.authn.max_token_seconds;
         let seconds = expiration.0.unwrap_or(default_expiration(max));
         if !(1..=max).contains(&seconds) {
