@@ -241,3 +241,61 @@ impl PolicyStore {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A store over a private copy of the shipped policies.
+    fn store(settle: Duration) -> (tempfile::TempDir, Arc<PolicyStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        for entry in std::fs::read_dir(shipped).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let bundle = PolicyBundle::load(dir.path()).unwrap();
+        let counter = prometheus::IntCounter::new("rejected", "rejected").unwrap();
+        let store = PolicyStore::new(dir.path().to_owned(), bundle, counter, settle);
+        (dir, Arc::new(store))
+    }
+
+    const EXTRA: &str =
+        "@id(\"extra\")\npermit (principal, action == Zygo::Action::\"ReadFlow\", resource);\n";
+
+    #[test]
+    fn a_change_is_loaded_only_once_the_folder_has_stayed_the_same_for_the_settle_time() {
+        let (dir, store) = store(Duration::from_millis(300));
+        let before = store.status().version;
+        assert_eq!(store.poll().unwrap(), None, "nothing changed");
+        std::fs::write(dir.path().join("extra.cedar"), EXTRA).unwrap();
+        assert_eq!(store.poll().unwrap(), None, "first sight: not yet");
+        std::thread::sleep(Duration::from_millis(150));
+        // Still changing: the wait starts over.
+        std::fs::write(
+            dir.path().join("extra.cedar"),
+            EXTRA.replace("extra", "extra2"),
+        )
+        .unwrap();
+        assert_eq!(store.poll().unwrap(), None);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(store.poll().unwrap(), None, "only 200 ms unchanged");
+        assert_eq!(store.status().version, before);
+        std::thread::sleep(Duration::from_millis(150));
+        let loaded = store.poll().unwrap().expect("settled: loaded");
+        assert_ne!(loaded, before);
+        assert_eq!(store.current().version(), loaded);
+        assert_eq!(store.poll().unwrap(), None, "loaded once");
+    }
+
+    #[test]
+    fn without_a_settle_time_a_change_is_loaded_on_first_sight() {
+        let (dir, store) = store(Duration::ZERO);
+        std::fs::write(dir.path().join("extra.cedar"), EXTRA).unwrap();
+        assert!(store.poll().unwrap().is_some());
+    }
+}
