@@ -151,6 +151,18 @@ pub struct ServeArgs {
     /// Failed logins per window for one account from all addresses before 429.
     #[arg(long, env = "ZYGO_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 100)]
     pub login_failures_per_account: u32,
+    /// How many password checks and hashes (argon2) may run at once; more wait for a turn
+    /// within the request timeout. Default: the number of cores.
+    #[arg(long, env = "ZYGO_PASSWORD_CHECKS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub password_checks: Option<u64>,
+    /// Milliseconds the policy folder must stay unchanged before an edit is loaded (so a folder
+    /// caught half-written is not); 0 loads as soon as a change is seen.
+    #[arg(long, env = "ZYGO_POLICY_SETTLE_MS", default_value_t = crate::config::DEFAULT_POLICY_SETTLE_MS)]
+    pub policy_settle_ms: u64,
+    /// Show the policy set's details and a rejected edit's located errors (file paths, policy
+    /// text) in `GET /healthz` to every caller; only where operators alone can reach it.
+    #[arg(long, env = "ZYGO_HEALTH_DETAILS")]
+    pub health_details: bool,
     /// Seconds between two purges of expired tokens, unneeded revocations, ended sessions and
     /// closed login-throttling windows (in bounded batches, in the background); 0 never purges.
     #[arg(long, env = "ZYGO_PURGE_INTERVAL_SECONDS", default_value_t = crate::config::DEFAULT_PURGE_INTERVAL_SECONDS)]
@@ -598,6 +610,11 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.login_failures_per_account_and_address = args.login_failures_per_account_and_address;
     settings.login_failures_per_address = args.login_failures_per_address;
     settings.login_failures_per_account = args.login_failures_per_account;
+    if let Some(checks) = args.password_checks {
+        settings.password_checks = usize::try_from(checks).unwrap_or(usize::MAX);
+    }
+    settings.policy_settle = Duration::from_millis(args.policy_settle_ms);
+    settings.health_details = args.health_details;
     settings.purge_interval = Duration::from_secs(args.purge_interval_seconds);
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));

@@ -29,6 +29,8 @@ pub const DEFAULT_PURGE_INTERVAL_SECONDS: u64 = 300;
 pub const MIN_SECRET_BYTES: usize = 32;
 /// Default bound, in seconds, on a whole request.
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 15;
+/// Default time the policy folder must stay unchanged before an edit is loaded, in milliseconds.
+pub const DEFAULT_POLICY_SETTLE_MS: u64 = 500;
 /// Default bound, in seconds, on waiting for the database (connect, pool, lock, statement).
 pub const DEFAULT_DB_TIMEOUT_SECONDS: u64 = 3;
 
@@ -120,6 +122,9 @@ pub struct Settings {
     pub login_failures_per_address: u32,
     /// Failed logins allowed per window for one account from all addresses together.
     pub login_failures_per_account: u32,
+    /// How many argon2 computations (password checks and hashes) may run at once; more wait for
+    /// a turn within the request's deadline. Default: the number of cores.
+    pub password_checks: usize,
     /// How long a client may take from the first byte of a request to the start of the answer;
     /// slower connections (a slow-trickle client) are closed. Longer than `request_timeout`,
     /// so in practice it bounds how slowly headers and body may arrive.
@@ -136,11 +141,23 @@ pub struct Settings {
     pub decision_log: LogTarget,
     /// Whether to pick up edits of the policy folder while serving (file watch and SIGHUP).
     pub watch_policies: bool,
+    /// How long the policy folder must stay unchanged before an edit is loaded, so a folder
+    /// caught half-written is not; zero loads as soon as a change is seen.
+    pub policy_settle: Duration,
+    /// Whether `GET /healthz` shows the policy set's details and a rejected edit's located
+    /// errors (file paths, policy text) to every caller. Off: it says only whether the last
+    /// edit was rejected.
+    pub health_details: bool,
     /// How often expired tokens, unneeded revocations, ended sessions and closed throttling
     /// windows are purged; zero never purges.
     pub purge_interval: Duration,
     /// Where `GET /metrics` is served: on the public listener, on an address of its own, or not.
     pub metrics: MetricsTarget,
+}
+
+/// The default number of argon2 computations at once: the number of cores.
+pub fn default_password_checks() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 impl Settings {
@@ -164,12 +181,15 @@ impl Settings {
             login_failures_per_account_and_address: 5,
             login_failures_per_address: 30,
             login_failures_per_account: 100,
+            password_checks: default_password_checks(),
             read_timeout: Duration::from_secs(DEFAULT_READ_TIMEOUT_SECONDS),
             idle_timeout: Duration::from_secs(75),
             test_panic_route: false,
             creator_role: "Admin".into(),
             decision_log: LogTarget::Off,
             watch_policies: true,
+            policy_settle: Duration::from_millis(DEFAULT_POLICY_SETTLE_MS),
+            health_details: false,
             purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECONDS),
             metrics: MetricsTarget::Public,
         }

@@ -96,6 +96,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
         settings.policies_dir.clone(),
         bundle,
         metrics.policy_reloads_rejected.clone(),
+        settings.policy_settle,
     ));
     let authz = Authz::new(
         policies,

@@ -102,16 +102,22 @@ fn client_ip(req: &poem::Request) -> Option<std::net::IpAddr> {
     req.remote_addr().as_socket_addr().map(|addr| addr.ip())
 }
 
-async fn verify_blocking(given: String, stored: String) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || password::verify(&given, &stored))
+/// Checks a password off the reactor, in one of the bounded argon2 turns.
+async fn verify_blocking(state: &AppState, given: String, stored: String) -> ApiResult<bool> {
+    state
+        .authn
+        .throttle
+        .argon2(move || password::verify(&given, &stored))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-async fn hash_blocking(given: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || password::hash(&given))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+/// Hashes a password off the reactor, in one of the bounded argon2 turns.
+async fn hash_blocking(state: &AppState, given: String) -> ApiResult<String> {
+    state
+        .authn
+        .throttle
+        .argon2(move || password::hash(&given))
+        .await?
         .map_err(ApiError::Internal)
 }
 
@@ -175,7 +181,7 @@ impl AuthApi {
             |u| u.password_hash.clone(),
         );
         let given = body.0.password;
-        let matches = verify_blocking(given.clone(), stored).await?;
+        let matches = verify_blocking(&state, given.clone(), stored).await?;
         let user = match user {
             Some(user) if matches && !user.disabled => user,
             _ => {
@@ -188,7 +194,7 @@ impl AuthApi {
         state.authn.throttle.succeeded(&attempt).await?;
         // Hashes made with weaker parameters are upgraded now that the password is at hand.
         if password::needs_rehash(&user.password_hash) {
-            let upgraded = hash_blocking(given).await?;
+            let upgraded = hash_blocking(&state, given).await?;
             store::users::set_password_hash(&state.db, store::UserId(user.id), upgraded).await?;
         }
         let user_id = store::UserId(user.id);
@@ -274,7 +280,7 @@ impl AuthApi {
         let attempt = state.authn.throttle.attempt(&user.email, client_ip(req));
         state.authn.throttle.reserve(&attempt).await?;
         let body = body.0;
-        if !verify_blocking(body.current_password, user.password_hash).await? {
+        if !verify_blocking(&state, body.current_password, user.password_hash).await? {
             state.authn.throttle.failed(&attempt).await?;
             return Err(ApiError::WrongPassword.into());
         }
@@ -289,7 +295,7 @@ impl AuthApi {
             }
             .into());
         }
-        let hash = hash_blocking(body.new_password).await?;
+        let hash = hash_blocking(&state, body.new_password).await?;
         // One transaction: the new password, every session and token issued before it ended,
         // and the fresh session of a browser that made the change. A failure changes nothing.
         let txn = sea_orm::TransactionTrait::begin(&state.db).await?;

@@ -1,13 +1,13 @@
 //! `GET /healthz`: can the service serve (database reachable, policies loaded)?
 //!
-//! Anyone may ask; an anonymous caller learns only the status and the policy version. The
-//! details of the set in force and of a rejected edit (file paths, policy text) are for
-//! authenticated callers.
+//! Anyone may ask; every caller learns the status, the policy version and whether the last edit
+//! of the policy folder was rejected. The details of the set in force and of a rejected edit
+//! (file paths, policy text) are shown only where an operator turned them on
+//! (`--health-details`): a member of some tenant is not an operator.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
@@ -17,22 +17,25 @@ use super::ApiTags;
 use crate::error::{ApiError, Errors, can};
 use crate::startup::AppState;
 
-/// The loaded policy set. Only `version` is shown to an anonymous caller.
+/// The loaded policy set. Only `version` and `last_reload_rejected` are shown unless the server
+/// runs with `--health-details`.
 #[derive(Debug, Object)]
 pub struct PolicyHealth {
     /// Content hash of the policy folder as loaded.
     pub version: String,
-    /// When this set was loaded (authenticated callers).
+    /// Whether the last edit of the policy folder was rejected (an older set is in force).
+    pub last_reload_rejected: bool,
+    /// When this set was loaded (with `--health-details`).
     #[oai(skip_serializing_if_is_none)]
     pub loaded_at: Option<DateTime<Utc>>,
-    /// Number of loaded policies (authenticated callers).
+    /// Number of loaded policies (with `--health-details`).
     #[oai(skip_serializing_if_is_none)]
     pub policies: Option<usize>,
     /// The located errors of the last edit that was rejected since this set loaded, or null
-    /// (authenticated callers).
+    /// (with `--health-details`).
     #[oai(nullable)]
     pub last_reload_error: MaybeUndefined<String>,
-    /// When that edit was rejected, or null (authenticated callers).
+    /// When that edit was rejected, or null (with `--health-details`).
     #[oai(nullable)]
     pub last_reload_error_at: MaybeUndefined<DateTime<Utc>>,
 }
@@ -53,6 +56,7 @@ impl poem_openapi::types::Example for Health {
             status: "ok".into(),
             policy: PolicyHealth {
                 version: "3f2a9c41d7e0b865".into(),
+                last_reload_rejected: false,
                 loaded_at: Some(super::models::sample::time()),
                 policies: Some(7),
                 last_reload_error: MaybeUndefined::Null,
@@ -71,13 +75,13 @@ impl HealthApi {
     /// 200 when the database answers and a policy set is loaded; 503 (problem+json, code
     /// `unavailable`, "the database is unreachable") when the database does not answer within the
     /// configured timeout. Shows which policy version is in force, and `degraded` when the last
-    /// edit of the policies was rejected. No credentials needed; with a valid session or token,
-    /// it also shows when the set loaded, how many policies it holds and the rejected edit's
-    /// located errors.
+    /// edit of the policies was rejected. No credentials needed, and credentials change nothing.
+    /// Only when the server runs with `--health-details` does it also show when the set loaded,
+    /// how many policies it holds and the rejected edit's located errors (file paths, policy
+    /// text).
     #[oai(path = "/healthz", method = "get", operation_id = "health")]
     async fn health(
         &self,
-        req: &Request,
         state: Data<&Arc<AppState>>,
     ) -> Result<Json<Health>, Errors<{ can::SERVER }>> {
         let timeout = state.settings.database.timeout;
@@ -97,10 +101,12 @@ impl HealthApi {
         } else {
             "ok"
         };
-        // Any credential that authenticates will do; a bad one is simply anonymous here.
-        let policy = if state.authn.authenticate(req).await.is_ok() {
+        let rejected = status.last_error.is_some();
+        // Diagnostics only where the operator chose to show them, whoever asks.
+        let policy = if state.settings.health_details {
             PolicyHealth {
                 version: status.version,
+                last_reload_rejected: rejected,
                 loaded_at: Some(status.loaded_at),
                 policies: Some(status.policies),
                 last_reload_error: MaybeUndefined::from_opt_null(status.last_error),
@@ -109,6 +115,7 @@ impl HealthApi {
         } else {
             PolicyHealth {
                 version: status.version,
+                last_reload_rejected: rejected,
                 loaded_at: None,
                 policies: None,
                 last_reload_error: MaybeUndefined::Undefined,

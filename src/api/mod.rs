@@ -164,16 +164,19 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
                 poem::Response::builder()
                     .content_type("application/json")
                     .body(served_document(&for_json))
-            }),
+            })
+            .with(never_framed()),
         )
         .nest(
             "/docs",
-            Route::new().at(
-                "/",
-                poem::endpoint::make_sync(move |_| {
-                    poem::web::Html(ui.replacen(&raw, served_document(&for_ui).trim_end(), 1))
-                }),
-            ),
+            Route::new()
+                .at(
+                    "/",
+                    poem::endpoint::make_sync(move |_| {
+                        poem::web::Html(ui.replacen(&raw, served_document(&for_ui).trim_end(), 1))
+                    }),
+                )
+                .with(never_framed()),
         )
         .nest("/", service)
         .around(console::serve)
@@ -182,6 +185,14 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint + use<> {
         .around(frame)
         .data(state)
         .catch_all_error(render_error)
+}
+
+/// Headers that keep a page out of every frame (clickjacking): Swagger UI and the document it
+/// shows. The UI's own scripts and styles are inline and stay allowed.
+fn never_framed() -> poem::middleware::SetHeader {
+    poem::middleware::SetHeader::new()
+        .overriding(header::X_FRAME_OPTIONS, "DENY")
+        .overriding(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'")
 }
 
 /// `GET /metrics`: the text exposition of this server's metrics.

@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::ApiTags;
 use super::body::Body;
 use super::page::{self, Page};
-use crate::auth::{Caller, MintRequest, Via};
+use crate::auth::{Caller, MintRequest, Via, csrf};
 use crate::authz::AccountAction;
 use crate::config::DEFAULT_TOKEN_SECONDS;
 use crate::error::{ApiError, Errors, can};
@@ -143,9 +143,13 @@ impl TokenApi {
     /// configured number of live tokens (1,000 unless configured; 409 `token_limit` beyond) and
     /// mints at most a configured number a minute (120 unless configured; 429 `too_many_mints`
     /// with `Retry-After` beyond).
+    ///
+    /// With the `session` cookie, a request another site started (`Sec-Fetch-Site: cross-site`)
+    /// is refused with 403 `cross_site_request`.
     #[oai(path = "/api/token", method = "get", operation_id = "mintToken")]
     async fn mint(
         &self,
+        req: &poem::Request,
         state: Data<&Arc<AppState>>,
         caller: Caller,
         /// Token lifetime in seconds: 1 up to the configured maximum (2592000, 30 days, unless
@@ -172,6 +176,10 @@ impl TokenApi {
             },
         >,
     > {
+        // A cross-site navigation carries the cookie (SameSite=Lax): it must not mint.
+        if matches!(caller.via, Via::Session { .. }) && csrf::is_cross_site_fetch(req) {
+            return Err(ApiError::CrossSiteRequest.into());
+        }
         let max = state.authn.max_token_seconds;
         let seconds = expiration.0.unwrap_or(default_expiration(max));
         if !(1..=max).contains(&seconds) {

@@ -4,6 +4,10 @@
 //! naming another site refuses the request. Requests with neither are not from a modern browser
 //! (a script or an old client) and the `SameSite=Lax` cookie already keeps cross-site POSTs out.
 //! Tokens are never sent automatically by a browser, so token requests need no check.
+//!
+//! Minting a token (`GET /api/token`) is a read that hands out a credential: with the cookie it
+//! is refused when the browser says another site started it ([`is_cross_site_fetch`]), such as a
+//! link or a redirect that navigates the victim's browser there.
 
 use poem::Request;
 use poem::http::{Method, header};
@@ -14,6 +18,16 @@ pub fn is_state_changing(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     )
+}
+
+/// Whether the browser says another site started this request (`Sec-Fetch-Site: cross-site`).
+/// `same-site`, `same-origin` and `none` (typed in the address bar, a bookmark) are not, nor is
+/// a request without the header (not from a modern browser).
+pub fn is_cross_site_fetch(req: &Request) -> bool {
+    req.headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site"))
 }
 
 /// The `scheme://host[:port]` of a URL, lower-cased, or `None` when it is not one.

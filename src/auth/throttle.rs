@@ -1,35 +1,36 @@
-//! Login throttling: failed password checks are counted per account from one address, per
-//! address, and per account from everywhere, each in a fixed window. Once a counter reaches its
-//! limit, further attempts on that key are refused with 429 and `Retry-After` *before* any
-//! password is checked, so a throttled attacker learns nothing. Nothing is permanent: a counter
-//! dies with its window, and a successful login clears the account's counters (not the
+//! Login throttling: password checks are counted per account from one address, per address,
+//! and per account from everywhere, each in a fixed window. Every attempt *reserves* its place
+//! on all three counters in one atomic statement before any password is checked, so concurrent
+//! guesses each see their own count and at most the limit of them get a check; one over a limit
+//! is refused with 429 and `Retry-After` and learns nothing. Nothing is permanent: a counter dies
+//! with its window. The address's counter counts failures only (many people behind one address
+//! may log in): a successful check gives its reservation back, and so does a refused attempt
+//! (no password was checked). A successful check clears the account's counters (not the
 //! address's: a valid login of the attacker's own must not reset it).
 //!
 //! The account key is the normalised e-mail as typed, known or not, so throttling does not tell
 //! registered e-mails apart. The address is the peer address of the connection (an IPv6 address
 //! counts by its /64); behind a proxy it is the proxy's, so the per-account limits still hold.
-//! On PostgreSQL the counters live in the database (table `login_failures`), so N instances
-//! sharing it give an attacker the budget of one; on SQLite (one instance) they live in this
-//! process.
+//! The counters live in the database (table `login_failures`) on SQLite and PostgreSQL alike, so
+//! N instances sharing a PostgreSQL database give an attacker the budget of one.
+//!
+//! The argon2 work itself (checks and hashes) runs at most `password_checks` at a time (by
+//! default the number of cores); more wait for a turn, within the request's deadline, so a flood
+//! of guesses cannot starve the rest of the service of CPU.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use moka::future::Cache;
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::store::login_failures::{self, Counted};
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    started: Instant,
-    failures: u32,
-}
+use crate::store::login_failures;
 
 /// What a counter counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,21 +48,24 @@ pub struct Attempt {
     keys: [(Kind, String, u32); 3],
 }
 
-/// Where the counters live.
-enum Counters {
-    /// In this process (SQLite: one instance).
-    Local(Cache<String, Window>),
-    /// In the database, shared by every instance on it (PostgreSQL).
-    Shared(DatabaseConnection),
-}
-
 pub struct LoginThrottle {
-    counters: Counters,
+    db: DatabaseConnection,
     window: Duration,
     per_account_and_address: u32,
     per_address: u32,
     per_account: u32,
     metrics: Arc<Metrics>,
+    argon2: Argon2Slots,
+}
+
+/// Turns at the argon2 work, and what a test needs to see that they hold.
+struct Argon2Slots {
+    permits: Arc<Semaphore>,
+    /// Argon2 computations running now, and the most ever seen at once.
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    /// Argon2 computations started since the process started.
+    started: Arc<AtomicU64>,
 }
 
 /// The address a client counts under: IPv4 as is, IPv6 by its /64 (one customer's network).
@@ -80,26 +84,21 @@ fn address_key(addr: Option<IpAddr>) -> String {
 }
 
 impl LoginThrottle {
-    /// Counters in the database when it is PostgreSQL (instances share them), else in this
-    /// process.
+    /// Counters in `db`; `settings.password_checks` argon2 computations at a time (at least one).
     pub fn new(settings: &Settings, db: &DatabaseConnection, metrics: Arc<Metrics>) -> Self {
-        let counters = if db.get_database_backend() == DbBackend::Postgres {
-            Counters::Shared(db.clone())
-        } else {
-            Counters::Local(
-                Cache::builder()
-                    .max_capacity(1_000_000)
-                    .time_to_live(settings.login_window)
-                    .build(),
-            )
-        };
         LoginThrottle {
-            counters,
+            db: db.clone(),
             window: settings.login_window,
             per_account_and_address: settings.login_failures_per_account_and_address,
             per_address: settings.login_failures_per_address,
             per_account: settings.login_failures_per_account,
             metrics,
+            argon2: Argon2Slots {
+                permits: Arc::new(Semaphore::new(settings.password_checks.max(1))),
+                running: Arc::new(AtomicUsize::new(0)),
+                peak: Arc::new(AtomicUsize::new(0)),
+                started: Arc::new(AtomicU64::new(0)),
+            },
         }
     }
 
@@ -129,80 +128,20 @@ impl LoginThrottle {
         }
     }
 
-    /// Counts one more on `key`, in a new window when the last one has passed.
-    async fn bump(&self, key: &str) -> Result<Counted, ApiError> {
-        let window = self.window;
-        match &self.counters {
-            Counters::Shared(db) => Ok(login_failures::bump(db, key, window).await?),
-            Counters::Local(cache) => {
-                let w = cache
-                    .entry(key.to_owned())
-                    .and_upsert_with(|old| {
-                        let now = Instant::now();
-                        let next = match old.map(|e| e.into_value()) {
-                            Some(w) if now.duration_since(w.started) < window => Window {
-                                started: w.started,
-                                failures: w.failures.saturating_add(1),
-                            },
-                            _ => Window {
-                                started: now,
-                                failures: 1,
-                            },
-                        };
-                        std::future::ready(next)
-                    })
-                    .await
-                    .into_value();
-                Ok(Counted {
-                    failures: w.failures,
-                    left: window.saturating_sub(w.started.elapsed()),
-                })
-            }
-        }
-    }
-
-    /// The counter of `key` while its window is open.
-    async fn peek(&self, key: &str) -> Result<Option<Counted>, ApiError> {
-        match &self.counters {
-            Counters::Shared(db) => Ok(login_failures::peek(db, key, self.window).await?),
-            Counters::Local(cache) => Ok(cache
-                .get(key)
-                .await
-                .filter(|w| w.started.elapsed() < self.window)
-                .map(|w| Counted {
-                    failures: w.failures,
-                    left: self.window.saturating_sub(w.started.elapsed()),
-                })),
-        }
-    }
-
-    async fn clear(&self, key: &str) -> Result<(), ApiError> {
-        match &self.counters {
-            Counters::Shared(db) => Ok(login_failures::clear(db, key).await?),
-            Counters::Local(cache) => {
-                cache.invalidate(key).await;
-                Ok(())
-            }
-        }
-    }
-
-    /// Before any password is checked: counts the attempt on the account's counters in one atomic
-    /// step each (so concurrent guesses at one account cannot all slip through a read-only check),
-    /// and reads the address's counter (which counts failures only, so many people behind one
-    /// address can log in at once). `Err(429)` with the seconds until the latest full window ends.
+    /// Before any password is checked: reserves the attempt on its three counters in one atomic
+    /// statement. `Err(429)` with the seconds until the latest full window ends when any counter
+    /// is over its limit; the address's reservation is then given back (nothing was checked).
     pub async fn reserve(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        let keys: Vec<&str> = attempt
+            .keys
+            .iter()
+            .map(|(_, key, _)| key.as_str())
+            .collect();
+        let counted = login_failures::reserve(&self.db, &keys, self.window).await?;
         let mut wait: Option<Duration> = None;
-        for (kind, key, limit) in &attempt.keys {
-            let counted = if *kind == Kind::Address {
-                match self.peek(key).await? {
-                    Some(c) => Counted {
-                        failures: c.failures.saturating_add(1),
-                        left: c.left,
-                    },
-                    None => continue,
-                }
-            } else {
-                self.bump(key).await?
+        for (_, key, limit) in &attempt.keys {
+            let Some((_, counted)) = counted.iter().find(|(k, _)| k == key) else {
+                continue;
             };
             if counted.failures > *limit {
                 wait = Some(wait.map_or(counted.left, |w| w.max(counted.left)));
@@ -211,6 +150,7 @@ impl LoginThrottle {
         match wait {
             None => Ok(()),
             Some(left) => {
+                self.refund_address(attempt).await?;
                 self.metrics.login_throttled();
                 Err(ApiError::TooManyRequests {
                     retry_after: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
@@ -219,23 +159,71 @@ impl LoginThrottle {
         }
     }
 
-    /// A failed password check also counts against the address.
-    pub async fn failed(&self, attempt: &Attempt) -> Result<(), ApiError> {
+    async fn refund_address(&self, attempt: &Attempt) -> Result<(), ApiError> {
         for (kind, key, _) in &attempt.keys {
             if *kind == Kind::Address {
-                self.bump(key).await?;
+                login_failures::refund(&self.db, key).await?;
             }
         }
         Ok(())
     }
 
-    /// A successful password check clears the account's counters (the address's stays).
-    pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), ApiError> {
-        for (kind, key, _) in &attempt.keys {
-            if *kind != Kind::Address {
-                self.clear(key).await?;
-            }
-        }
+    /// A failed password check: its reservations stand as the failure they counted.
+    pub async fn failed(&self, _attempt: &Attempt) -> Result<(), ApiError> {
         Ok(())
+    }
+
+    /// A successful password check clears the account's counters and gives the address's
+    /// reservation back (the address counts failures only, and is never cleared).
+    pub async fn succeeded(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        let account: Vec<&str> = attempt
+            .keys
+            .iter()
+            .filter(|(kind, _, _)| *kind != Kind::Address)
+            .map(|(_, key, _)| key.as_str())
+            .collect();
+        login_failures::clear(&self.db, &account).await?;
+        self.refund_address(attempt).await
+    }
+
+    /// Runs argon2 work (a password check or hash) on the blocking pool once a turn is free. The
+    /// turn is held until the work ends, even when the request gives up waiting for it.
+    pub async fn argon2<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self
+            .argon2
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let (running, peak, started) = (
+            self.argon2.running.clone(),
+            self.argon2.peak.clone(),
+            self.argon2.started.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            started.fetch_add(1, Ordering::Relaxed);
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            let out = work();
+            running.fetch_sub(1, Ordering::SeqCst);
+            out
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    /// Argon2 computations started so far (password checks and hashes).
+    pub fn argon2_started(&self) -> u64 {
+        self.argon2.started.load(Ordering::Relaxed)
+    }
+
+    /// The most argon2 computations ever seen running at once.
+    pub fn argon2_peak(&self) -> usize {
+        self.argon2.peak.load(Ordering::SeqCst)
     }
 }

@@ -1,12 +1,16 @@
 //! The policy set in force, and hot reload: the folder is watched (polled every half second for a
-//! change of content, and reloaded at once on SIGHUP). A changed folder is parsed and validated
-//! first and swapped in atomically only when valid; an invalid edit keeps the last good set, logs
-//! the located errors and shows them in `/healthz`. Every request holds one `Arc` snapshot from
-//! start to end, so it is evaluated against exactly one complete set.
+//! change of content, and reloaded on SIGHUP). A change is loaded only once the folder has stayed
+//! unchanged for the settle time (`--policy-settle-ms`, 500 ms by default), and only if the
+//! folder still reads the same after loading, so a folder caught half-written (one file copied,
+//! the next not yet) is not loaded even when it happens to validate. A changed folder is parsed
+//! and validated first and swapped in atomically only when valid; an invalid edit keeps the last
+//! good set, logs the located errors and reports the rejection in `/healthz`. Every request
+//! holds one `Arc` snapshot from start to end, so it is evaluated against exactly one complete
+//! set.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -33,6 +37,10 @@ pub struct PolicyStore {
     status: Mutex<PolicyStatus>,
     /// Content hash of the folder as last examined (loaded or rejected).
     seen: Mutex<String>,
+    /// A changed content hash not loaded yet, and since when the folder has read so.
+    pending: Mutex<Option<(String, Instant)>>,
+    /// How long a change must stay unchanged before it is loaded.
+    settle: Duration,
     /// Counts rejected reloads (`zygo_policy_reloads_rejected_total`).
     rejected: prometheus::IntCounter,
 }
@@ -63,7 +71,13 @@ fn fingerprint(dir: &Path) -> String {
 }
 
 impl PolicyStore {
-    pub fn new(dir: PathBuf, bundle: PolicyBundle, rejected: prometheus::IntCounter) -> Self {
+    /// The store of `bundle`, loaded from `dir`; edits are loaded once unchanged for `settle`.
+    pub fn new(
+        dir: PathBuf,
+        bundle: PolicyBundle,
+        rejected: prometheus::IntCounter,
+        settle: Duration,
+    ) -> Self {
         let status = PolicyStatus {
             version: bundle.version().to_owned(),
             loaded_at: Utc::now(),
@@ -77,6 +91,8 @@ impl PolicyStore {
             current: RwLock::new(Arc::new(bundle)),
             status: Mutex::new(status),
             seen: Mutex::new(seen),
+            pending: Mutex::new(None),
+            settle,
             rejected,
         }
     }
@@ -96,8 +112,8 @@ impl PolicyStore {
         }
     }
 
-    /// Reloads if the folder changed since it was last examined (or always, when `force`).
-    /// Returns the new version when a new set was swapped in.
+    /// Reloads now if the folder changed since it was last examined (or always, when `force`),
+    /// without waiting for it to settle. Returns the new version when a new set was swapped in.
     pub fn reload(&self, force: bool) -> Result<Option<String>, LoadError> {
         let print = fingerprint(&self.dir);
         {
@@ -105,10 +121,48 @@ impl PolicyStore {
             if !force && *seen == print {
                 return Ok(None);
             }
-            *seen = print;
+            *seen = print.clone();
         }
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.load(print)
+    }
+
+    /// One look of the watch: a change is loaded once the folder has read the same for the
+    /// settle time, never on first sight (unless the settle time is zero).
+    pub fn poll(&self) -> Result<Option<String>, LoadError> {
+        let print = fingerprint(&self.dir);
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if *self.seen.lock().unwrap_or_else(|p| p.into_inner()) == print {
+            *pending = None;
+            return Ok(None);
+        }
+        let settled = match pending.as_ref() {
+            Some((waiting, since)) if *waiting == print => since.elapsed() >= self.settle,
+            _ => {
+                *pending = Some((print.clone(), Instant::now()));
+                self.settle.is_zero()
+            }
+        };
+        if !settled {
+            return Ok(None);
+        }
+        *pending = None;
+        drop(pending);
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = print.clone();
+        self.load(print)
+    }
+
+    /// Loads the folder, expected to read as `print`; a folder that changed while it was read
+    /// is left for the next look (never half a set).
+    fn load(&self, print: String) -> Result<Option<String>, LoadError> {
         let now = Utc::now();
-        match PolicyBundle::load(&self.dir) {
+        let loaded = PolicyBundle::load(&self.dir);
+        if fingerprint(&self.dir) != print {
+            // Edited while being read: forget this look, the watch sees the new content.
+            *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = String::new();
+            return Ok(None);
+        }
+        match loaded {
             Ok(bundle) => {
                 let version = bundle.version().to_owned();
                 for warning in bundle.warnings() {
@@ -140,6 +194,24 @@ impl PolicyStore {
         }
     }
 
+    /// Waits until the folder reads the same twice, the settle time apart.
+    async fn settled(self: &Arc<Self>) {
+        let print = |store: Arc<Self>| async move {
+            tokio::task::spawn_blocking(move || fingerprint(&store.dir))
+                .await
+                .unwrap_or_default()
+        };
+        let mut before = print(self.clone()).await;
+        loop {
+            tokio::time::sleep(self.settle).await;
+            let now = print(self.clone()).await;
+            if now == before {
+                return;
+            }
+            before = now;
+        }
+    }
+
     /// Watches the folder until the process ends: polling for content changes, and SIGHUP.
     pub fn watch(self: Arc<Self>) {
         let polled = self.clone();
@@ -150,7 +222,7 @@ impl PolicyStore {
                 tick.tick().await;
                 let store = polled.clone();
                 // Reading files and validating is blocking work: keep it off the reactor.
-                let _ = tokio::task::spawn_blocking(move || store.reload(false)).await;
+                let _ = tokio::task::spawn_blocking(move || store.poll()).await;
             }
         });
         #[cfg(unix)]
@@ -161,10 +233,69 @@ impl PolicyStore {
                 return;
             };
             while hangups.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading policies");
+                tracing::info!("SIGHUP: reloading policies once the folder has settled");
+                self.settled().await;
                 let store = self.clone();
                 let _ = tokio::task::spawn_blocking(move || store.reload(true)).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A store over a private copy of the shipped policies.
+    fn store(settle: Duration) -> (tempfile::TempDir, Arc<PolicyStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        for entry in std::fs::read_dir(shipped).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let bundle = PolicyBundle::load(dir.path()).unwrap();
+        let counter = prometheus::IntCounter::new("rejected", "rejected").unwrap();
+        let store = PolicyStore::new(dir.path().to_owned(), bundle, counter, settle);
+        (dir, Arc::new(store))
+    }
+
+    const EXTRA: &str =
+        "@id(\"extra\")\npermit (principal, action == Zygo::Action::\"ReadFlow\", resource);\n";
+
+    #[test]
+    fn a_change_is_loaded_only_once_the_folder_has_stayed_the_same_for_the_settle_time() {
+        let (dir, store) = store(Duration::from_millis(300));
+        let before = store.status().version;
+        assert_eq!(store.poll().unwrap(), None, "nothing changed");
+        std::fs::write(dir.path().join("extra.cedar"), EXTRA).unwrap();
+        assert_eq!(store.poll().unwrap(), None, "first sight: not yet");
+        std::thread::sleep(Duration::from_millis(150));
+        // Still changing: the wait starts over.
+        std::fs::write(
+            dir.path().join("extra.cedar"),
+            EXTRA.replace("extra", "extra2"),
+        )
+        .unwrap();
+        assert_eq!(store.poll().unwrap(), None);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(store.poll().unwrap(), None, "only 200 ms unchanged");
+        assert_eq!(store.status().version, before);
+        std::thread::sleep(Duration::from_millis(150));
+        let loaded = store.poll().unwrap().expect("settled: loaded");
+        assert_ne!(loaded, before);
+        assert_eq!(store.current().version(), loaded);
+        assert_eq!(store.poll().unwrap(), None, "loaded once");
+    }
+
+    #[test]
+    fn without_a_settle_time_a_change_is_loaded_on_first_sight() {
+        let (dir, store) = store(Duration::ZERO);
+        std::fs::write(dir.path().join("extra.cedar"), EXTRA).unwrap();
+        assert!(store.poll().unwrap().is_some());
     }
 }

@@ -213,3 +213,35 @@ async fn json_endpoints_refuse_other_content_types_with_415() {
     .await
     .assert_status(201);
 }
+
+#[tokio::test]
+async fn a_cross_site_navigation_with_the_cookie_cannot_mint_a_token() {
+    let world = World::new().await;
+    let app = &world.app;
+    let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
+    let session = Cred::Cookie(cookie);
+    let mint = |cred: &Cred, site: Option<&str>| {
+        let mut req = app.raw(Method::GET, "/api/token", cred);
+        if let Some(site) = site {
+            req = req.header("sec-fetch-site", site);
+        }
+        send(req)
+    };
+    // A link or redirect on another site navigates the browser here, with the cookie.
+    for site in ["cross-site", "Cross-Site"] {
+        let reply = mint(&session, Some(site)).await;
+        reply.assert_problem(403, "cross_site_request");
+        assert!(reply.body.get("token").is_none(), "{}", reply.body);
+    }
+    // Our own pages, sibling sites, the address bar and non-browser clients still mint.
+    let mut token = String::new();
+    for site in [Some("same-origin"), Some("same-site"), Some("none"), None] {
+        let reply = mint(&session, site).await;
+        let body = reply.assert_status(200);
+        assert!(body["token"].is_string(), "{site:?}: {body}");
+        token = body["token"].as_str().unwrap().to_owned();
+    }
+    // A token is never sent by a browser on its own: a token mint is not a forgery.
+    let reply = mint(&Cred::Token(token), Some("cross-site")).await;
+    assert!(reply.assert_status(200)["token"].is_string());
+}

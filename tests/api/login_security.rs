@@ -389,3 +389,131 @@ async fn guesses_spread_over_two_instances_are_refused_after_the_same_number_as_
         assert!(!key.contains("gail"));
     }
 }
+
+/// Password checks the server has run so far (argon2 verifications and hashes).
+fn checks(app: &TestApp) -> u64 {
+    app.state.authn.throttle.argon2_started()
+}
+
+#[tokio::test]
+async fn parallel_guesses_at_different_accounts_from_one_address_get_at_most_the_address_limit_of_checks()
+ {
+    let app = app_with(|s| {
+        s.login_failures_per_address = 3;
+        s.login_window = Duration::from_secs(60);
+    })
+    .await;
+    let before = checks(&app);
+    // Twelve guesses at once, each at another e-mail: only the per-address counter is shared.
+    let emails: Vec<String> = (0..12).map(|i| format!("user{i}@example.com")).collect();
+    let replies =
+        futures_util::future::join_all(emails.iter().map(|email| try_login(&app, email, "guess")))
+            .await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    let failed = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((failed, throttled), (3, 9), "statuses: {statuses:?}");
+    for reply in &replies {
+        if reply.status == 401 {
+            reply.assert_problem(401, "login_failed");
+        } else {
+            reply.assert_problem(429, "too_many_requests");
+            assert!((1..=60).contains(&retry_after(reply)));
+        }
+    }
+    assert_eq!(checks(&app) - before, 3, "password checks");
+    // The metrics agree: three checked logins, nine throttled.
+    let metrics = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("zygo_logins_total{result=\"failure\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("zygo_login_throttled_total 9"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn parallel_guesses_at_the_current_password_get_at_most_the_limit_of_checks() {
+    let app = app_with(|s| {
+        s.login_failures_per_account_and_address = u32::MAX;
+        s.login_failures_per_account = u32::MAX;
+        s.login_failures_per_address = 3;
+    })
+    .await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    let (cookie, _) = app.login("erin@example.com", PASSWORD).await;
+    let token = Cred::Token(app.token(&Cred::Cookie(cookie), None).await);
+    let before = checks(&app);
+    let bodies: Vec<Value> = (0..12)
+        .map(
+            |i| json!({"current_password": format!("guess-{i}"), "new_password": "a-new-password"}),
+        )
+        .collect();
+    let replies = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|body| app.put("/api/me/password", &token, body.clone())),
+    )
+    .await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
+    for reply in &replies {
+        if reply.status == 403 {
+            reply.assert_problem(403, "wrong_password");
+        } else {
+            reply.assert_problem(429, "too_many_requests");
+            assert!(retry_after(reply) >= 1);
+        }
+    }
+    // The successful login gave its reservation back: three wrong guesses fill the address.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 403).count(),
+        3,
+        "statuses: {statuses:?}"
+    );
+    assert_eq!(checks(&app) - before, 3, "password checks");
+}
+
+#[tokio::test]
+async fn password_checks_run_at_most_the_configured_number_at_once_and_the_rest_wait() {
+    let app = app_with(|s| {
+        s.password_checks = 1;
+        s.login_failures_per_account_and_address = u32::MAX;
+        s.login_failures_per_address = u32::MAX;
+        s.login_failures_per_account = u32::MAX;
+    })
+    .await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    let before = checks(&app);
+    // Eight at once, wrong and right: every one waits for its turn and is answered, none fails.
+    let passwords: Vec<String> = (0..8)
+        .map(|i| {
+            if i % 2 == 0 {
+                PASSWORD.to_owned()
+            } else {
+                format!("guess-{i}")
+            }
+        })
+        .collect();
+    let replies = futures_util::future::join_all(
+        passwords
+            .iter()
+            .map(|pass| try_login(&app, "erin@example.com", pass)),
+    )
+    .await;
+    for (pass, reply) in passwords.iter().zip(&replies) {
+        if pass == PASSWORD {
+            assert_eq!(reply.assert_status(200)["email"], "erin@example.com");
+        } else {
+            reply.assert_problem(401, "login_failed");
+        }
+    }
+    assert_eq!(checks(&app) - before, 8);
+    assert_eq!(app.state.authn.throttle.argon2_peak(), 1);
+}

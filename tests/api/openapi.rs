@@ -80,10 +80,40 @@ async fn swagger_ui_is_served_at_docs() {
     let health = app.get("/healthz", &Cred::None).await;
     let body = health.assert_status(200);
     assert_eq!(body["status"], "ok");
-    // Anonymous: the status and the policy version, nothing more.
+    // The status, the policy version and whether the last edit was rejected, nothing more.
     assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
-    assert_eq!(body["policy"].as_object().unwrap().len(), 1, "{body}");
+    assert_eq!(body["policy"].as_object().unwrap().len(), 2, "{body}");
     assert!(body["policy"]["version"].is_string());
+    assert_eq!(body["policy"]["last_reload_rejected"], false);
+}
+
+#[tokio::test]
+async fn swagger_ui_and_the_document_refuse_to_be_framed() {
+    let app = spawn_app().await;
+    for path in ["/docs", "/docs/", "/openapi.json"] {
+        let reply = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200, "{path}");
+        let header = |name: &str| {
+            reply
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        assert_eq!(
+            header("content-security-policy").as_deref(),
+            Some("frame-ancestors 'none'"),
+            "{path}"
+        );
+        let body = reply.text().await.unwrap();
+        assert!(body.contains("/api/login"), "{path}: still served whole");
+    }
 }
 
 #[test]

@@ -13,7 +13,7 @@ permit (
 );
 "#;
 
-/// The health check as an authenticated caller sees it (with the reload details).
+/// The health check as a caller sees it (with the reload details when the server shows them).
 async fn health(world: &World, cred: &Cred) -> Value {
     world.app.get("/healthz", cred).await.body
 }
@@ -23,6 +23,8 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
     settings.policies_dir = copy_policies(dir.path());
+    // The operator chose to see reload diagnostics in /healthz.
+    settings.health_details = true;
     let policies = settings.policies_dir.clone();
     let world = World::on(spawn_with(settings, tempfile::tempdir().unwrap()).await).await;
     let carol = Cred::Token(world.token_of("carol").await);
@@ -72,13 +74,7 @@ async fn an_edit_applies_while_serving_and_a_broken_edit_keeps_the_last_good_set
     let error = third["last_reload_error"].as_str().unwrap();
     assert!(error.contains("broken.cedar:2:45"), "{error}");
     assert!(error.contains("attribute `nope`"), "{error}");
-    // An anonymous caller learns that the service is degraded and which set is in force; no
-    // file path, no policy text.
-    let anonymous = world.app.get("/healthz", &Cred::None).await;
-    assert_eq!(
-        anonymous.assert_status(200),
-        &json!({"status": "degraded", "policy": {"version": second["version"]}})
-    );
+    assert_eq!(third["last_reload_rejected"], true);
     assert_eq!(health(&world, &admin).await["status"], "degraded");
     world
         .app
@@ -322,4 +318,120 @@ async fn a_policy_may_grant_an_action_group_declared_in_the_schema() {
         .delete(&format!("{flows}/{id}"), &carol)
         .await
         .assert_problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_rejected_edits_paths_and_policy_text_are_shown_to_nobody_unless_the_operator_turns_them_on()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.policies_dir = copy_policies(dir.path());
+    let policies = settings.policies_dir.clone();
+    let world = World::on(spawn_with(settings, tempfile::tempdir().unwrap()).await).await;
+    let admin = Cred::Token(world.token_of("alice").await);
+    let viewer = Cred::Token(world.token_of("carol").await);
+    let version = health(&world, &Cred::None).await["policy"]["version"].clone();
+    assert_eq!(
+        health(&world, &admin).await,
+        json!({"status": "ok", "policy": {"version": version, "last_reload_rejected": false}})
+    );
+    std::fs::write(
+        policies.join("broken.cedar"),
+        "@id(\"secret-rule\")\npermit (principal, action, resource) when { principal.nope };\n",
+    )
+    .unwrap();
+    let rejected = eventually(5, || async {
+        health(&world, &Cred::None).await["status"] == "degraded"
+    })
+    .await;
+    assert!(rejected, "the rejected edit was not noticed within 5 s");
+    // Anonymous callers, members and a tenant's Admin alike: degraded and rejected, no details.
+    for cred in [Cred::None, viewer, admin] {
+        let reply = world.app.get("/healthz", &cred).await;
+        assert_eq!(
+            reply.assert_status(200),
+            &json!({"status": "degraded", "policy": {"version": version, "last_reload_rejected": true}}),
+            "{cred:?}"
+        );
+        let text = reply.body.to_string();
+        assert!(
+            !text.contains("broken.cedar") && !text.contains("secret-rule"),
+            "{text}"
+        );
+    }
+}
+
+/// The version a policy folder loads as.
+fn version_of(dir: &std::path::Path) -> String {
+    zygo::authz::PolicyBundle::load(dir)
+        .unwrap()
+        .version()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_policy_folder_caught_half_written_is_never_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.policies_dir = copy_policies(dir.path());
+    settings.policy_settle = std::time::Duration::from_millis(1500);
+    let policies = settings.policies_dir.clone();
+    let initial = version_of(&policies);
+    // The edit: a new policy file, and a second one that completes it. The first alone is a
+    // valid set too, the half-written state a reload could catch.
+    let partial = copy_policies(&dir.path().join("partial"));
+    std::fs::write(partial.join("viewer-writes.cedar"), VIEWERS_CREATE).unwrap();
+    let partial_version = version_of(&partial);
+    let second = VIEWERS_CREATE
+        .replace("viewers-create-flows", "viewers-update-flows")
+        .replace("CreateFlow", "UpdateFlow");
+    std::fs::write(partial.join("viewer-updates.cedar"), &second).unwrap();
+    let final_version = version_of(&partial);
+    assert!(initial != partial_version && partial_version != final_version);
+
+    let app = spawn_with(settings, tempfile::tempdir().unwrap()).await;
+    let version = || async {
+        app.get("/healthz", &Cred::None).await.body["policy"]["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(version().await, initial);
+    // Watch the version every 50 ms while the edit is written in two steps, 800 ms apart
+    // (longer than the watch's polling interval, shorter than the settle time).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let watching = {
+        let (seen, address) = (seen.clone(), app.address.clone());
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                let body: Value = reqwest::get(format!("{address}/healthz"))
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let v = body["policy"]["version"].as_str().unwrap().to_owned();
+                seen.lock().unwrap().push(v);
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+    };
+    std::fs::write(policies.join("viewer-writes.cedar"), VIEWERS_CREATE).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    std::fs::write(policies.join("viewer-updates.cedar"), &second).unwrap();
+    watching.await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.contains(&partial_version),
+        "the half-written folder was loaded: {seen:?}"
+    );
+    assert!(
+        seen.iter().all(|v| *v == initial || *v == final_version),
+        "{seen:?}"
+    );
+    assert_eq!(
+        version().await,
+        final_version,
+        "the complete edit is loaded"
+    );
 }
