@@ -153,6 +153,16 @@ pub struct ServeArgs {
     /// or an address such as `127.0.0.1:9100` (a listener of its own, not the public one).
     #[arg(long, env = "ZYGO_METRICS", default_value = "on")]
     pub metrics: crate::metrics::MetricsTarget,
+    /// Who may create tenants: `anyone` (any authenticated user, through `POST /api/tenants`, as
+    /// the `CreateTenant` policy decides) or `operators` (only `zygo tenant add`; the API answers
+    /// 403 `tenant_creation_restricted`).
+    #[arg(
+        long,
+        env = "ZYGO_TENANT_CREATION",
+        value_enum,
+        default_value = "anyone"
+    )]
+    pub tenant_creation: crate::config::TenantCreation,
     /// First create a demo world (tenants, users with each role, flows) and print its logins.
     #[arg(long)]
     pub demo: bool,
@@ -602,6 +612,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.login_failures_per_address = args.login_failures_per_address;
     settings.login_failures_per_account = args.login_failures_per_account;
     settings.purge_interval = Duration::from_secs(args.purge_interval_seconds);
+    settings.tenant_creation = args.tenant_creation;
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));
     if let Ok(spec) = std::env::var("ZYGO_TOKEN_KEYS") {
