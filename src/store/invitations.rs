@@ -6,6 +6,7 @@
 //! still add members directly.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, Set, TransactionTrait,
@@ -71,35 +72,28 @@ pub async fn set_role_or_invite(
         txn.commit().await?;
         return Ok(Outcome::Updated);
     }
-    // Both branches below read one row by primary key and answer alike: whether the id names a
-    // user shows neither in the answer nor in its shape.
-    let exists = user::Entity::find_by_id(user_id.0)
+    // Whether the id names a user shows neither in the answer nor in its shape; only a real user
+    // gets a row (one upsert: inviting again replaces the role and the inviter, and two
+    // concurrent invitations cannot collide on the key).
+    if user::Entity::find_by_id(user_id.0)
         .one(&txn)
         .await?
-        .is_some();
-    let pending = invitation::Entity::find_by_id((tenant.0, user_id.0))
-        .one(&txn)
+        .is_some()
+    {
+        invitation::Entity::insert(invitation::ActiveModel {
+            tenant_id: Set(tenant.0),
+            user_id: Set(user_id.0),
+            role: Set(role.to_owned()),
+            invited_by: Set(Some(inviter.0)),
+            created_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::columns([invitation::Column::TenantId, invitation::Column::UserId])
+                .update_columns([invitation::Column::Role, invitation::Column::InvitedBy])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
         .await?;
-    if exists {
-        match pending {
-            Some(model) => {
-                let mut active: invitation::ActiveModel = model.into();
-                active.role = Set(role.to_owned());
-                active.invited_by = Set(Some(inviter.0));
-                active.update(&txn).await?;
-            }
-            None => {
-                invitation::ActiveModel {
-                    tenant_id: Set(tenant.0),
-                    user_id: Set(user_id.0),
-                    role: Set(role.to_owned()),
-                    invited_by: Set(Some(inviter.0)),
-                    created_at: Set(Utc::now()),
-                }
-                .insert(&txn)
-                .await?;
-            }
-        }
     }
     txn.commit().await?;
     Ok(Outcome::Invited)
@@ -172,6 +166,14 @@ pub async fn accept(
     else {
         return Ok(None);
     };
+    // The delete claims the invitation: of two concurrent accepts (or an accept and a decline)
+    // one deletes the row, the other waits for it and then finds nothing to accept.
+    let claimed = invitation::Entity::delete_by_id((tenant.0, user_id.0))
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(None);
+    }
     let Some(found) = tenant::Entity::find_by_id(tenant.0).one(&txn).await? else {
         return Ok(None);
     };
@@ -192,9 +194,6 @@ pub async fn accept(
             pending.role
         }
     };
-    invitation::Entity::delete_by_id((tenant.0, user_id.0))
-        .exec(&txn)
-        .await?;
     txn.commit().await?;
     Ok(Some((found, role)))
 }

@@ -551,3 +551,69 @@ async fn by_default_anyone_may_create_a_tenant() {
         .await;
     assert_eq!(created.assert_status(201)["role"], "Admin");
 }
+
+#[tokio::test]
+async fn concurrent_invitations_and_answers_settle_once_without_a_server_error() {
+    let world = std::sync::Arc::new(World::new().await);
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave = Cred::Token(world.token_of("dave").await);
+    let acme = world.acme;
+    let mut invites = Vec::new();
+    for i in 0..10 {
+        let (world, alice) = (world.clone(), alice.clone());
+        let role = ["Viewer", "Editor"][i % 2];
+        invites.push(tokio::spawn(async move {
+            invite(&world, &alice, world.dave.0, role)
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    for invite in invites {
+        assert_eq!(invite.await.unwrap(), 202);
+    }
+    let pending = world.app.get("/api/invitations", &dave).await;
+    assert_eq!(
+        pending.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "one invitation per tenant and user"
+    );
+    let mut answers = Vec::new();
+    for i in 0..10 {
+        let (world, dave) = (world.clone(), dave.clone());
+        let action = ["accept", "decline"][i % 2];
+        answers.push(tokio::spawn(async move {
+            world
+                .app
+                .post(
+                    &format!("/api/invitations/{acme}/{action}"),
+                    &dave,
+                    json!({}),
+                )
+                .await
+                .status
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for answer in answers {
+        statuses.push(answer.await.unwrap());
+    }
+    let settled = statuses.iter().filter(|s| matches!(s, 200 | 204)).count();
+    assert_eq!(settled, 1, "exactly one answer wins: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| matches!(s, 200 | 204 | 404)),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        world
+            .app
+            .get("/api/invitations", &dave)
+            .await
+            .assert_status(200)["items"],
+        json!([])
+    );
+}
