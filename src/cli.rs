@@ -209,7 +209,8 @@ pub enum TenantCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum MemberCommand {
-    /// Add a user to a tenant or change their role.
+    /// Add a user to a tenant or change their role, directly (no invitation: through the API,
+    /// adding a user who is not a member invites them instead). Drops a pending invitation.
     Set {
         tenant_id: Uuid,
         email: String,
