@@ -16,6 +16,7 @@ const state = {
   page: "tokens",
   roles: null,
   tokenCursor: null,
+  invitationCursor: null,
   loginCountdown: null,
 };
 
@@ -229,6 +230,7 @@ async function enterApp() {
   switcher.value = me.current_tenant_id ?? "";
   const tenant = currentTenant();
   for (const node of document.querySelectorAll(".tenant-name")) node.textContent = tenant?.tenant_name ?? "no tenant";
+  await attempt(null, countInvitations);
   await showPage(state.page);
 }
 
@@ -274,6 +276,7 @@ async function showPage(page) {
   if (page === "tokens") await attempt("token-error", loadTokens);
   if (page === "flows") await attempt("flow-error", loadFlows);
   if (page === "members") await attempt("member-error", loadMembers);
+  if (page === "invitations") await attempt("invitation-error", loadInvitations);
 }
 
 /** Asks the decision API once; answers keyed `Action Type:id`. Denies all when it cannot ask. */
@@ -581,8 +584,11 @@ async function afterMembershipChange(user) {
 
 async function setRole(tenant, user, role) {
   await attempt("member-error", async () => {
-    await api("PUT", `/api/tenants/${tenant}/members/${user}`, { role });
-    setStatus(`Role set to ${role}.`);
+    const answer = await api("PUT", `/api/tenants/${tenant}/members/${user}`, { role });
+    if (answer?.status === "invited") {
+      // The same answer whether or not the id names a user: say no more than that.
+      setStatus(`Invitation as ${role} sent to ${user}: they become a member once they accept.`);
+    } else setStatus(`Role set to ${role}.`);
     await afterMembershipChange(user);
   });
   if (state.page === "members" && $("member-error").textContent) await attempt(null, loadMembers);
@@ -598,6 +604,57 @@ async function addMember(event) {
   }
   await setRole(tenant.tenant_id, user.toLowerCase(), $("member-role").value);
   $("member-user").value = "";
+}
+
+// ---------------------------------------------------------------- invitations
+
+/** Shows how many invitations wait on the tab (the first page's worth at most). */
+async function countInvitations() {
+  const page = await api("GET", "/api/invitations?limit=100");
+  const count = page.items.length;
+  const more = page.next_cursor ? "+" : "";
+  $("invitations-tab").textContent = count ? `Invitations (${count}${more})` : "Invitations";
+}
+
+function invitationRow(invitation) {
+  const t = invitation.tenant_id;
+  const respond = (answer) =>
+    attempt("invitation-error", async () => {
+      await api("POST", `/api/invitations/${encodeURIComponent(t)}/${answer}`);
+      setStatus(
+        answer === "accept"
+          ? `You are now a member of ${invitation.tenant_name} as ${invitation.role}. Pick it in the tenant switcher to work there.`
+          : `Invitation to ${invitation.tenant_name} declined.`,
+      );
+      // Accepting adds a tenant to the switcher; both change the count.
+      await enterApp();
+    });
+  return el(
+    "tr",
+    { dataset: { tenantId: t } },
+    el("td", { text: invitation.tenant_name }),
+    el("td", { text: invitation.role }),
+    el("td", { text: when(invitation.created_at) }),
+    el(
+      "td",
+      { className: "actions" },
+      el("button", { type: "button", className: "accept", text: "Accept", onclick: () => respond("accept") }),
+      el("button", { type: "button", className: "secondary decline", text: "Decline", onclick: () => respond("decline") }),
+    ),
+  );
+}
+
+async function loadInvitations(more = false) {
+  const rows = $("invitation-rows");
+  const query = new URLSearchParams({ limit: "20" });
+  if (more && state.invitationCursor) query.set("cursor", state.invitationCursor);
+  const page = await api("GET", `/api/invitations?${query}`);
+  state.invitationCursor = page.next_cursor ?? null;
+  if (more) rows.append(...page.items.map(invitationRow));
+  else rows.replaceChildren(...page.items.map(invitationRow));
+  $("invitation-note").textContent =
+    page.items.length || more ? "" : "No invitations are waiting for you.";
+  $("invitation-more").hidden = !state.invitationCursor;
 }
 
 // ---------------------------------------------------------------- start
@@ -620,6 +677,7 @@ function start() {
   $("token-more").addEventListener("click", () => attempt("token-error", () => loadTokens(true)));
   $("flow-form").addEventListener("submit", createFlow);
   $("member-form").addEventListener("submit", addMember);
+  $("invitation-more").addEventListener("click", () => attempt("invitation-error", () => loadInvitations(true)));
   // Already logged in (the cookie is HttpOnly: ask the API who we are).
   api("GET", "/api/me")
     .then(() => enterApp())

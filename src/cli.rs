@@ -174,6 +174,16 @@ pub struct ServeArgs {
     /// or an address such as `127.0.0.1:9100` (a listener of its own, not the public one).
     #[arg(long, env = "ZYGO_METRICS", default_value = "on")]
     pub metrics: crate::metrics::MetricsTarget,
+    /// Who may create tenants: `anyone` (any authenticated user, through `POST /api/tenants`, as
+    /// the `CreateTenant` policy decides) or `operators` (only `zygo tenant add`; the API answers
+    /// 403 `tenant_creation_restricted`).
+    #[arg(
+        long,
+        env = "ZYGO_TENANT_CREATION",
+        value_enum,
+        default_value = "anyone"
+    )]
+    pub tenant_creation: crate::config::TenantCreation,
     /// First create a demo world (tenants, users with each role, flows) and print its logins.
     #[arg(long)]
     pub demo: bool,
@@ -220,7 +230,8 @@ pub enum TenantCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum MemberCommand {
-    /// Add a user to a tenant or change their role.
+    /// Add a user to a tenant or change their role, directly (no invitation: through the API,
+    /// adding a user who is not a member invites them instead). Drops a pending invitation.
     Set {
         tenant_id: Uuid,
         email: String,
@@ -616,6 +627,7 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.policy_settle = Duration::from_millis(args.policy_settle_ms);
     settings.health_details = args.health_details;
     settings.purge_interval = Duration::from_secs(args.purge_interval_seconds);
+    settings.tenant_creation = args.tenant_creation;
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));
     if let Ok(spec) = std::env::var("ZYGO_TOKEN_KEYS") {

@@ -34,6 +34,16 @@ pub const DEFAULT_POLICY_SETTLE_MS: u64 = 500;
 /// Default bound, in seconds, on waiting for the database (connect, pool, lock, statement).
 pub const DEFAULT_DB_TIMEOUT_SECONDS: u64 = 3;
 
+/// Who may create tenants through the API (`POST /api/tenants`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TenantCreation {
+    /// Any authenticated user, as the `CreateTenant` policy decides (the default).
+    #[default]
+    Anyone,
+    /// Only the operators, with `zygo tenant add`; `POST /api/tenants` answers 403.
+    Operators,
+}
+
 /// A secret value; `Debug` prints a placeholder so it never reaches a log by accident.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);
@@ -137,6 +147,9 @@ pub struct Settings {
     pub test_panic_route: bool,
     /// The role given to whoever creates a tenant (must be defined by the policy folder).
     pub creator_role: String,
+    /// Who may create tenants through the API; when allowed, the `CreateTenant` policy still
+    /// decides.
+    pub tenant_creation: TenantCreation,
     /// Where authorization decisions are logged (off by default).
     pub decision_log: LogTarget,
     /// Whether to pick up edits of the policy folder while serving (file watch and SIGHUP).
@@ -186,6 +199,7 @@ impl Settings {
             idle_timeout: Duration::from_secs(75),
             test_panic_route: false,
             creator_role: "Admin".into(),
+            tenant_creation: TenantCreation::Anyone,
             decision_log: LogTarget::Off,
             watch_policies: true,
             policy_settle: Duration::from_millis(DEFAULT_POLICY_SETTLE_MS),

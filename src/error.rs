@@ -69,6 +69,11 @@ pub enum ApiError {
         "cross-site request refused: state-changing requests with the session cookie must come from this service's own origin"
     )]
     CrossSiteRequest,
+    /// 403: this server lets only its operators create tenants (`--tenant-creation operators`).
+    #[error(
+        "tenants are created by this server's operators (`zygo tenant add`); ask one to create it"
+    )]
+    TenantCreationRestricted,
     /// 403: the current password given to change it is wrong.
     #[error("current_password: is incorrect")]
     WrongPassword,
@@ -136,9 +141,12 @@ impl ApiError {
             BadRequest(_) => StatusCode::BAD_REQUEST,
             MissingCredentials | InvalidCredentials | TokenExpired | TokenRevoked
             | SessionInvalid | LoginFailed => StatusCode::UNAUTHORIZED,
-            Forbidden | TenantNotSelected | SessionRequired | CrossSiteRequest | WrongPassword => {
-                StatusCode::FORBIDDEN
-            }
+            Forbidden
+            | TenantNotSelected
+            | SessionRequired
+            | CrossSiteRequest
+            | WrongPassword
+            | TenantCreationRestricted => StatusCode::FORBIDDEN,
             NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) | EmailTaken | TokenLimit { .. } => StatusCode::CONFLICT,
@@ -167,6 +175,7 @@ impl ApiError {
             SessionRequired => "session_required",
             CrossSiteRequest => "cross_site_request",
             WrongPassword => "wrong_password",
+            TenantCreationRestricted => "tenant_creation_restricted",
             NotFound(_) | RouteNotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict(_) => "conflict",

@@ -10,6 +10,7 @@ mod m20261130_000002_token_revocation;
 mod m20261202_000003_token_names_and_shared_limits;
 mod m20261202_000004_flow_attributes;
 mod m20261206_000001_credentials_valid_after;
+mod m20261206_000002_invitations;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000003_token_names_and_shared_limits::Migration),
             Box::new(m20261202_000004_flow_attributes::Migration),
             Box::new(m20261206_000001_credentials_valid_after::Migration),
+            Box::new(m20261206_000002_invitations::Migration),
         ]
     }
 }

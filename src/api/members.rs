@@ -6,19 +6,20 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
 use super::ApiTags;
 use super::body::Body;
-use super::models::Member;
+use super::models::{Member, sample};
 use super::page::{self, Page};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
 use crate::startup::AppState;
-use crate::store::members::{Change, ChangeError};
+use crate::store::invitations::Outcome;
+use crate::store::members::ChangeError;
 use crate::store::{self, TenantId, UserId};
 
 /// The role to give.
@@ -36,14 +37,48 @@ pub enum SetRoleResponse {
     /// The member's role was changed.
     #[oai(status = 200)]
     Updated(Json<Member>),
-    /// The user was added to the tenant.
-    #[oai(status = 201)]
-    Added(Json<Member>),
+    /// The user is not a member: they are invited with the role, and become a member when they
+    /// accept (`POST /api/invitations/{tenant_id}/accept`). The same answer whether or not the id
+    /// names a user (an id that names no one is simply never invited).
+    #[oai(status = 202)]
+    Invited(Json<Invited>),
+}
+
+/// Whether a `PUT …/members/{user_id}` changed a role or left an invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum InvitationStatus {
+    /// Invited: not a member until they accept.
+    Invited,
+}
+
+/// An invitation left for a user who is not a member. It says nothing the caller did not send:
+/// no e-mail, and nothing that tells whether the id names a user.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct Invited {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    /// The role they will have once they accept.
+    pub role: String,
+    pub status: InvitationStatus,
+}
+
+impl Example for Invited {
+    fn example() -> Self {
+        Invited {
+            tenant_id: sample::TENANT,
+            user_id: sample::OTHER_USER,
+            role: "Editor".into(),
+            status: InvitationStatus::Invited,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
 pub enum RemovedResponse {
-    /// Removed from the tenant.
+    /// Removed from the tenant; for a user who is not a member, any pending invitation is
+    /// withdrawn.
     #[oai(status = 204)]
     Removed,
 }
@@ -74,6 +109,8 @@ impl MemberApi {
     /// List members
     ///
     /// The members of the tenant with their role, oldest first, a page at a time. Members only.
+    /// Pending invitations are not listed: the list would tell an Admin which of the ids they
+    /// invited name a user.
     #[oai(
         path = "/api/tenants/:tenant_id/members",
         method = "get",
@@ -102,10 +139,13 @@ impl MemberApi {
         Ok(Json(Page::of(members, Member::from)))
     }
 
-    /// Add a member or change a role
+    /// Invite a user or change a role
     ///
-    /// Adds the user with the role, or changes the role of a member. Admins only. The tenant must
-    /// keep at least one member who can manage members (409 otherwise).
+    /// Changes the role of a member (200), or invites a user who is not a member (202): they
+    /// become a member with the role only when they accept (`GET /api/invitations`), and until
+    /// then nothing of the tenant shows to them. Inviting again replaces the pending role. The
+    /// 202 is the same whether or not the id names a user, and carries no e-mail. Admins only.
+    /// The tenant must keep at least one member who can manage members (409 otherwise).
     #[oai(
         path = "/api/tenants/:tenant_id/members/:user_id",
         method = "put",
@@ -148,26 +188,38 @@ impl MemberApi {
             .into());
         }
         let authz = &state.authz;
-        let result = store::members::set_role(&state.db, tenant, user, &body.role, |roles| {
-            authz.keeps_manager(tenant, roles)
-        })
+        let result = store::invitations::set_role_or_invite(
+            &state.db,
+            tenant,
+            user,
+            &body.role,
+            caller.user_id,
+            |roles| authz.keeps_manager(tenant, roles),
+        )
         .await;
-        let change = state
-            .after_change(Key::Role(user, tenant), result)
-            .await
-            .map_err(change_error)?;
-        let member = store::members::find(&state.db, tenant, user)
-            .await?
-            .ok_or(ApiError::NotFound("member"))?;
-        Ok(match change {
-            Change::Added => SetRoleResponse::Added(Json(member.into())),
-            Change::Updated => SetRoleResponse::Updated(Json(member.into())),
-        })
+        match result.map_err(change_error)? {
+            Outcome::Updated => {
+                state.changed(Key::Role(user, tenant)).await;
+                let member = store::members::find(&state.db, tenant, user)
+                    .await?
+                    .ok_or(ApiError::NotFound("member"))?;
+                Ok(SetRoleResponse::Updated(Json(member.into())))
+            }
+            // An invitation grants nothing: no cached role to forget.
+            Outcome::Invited => Ok(SetRoleResponse::Invited(Json(Invited {
+                tenant_id: tenant.0,
+                user_id: user.0,
+                role: body.0.role,
+                status: InvitationStatus::Invited,
+            }))),
+        }
     }
 
-    /// Remove a member
+    /// Remove a member or withdraw an invitation
     ///
-    /// Admins only. The last member who can manage members cannot be removed (409).
+    /// Admins only. The last member who can manage members cannot be removed (409). For a user
+    /// who is not a member, any pending invitation is withdrawn; the answer is the same 204
+    /// whether there was one or not (and whether or not the id names a user).
     #[oai(
         path = "/api/tenants/:tenant_id/members/:user_id",
         method = "delete",
@@ -198,10 +250,13 @@ impl MemberApi {
             authz.keeps_manager(tenant, roles)
         })
         .await;
-        state
-            .after_change(Key::Role(user, tenant), result)
-            .await
-            .map_err(change_error)?;
+        match state.after_change(Key::Role(user, tenant), result).await {
+            Ok(()) => {}
+            Err(ChangeError::NotAMember) => {
+                store::invitations::withdraw(&state.db, tenant, user).await?;
+            }
+            Err(err) => return Err(change_error(err).into()),
+        }
         Ok(RemovedResponse::Removed)
     }
 }

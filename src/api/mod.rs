@@ -7,6 +7,7 @@ mod console;
 mod decisions;
 mod flows;
 mod health;
+mod invitations;
 pub mod json_object;
 mod members;
 mod models;
@@ -41,6 +42,8 @@ pub enum ApiTags {
     Tenants,
     /// Who belongs to a tenant, with which role.
     Members,
+    /// Invitations to join a tenant, as their invitee sees them.
+    Invitations,
     /// Flows: tenant-owned JSON documents.
     Flows,
     /// The decision API: ask the policies what a member may do.
@@ -54,6 +57,7 @@ type Apis = (
     tokens::TokenApi,
     tenants::TenantApi,
     members::MemberApi,
+    invitations::InvitationApi,
     flows::FlowApi,
     decisions::DecisionApi,
     health::HealthApi,
@@ -66,6 +70,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         tokens::TokenApi,
         tenants::TenantApi,
         members::MemberApi,
+        invitations::InvitationApi,
         flows::FlowApi,
         decisions::DecisionApi,
         health::HealthApi,

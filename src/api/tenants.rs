@@ -15,6 +15,7 @@ use super::models::{Tenant, TenantWithRole, clean_name};
 use super::page::{self, Page};
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
+use crate::config::TenantCreation;
 use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
 use crate::startup::AppState;
@@ -54,7 +55,10 @@ pub struct TenantApi;
 impl TenantApi {
     /// Create a tenant
     ///
-    /// Any authenticated user may create a tenant and becomes its first member as `Admin`.
+    /// The caller becomes its first member as `Admin`. Who may create tenants is a server
+    /// setting (`--tenant-creation`): `anyone` (the default; the `CreateTenant` policy decides),
+    /// or `operators`, where tenants are made with `zygo tenant add` and this answers 403
+    /// `tenant_creation_restricted`.
     #[oai(path = "/api/tenants", method = "post", operation_id = "createTenant")]
     async fn create(
         &self,
@@ -65,6 +69,9 @@ impl TenantApi {
         CreatedTenant,
         Errors<{ can::BODY | can::UNAUTHORIZED | can::FORBIDDEN | can::SERVER }>,
     > {
+        if state.settings.tenant_creation == TenantCreation::Operators {
+            return Err(ApiError::TenantCreationRestricted.into());
+        }
         let name = clean_name("name", &body.name)?;
         let id = TenantId(Uuid::new_v4());
         state

@@ -10,7 +10,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
-use super::entities::{membership, user};
+use super::entities::{invitation, membership, user};
 use super::page::{Keyset, Position, Rows};
 use super::{TenantId, UserId, supports_row_locks};
 
@@ -110,7 +110,7 @@ pub async fn find(
 }
 
 /// The tenant's memberships, locked for the rest of the transaction where the backend can.
-async fn lock_roles(
+pub(super) async fn lock_roles(
     txn: &DatabaseTransaction,
     tenant: TenantId,
 ) -> Result<Vec<membership::Model>, DbErr> {
@@ -121,8 +121,10 @@ async fn lock_roles(
     query.all(txn).await
 }
 
-/// Adds `user` to the tenant with `role`, or changes its role. `keeps_manager` is asked whether the
-/// roles the tenant would have afterwards still include one that can manage members.
+/// Adds `user` to the tenant with `role`, or changes its role, directly (the operators' CLI; the
+/// API invites instead, see [`super::invitations`]); a pending invitation is dropped.
+/// `keeps_manager` is asked whether the roles the tenant would have afterwards still include one
+/// that can manage members.
 pub async fn set_role(
     db: &DatabaseConnection,
     tenant: TenantId,
@@ -173,6 +175,10 @@ pub async fn set_role(
             Change::Added
         }
     };
+    // A direct change (an operator's) settles the question an invitation asked.
+    invitation::Entity::delete_by_id((tenant.0, user_id.0))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     Ok(change)
 }

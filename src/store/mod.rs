@@ -5,6 +5,7 @@
 
 pub mod entities;
 pub mod flows;
+pub mod invitations;
 pub mod login_failures;
 pub mod members;
 pub mod page;

@@ -13,6 +13,7 @@ mod faults;
 mod flows;
 mod fuzz;
 mod helpers;
+mod invitations;
 mod key_rotation;
 mod kill_switches;
 mod list_filter;

@@ -153,7 +153,7 @@ async fn a_security_team_adds_an_auditor_role_by_editing_policy_files_alone() {
         app.put(&dave_member, &alice, json!({"role": "Auditor"}))
             .await
             .status
-            == 201
+            == 202
     })
     .await;
     assert!(accepted, "the Auditor role was not accepted within 5 s");
@@ -164,6 +164,13 @@ async fn a_security_team_adds_an_auditor_role_by_editing_policy_files_alone() {
     );
 
     let dave = Cred::Token(world.token_of("dave").await);
+    app.post(
+        &format!("/api/invitations/{}/accept", world.acme),
+        &dave,
+        json!({}),
+    )
+    .await
+    .assert_status(200);
     let flow = world.flow(world.acme, &alice, "audited").await;
     let base = format!("/api/tenants/{}", world.acme);
     app.get(&format!("{base}/flows"), &dave)
@@ -203,7 +210,17 @@ async fn a_security_team_adds_an_auditor_role_by_editing_policy_files_alone() {
         json!({"role": "Auditor"}),
     )
     .await
-    .assert_status(201);
+    .assert_status(202);
+    let (invitee, _) = app
+        .login("audrey@example.com", crate::helpers::PASSWORD)
+        .await;
+    app.post(
+        &format!("/api/invitations/{}/accept", world.acme),
+        &Cred::Cookie(invitee),
+        json!({}),
+    )
+    .await
+    .assert_status(200);
     let (cookie, body) = app
         .login("audrey@example.com", crate::helpers::PASSWORD)
         .await;

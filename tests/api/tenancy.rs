@@ -47,7 +47,7 @@ async fn any_user_creates_a_tenant_and_becomes_its_admin() {
         json!({"role": "Viewer"}),
     )
     .await
-    .assert_status(201);
+    .assert_status(202);
 }
 
 #[tokio::test]

@@ -93,8 +93,11 @@ pub(crate) fn expected(who: Who, op: Op, target: Target) -> Option<(u16, &'stati
     };
     if target == Target::Cross {
         return match (op.specific(), op) {
-            // Users are global: putting one in your tenant is adding a member, not a leak.
+            // Users are global: putting one in your tenant is inviting them, not a leak.
             (_, SetMemberRole) | (None, _) => None,
+            // Not a member here: any invitation is withdrawn, the same 204 whether or not there
+            // was one (so the answer never tells whether the id names a user).
+            (_, RemoveMember) if allowed => Some((204, "")),
             (Some(_), _) if !allowed => Some((403, "forbidden")),
             (Some(_), _) => Some((404, "not_found")),
         };

@@ -3,6 +3,7 @@
 pub mod flow;
 pub mod flow_label;
 pub mod flow_share;
+pub mod invitation;
 pub mod issued_token;
 pub mod login_failure;
 pub mod membership;

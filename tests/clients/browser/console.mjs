@@ -7,6 +7,8 @@
 //      a copy button and a curl line; this script uses it over HTTP (the `token` header), revokes it
 //      from the page and sees the 401 `token_revoked`;
 //   4. members of Acme with the role controls an Admin gets, one of which changes a role;
+//   4b. the Admin of Globex invites this user into a new tenant; the Invitations page shows it
+//      with Accept and Decline, and accepting puts the tenant in the switcher;
 //   5. in a fresh profile, repeated failed logins are throttled and the page shows the wait;
 //   6. "Log out everywhere" ends the session (its cookie gets 401 afterwards).
 // No Content-Security-Policy violation and no page error may occur. Screenshots go to
@@ -63,6 +65,18 @@ async function http(path, headers = {}) {
   const response = await fetch(`${baseUrl}${path}`, { headers });
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** An HTTP call with a method and a JSON body, as curl would make it. */
+async function httpSend(method, path, headers = {}, body = undefined) {
+  const init = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(`${baseUrl}${path}`, init);
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null, headers: response.headers };
 }
 
 async function openConsole(page) {
@@ -194,6 +208,38 @@ async function mainRun() {
     assert.equal(members.body.items.find((m) => m.email === "viewer@acme.example").role, "Editor");
     await page.screenshot({ path: join(artifacts, "console-members.png") });
 
+    // 4b. An invitation from another tenant's Admin: shown with Accept/Decline, accepted here.
+    const other = await httpSend("POST", "/api/login", {}, { email: "admin@globex.example", password: "globex-admin-demo" });
+    assert.equal(other.status, 200, "the Globex Admin logs in");
+    const otherCookie = other.headers.get("set-cookie").split(";")[0];
+    const otherToken = (await http("/api/token", { cookie: otherCookie })).body.token;
+    const invitingTenant = await httpSend("POST", "/api/tenants", { token: otherToken }, { name: "Invited Co" });
+    assert.equal(invitingTenant.status, 201, JSON.stringify(invitingTenant.body));
+    const invited = await httpSend(
+      "PUT",
+      `/api/tenants/${invitingTenant.body.id}/members/${me.body.id}`,
+      { token: otherToken },
+      { role: "Editor" },
+    );
+    assert.equal(invited.status, 202, JSON.stringify(invited.body));
+    assert.equal(invited.body.status, "invited");
+    assert.ok(!JSON.stringify(invited.body).includes("@"), "the inviter learns no e-mail");
+    assert.equal(
+      await page.locator("#tenant-switcher option", { hasText: "Invited Co" }).count(),
+      0,
+      "nothing of the tenant shows before accepting",
+    );
+    await page.click('nav .tab[data-page="invitations"]');
+    const invitation = page.locator("#invitation-rows tr", { hasText: "Invited Co" });
+    await invitation.waitFor();
+    assert.equal(await invitation.locator("td").nth(1).textContent(), "Editor");
+    assert.equal(await invitation.locator("button.decline").count(), 1, "it may be declined");
+    await page.screenshot({ path: join(artifacts, "console-invitations.png") });
+    await invitation.locator("button.accept").click();
+    await page.locator("#status", { hasText: "You are now a member of Invited Co as Editor." }).waitFor();
+    await page.locator("#tenant-switcher option", { hasText: "Invited Co (Editor)" }).waitFor({ state: "attached" });
+    await page.locator("#invitation-note", { hasText: "No invitations are waiting for you." }).waitFor();
+
     // 6. Log out everywhere: the session cookie is dead afterwards.
     await page.click("#logout-everywhere");
     await page.locator("#login-view").waitFor();
@@ -230,7 +276,7 @@ try {
   await mainRun();
   await throttled();
   assert.deepEqual(problems, [], "no page errors and no Content-Security-Policy violations");
-  console.log("console: login, tenant switch, decisions, token mint/use/revoke, throttling and log out everywhere work (screenshots in " + artifacts + ")");
+  console.log("console: login, tenant switch, decisions, token mint/use/revoke, invitations, throttling and log out everywhere work (screenshots in " + artifacts + ")");
 } catch (err) {
   console.error(err);
   if (problems.length) console.error(problems.join("\n"));

@@ -1,5 +1,5 @@
 """Uses the Python client generated from openapi/openapi.json (openapi-python-client) as a user
-would: log in, mint a token, create a tenant, add a member, create/list/read/update/delete a flow,
+would: log in, mint a token, create a tenant, invite a member who accepts, create/list/read/update/delete a flow,
 and the typed errors 401, 403 and 404. Any surprise fails the run (assert, or UnexpectedStatus for
 a status the document does not declare).
 
@@ -25,6 +25,7 @@ from zygo_client.api.flows import (  # noqa: E402
     unshare_flow,
     update_flow,
 )
+from zygo_client.api.invitations import accept_invitation, list_invitations  # noqa: E402
 from zygo_client.api.members import list_members, set_member_role  # noqa: E402
 from zygo_client.api.tenants import create_tenant, get_tenant, list_tenants  # noqa: E402
 from zygo_client.api.tokens import list_tokens, mint_token, revoke_token  # noqa: E402
@@ -33,11 +34,14 @@ from zygo_client.models import (  # noqa: E402
     FlowInput,
     FlowInputDefinition,
     FlowPatch,
+    Invited,
+    InvitationStatus,
     LoginRequest,
     Me,
-    Member,
+    Membership,
     NewTenant,
     PageFlow,
+    PageInvitation,
     PageIssuedToken,
     PageMember,
     PageTenantWithRole,
@@ -129,14 +133,27 @@ def main():
         for m in expect(list_members.sync_detailed(acme.id, client=admin), 200, PageMember).items
         if m.email == "viewer@acme.example"
     )
-    added = expect(
+    # Not a member yet: invited (no e-mail in the answer); a member once she accepts.
+    invited = expect(
         set_member_role.sync_detailed(
             tenant.id, viewer.user_id, client=admin, body=RoleRequest(RoleRequestRole.VIEWER)
         ),
-        201,
-        Member,
+        202,
+        Invited,
     )
-    assert (added.user_id, added.email, added.role) == (viewer.user_id, viewer.email, "Viewer")
+    assert (invited.tenant_id, invited.user_id, invited.role, invited.status) == (
+        tenant.id,
+        viewer.user_id,
+        "Viewer",
+        InvitationStatus.INVITED,
+    ), invited
+    viewer_client = token_client("viewer@acme.example", "acme-viewer-demo")
+    pending = expect(list_invitations.sync_detailed(client=viewer_client), 200, PageInvitation).items
+    assert [(i.tenant_id, i.tenant_name, i.role, i.invited_by) for i in pending] == [
+        (tenant.id, name, "Viewer", me.id)
+    ], pending
+    joined = expect(accept_invitation.sync_detailed(tenant.id, client=viewer_client), 200, Membership)
+    assert (joined.tenant_id, joined.tenant_name, joined.role) == (tenant.id, name, "Viewer"), joined
     members = expect(list_members.sync_detailed(tenant.id, client=admin), 200, PageMember).items
     assert sorted(m.role for m in members) == ["Admin", "Viewer"], members
 
@@ -171,7 +188,6 @@ def main():
     assert replaced.name == "Review v3" and replaced.definition.to_dict() == {}, replaced
 
     # 403: the viewer may read the tenant's flows but not write them.
-    viewer_client = token_client("viewer@acme.example", "acme-viewer-demo")
     seen = expect(list_flows.sync_detailed(tenant.id, client=viewer_client), 200, PageFlow).items
     assert [f.name for f in seen] == ["Review v3"], seen
     # A confidential flow is hidden from the viewer (list and read) until it is shared with her.

@@ -95,8 +95,21 @@ async function main(): Promise<void> {
     params: { path: { tenant_id, user_id: editor.user_id } },
     body: { role },
   });
-  assert.equal(added.response.status, 201, JSON.stringify(added.error));
-  assert.deepEqual(added.data, { user_id: editor.user_id, email: editor.email, role: "Editor" });
+  // Not a member yet: invited (no e-mail in the answer); a member once they accept.
+  assert.equal(added.response.status, 202, JSON.stringify(added.error));
+  assert.deepEqual(added.data, { tenant_id, user_id: editor.user_id, role: "Editor", status: "invited" });
+  const invitee = await tokenClient("editor@acme.example", "acme-editor-demo");
+  const invitations = await invitee.GET("/api/invitations");
+  assert.equal(invitations.response.status, 200, JSON.stringify(invitations.error));
+  const invitation = invitations.data?.items.find((i) => i.tenant_id === tenant_id);
+  assert.equal(invitation?.tenant_name, name);
+  assert.equal(invitation?.role, "Editor");
+  assert.equal(invitation?.invited_by, me.data?.id);
+  const accepted = await invitee.POST("/api/invitations/{tenant_id}/accept", {
+    params: { path: { tenant_id } },
+  });
+  assert.equal(accepted.response.status, 200, JSON.stringify(accepted.error));
+  assert.deepEqual(accepted.data, { tenant_id, tenant_name: name, role: "Editor" });
 
   const flows = (path: { tenant_id: string }) => ({ params: { path } });
   const one = (flow_id: string) => ({ params: { path: { tenant_id, flow_id } } });

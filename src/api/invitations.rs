@@ -1,0 +1,169 @@
+//! `GET /api/invitations`, `POST /api/invitations/{tenant_id}/accept`,
+//! `POST /api/invitations/{tenant_id}/decline`: the invitee's side of an invitation.
+//!
+//! Accepting or declining is the invitee's own act on their account, not an act inside the
+//! tenant (they are not a member of it yet), so no tenant policy decides it: the invitation
+//! addressed to the caller is the permission.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use uuid::Uuid;
+
+use super::ApiTags;
+use super::models::{Membership, sample};
+use super::page::{self, Page};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, Errors, can};
+use crate::invalidation::Key;
+use crate::startup::AppState;
+use crate::store::{self, TenantId};
+
+/// An invitation addressed to the caller: a role in a tenant, theirs once they accept.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct Invitation {
+    pub tenant_id: Uuid,
+    pub tenant_name: String,
+    /// The role they will have once they accept.
+    pub role: String,
+    /// The Admin who invited them; null when that user no longer exists.
+    #[oai(nullable)]
+    pub invited_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::invitations::Invitation> for Invitation {
+    fn from(i: store::invitations::Invitation) -> Self {
+        Invitation {
+            tenant_id: i.tenant_id.0,
+            tenant_name: i.tenant_name,
+            role: i.role,
+            invited_by: i.invited_by.map(|u| u.0),
+            created_at: i.created_at,
+        }
+    }
+}
+
+impl Example for Invitation {
+    fn example() -> Self {
+        Invitation {
+            tenant_id: sample::TENANT,
+            tenant_name: "Acme".into(),
+            role: "Editor".into(),
+            invited_by: Some(sample::USER),
+            created_at: sample::time(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum DeclinedResponse {
+    /// Declined: the invitation is gone.
+    #[oai(status = 204)]
+    Declined,
+}
+
+/// A read-only token never changes anything, its user's memberships included.
+fn refuse_read_only(caller: &Caller) -> ApiResult<()> {
+    if caller.auth().read_only {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(())
+}
+
+pub struct InvitationApi;
+
+#[OpenApi(tag = "ApiTags::Invitations")]
+impl InvitationApi {
+    /// List your invitations
+    ///
+    /// The invitations addressed to the caller, oldest first, a page at a time. An invitation
+    /// grants nothing until it is accepted: the tenant shows neither in `GET /api/tenants` nor in
+    /// `GET /api/me` before then.
+    #[oai(
+        path = "/api/invitations",
+        method = "get",
+        operation_id = "listInvitations"
+    )]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        /// Rows per page: 1 to 500 (100 when omitted).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u32>>,
+        /// The `next_cursor` of the previous page; the first page when omitted.
+        #[oai(validator(pattern = r"^[0-9]{1,11}\.[0-9]{9}-[0-9a-f]{32}$"))]
+        cursor: Query<Option<String>>,
+    ) -> Result<
+        Json<Page<Invitation>>,
+        Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>,
+    > {
+        let page = page::keyset(limit.0, cursor.0.as_deref())?;
+        let rows = store::invitations::list_for_user(&state.db, caller.user_id, page).await?;
+        Ok(Json(Page::of(rows, Invitation::from)))
+    }
+
+    /// Accept an invitation
+    ///
+    /// The caller becomes a member of the tenant with the invited role, and the invitation is
+    /// gone; answers the membership. A session then selects the tenant with
+    /// `POST /session/{tenant_id}`. 404 when no invitation to that tenant is addressed to the
+    /// caller; 403 for a read-only token.
+    #[oai(
+        path = "/api/invitations/:tenant_id/accept",
+        method = "post",
+        operation_id = "acceptInvitation"
+    )]
+    async fn accept(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        /// The inviting tenant, by id (see `GET /api/invitations`).
+        tenant_id: Path<Uuid>,
+    ) -> Result<Json<Membership>, Errors<{ can::RESOURCE | can::SERVER }>> {
+        refuse_read_only(&caller)?;
+        let tenant = TenantId(tenant_id.0);
+        let result = store::invitations::accept(&state.db, tenant, caller.user_id).await;
+        let (found, role) = state
+            .after_change(Key::Role(caller.user_id, tenant), result)
+            .await?
+            .ok_or(ApiError::NotFound("invitation"))?;
+        Ok(Json(Membership {
+            tenant_id: found.id,
+            tenant_name: found.name,
+            role,
+        }))
+    }
+
+    /// Decline an invitation
+    ///
+    /// The invitation is gone; the caller never became a member. 404 when no invitation to that
+    /// tenant is addressed to the caller; 403 for a read-only token.
+    #[oai(
+        path = "/api/invitations/:tenant_id/decline",
+        method = "post",
+        operation_id = "declineInvitation"
+    )]
+    async fn decline(
+        &self,
+        state: Data<&Arc<AppState>>,
+        caller: Caller,
+        /// The inviting tenant, by id (see `GET /api/invitations`).
+        tenant_id: Path<Uuid>,
+    ) -> Result<DeclinedResponse, Errors<{ can::RESOURCE | can::SERVER }>> {
+        refuse_read_only(&caller)?;
+        let tenant = TenantId(tenant_id.0);
+        if store::invitations::withdraw(&state.db, tenant, caller.user_id).await? {
+            Ok(DeclinedResponse::Declined)
+        } else {
+            Err(ApiError::NotFound("invitation").into())
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Invitations: a role in a tenant offered to a user, who becomes a member only by accepting it.
+//!
+//! Adding a user through the API never makes them a member: it leaves an invitation that only the
+//! invitee sees. For an id that names no user nothing is written, and the caller is answered the
+//! same as for a real user, so the API never tells which ids exist. Operators (`zygo member set`)
+//! still add members directly.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, Set, TransactionTrait,
+};
+
+use super::entities::{invitation, membership, tenant, user};
+use super::members::{ChangeError, lock_roles};
+use super::page::{Keyset, Position, Rows};
+use super::{TenantId, UserId};
+
+/// An invitation as its invitee sees it.
+#[derive(Debug, Clone)]
+pub struct Invitation {
+    pub tenant_id: TenantId,
+    pub tenant_name: String,
+    pub role: String,
+    /// Who invited; `None` once that user is gone.
+    pub invited_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What `PUT …/members/{user_id}` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The user is a member: their role was changed.
+    Updated,
+    /// The user is not a member: invited with the role (or, for an id that names no user,
+    /// nothing at all; the two are not told apart).
+    Invited,
+}
+
+/// Changes the role of a member (under the "keeps a manager" rule, as
+/// [`super::members::set_role`]), or invites a user who is not a member: a pending invitation's
+/// role and inviter are replaced. An id that names no user is answered [`Outcome::Invited`] and
+/// nothing is written.
+pub async fn set_role_or_invite(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    user_id: UserId,
+    role: &str,
+    inviter: UserId,
+    keeps_manager: impl Fn(&[&str]) -> bool,
+) -> Result<Outcome, ChangeError> {
+    let txn = db.begin().await?;
+    let current = lock_roles(&txn, tenant).await?;
+    if let Some(model) = current.iter().find(|m| m.user_id == user_id.0).cloned() {
+        let after: Vec<&str> = current
+            .iter()
+            .map(|m| {
+                if m.user_id == user_id.0 {
+                    role
+                } else {
+                    m.role.as_str()
+                }
+            })
+            .collect();
+        if !keeps_manager(&after) {
+            return Err(ChangeError::LastManager);
+        }
+        let mut active: membership::ActiveModel = model.into();
+        active.role = Set(role.to_owned());
+        active.update(&txn).await?;
+        txn.commit().await?;
+        return Ok(Outcome::Updated);
+    }
+    // Whether the id names a user shows neither in the answer nor in its shape; only a real user
+    // gets a row (one upsert: inviting again replaces the role and the inviter, and two
+    // concurrent invitations cannot collide on the key).
+    if user::Entity::find_by_id(user_id.0)
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        invitation::Entity::insert(invitation::ActiveModel {
+            tenant_id: Set(tenant.0),
+            user_id: Set(user_id.0),
+            role: Set(role.to_owned()),
+            invited_by: Set(Some(inviter.0)),
+            created_at: Set(Utc::now()),
+        })
+        .on_conflict(
+            OnConflict::columns([invitation::Column::TenantId, invitation::Column::UserId])
+                .update_columns([invitation::Column::Role, invitation::Column::InvitedBy])
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(Outcome::Invited)
+}
+
+/// Withdraws the invitation of `user` to the tenant, if there is one.
+pub async fn withdraw(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    user_id: UserId,
+) -> Result<bool, DbErr> {
+    let deleted = invitation::Entity::delete_by_id((tenant.0, user_id.0))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected > 0)
+}
+
+/// A page of the invitations addressed to `user`, oldest first.
+pub async fn list_for_user(
+    db: &impl ConnectionTrait,
+    user_id: UserId,
+    page: Keyset,
+) -> Result<Rows<Invitation>, DbErr> {
+    let select = invitation::Entity::find().filter(invitation::Column::UserId.eq(user_id.0));
+    let rows = page
+        .apply(
+            select,
+            invitation::Column::CreatedAt,
+            invitation::Column::TenantId,
+        )
+        .find_also_related(tenant::Entity)
+        .all(db)
+        .await?;
+    let rows = page.collect(rows, |(i, _)| Position {
+        created_at: i.created_at,
+        id: i.tenant_id,
+    });
+    Ok(Rows {
+        // An invitation whose tenant vanished between the two reads is left out.
+        items: rows
+            .items
+            .into_iter()
+            .filter_map(|(i, t)| {
+                t.map(|t| Invitation {
+                    tenant_id: TenantId(t.id),
+                    tenant_name: t.name,
+                    role: i.role,
+                    invited_by: i.invited_by.map(UserId),
+                    created_at: i.created_at,
+                })
+            })
+            .collect(),
+        next: rows.next,
+    })
+}
+
+/// Accepts the invitation of `user` to the tenant: they become a member with the invited role,
+/// and the invitation is gone. Answers the tenant and the user's role there, or `None` when there
+/// is no such invitation. A user who meanwhile became a member (an operator added them) keeps
+/// their role: an invitation never changes an existing membership.
+pub async fn accept(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    user_id: UserId,
+) -> Result<Option<(tenant::Model, String)>, DbErr> {
+    let txn = db.begin().await?;
+    let Some(pending) = invitation::Entity::find_by_id((tenant.0, user_id.0))
+        .one(&txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    // The delete claims the invitation: of two concurrent accepts (or an accept and a decline)
+    // one deletes the row, the other waits for it and then finds nothing to accept.
+    let claimed = invitation::Entity::delete_by_id((tenant.0, user_id.0))
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(None);
+    }
+    let Some(found) = tenant::Entity::find_by_id(tenant.0).one(&txn).await? else {
+        return Ok(None);
+    };
+    let role = match membership::Entity::find_by_id((tenant.0, user_id.0))
+        .one(&txn)
+        .await?
+    {
+        Some(member) => member.role,
+        None => {
+            membership::ActiveModel {
+                tenant_id: Set(tenant.0),
+                user_id: Set(user_id.0),
+                role: Set(pending.role.clone()),
+                created_at: Set(Utc::now()),
+            }
+            .insert(&txn)
+            .await?;
+            pending.role
+        }
+    };
+    txn.commit().await?;
+    Ok(Some((found, role)))
+}
