@@ -19,7 +19,8 @@ use super::ApiTags;
 use super::models::{Membership, sample};
 use super::page::{self, Page};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, Errors, can};
+use crate::authz::AccountAction;
+use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
 use crate::startup::AppState;
 use crate::store::{self, TenantId};
@@ -67,14 +68,6 @@ pub enum DeclinedResponse {
     /// Declined: the invitation is gone.
     #[oai(status = 204)]
     Declined,
-}
-
-/// A read-only token never changes anything, its user's memberships included.
-fn refuse_read_only(caller: &Caller) -> ApiResult<()> {
-    if caller.auth().read_only {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(())
 }
 
 pub struct InvitationApi;
@@ -128,7 +121,10 @@ impl InvitationApi {
         /// The inviting tenant, by id (see `GET /api/invitations`).
         tenant_id: Path<Uuid>,
     ) -> Result<Json<Membership>, Errors<{ can::RESOURCE | can::SERVER }>> {
-        refuse_read_only(&caller)?;
+        // The policies decide (`AnswerInvitation`): a read-only token never changes memberships.
+        state
+            .authz
+            .require_account(&caller, AccountAction::AnswerInvitation)?;
         let tenant = TenantId(tenant_id.0);
         let result = store::invitations::accept(&state.db, tenant, caller.user_id).await;
         let (found, role) = state
@@ -158,7 +154,10 @@ impl InvitationApi {
         /// The inviting tenant, by id (see `GET /api/invitations`).
         tenant_id: Path<Uuid>,
     ) -> Result<DeclinedResponse, Errors<{ can::RESOURCE | can::SERVER }>> {
-        refuse_read_only(&caller)?;
+        // The policies decide (`AnswerInvitation`): a read-only token never changes memberships.
+        state
+            .authz
+            .require_account(&caller, AccountAction::AnswerInvitation)?;
         let tenant = TenantId(tenant_id.0);
         if store::invitations::withdraw(&state.db, tenant, caller.user_id).await? {
             Ok(DeclinedResponse::Declined)

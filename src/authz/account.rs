@@ -32,15 +32,18 @@ pub enum AccountAction {
     LogoutEverywhere,
     /// `PUT /api/me/password`.
     ChangePassword,
+    /// `POST /api/invitations/{tenant_id}/accept` or `…/decline`.
+    AnswerInvitation,
 }
 
 impl AccountAction {
     /// The names the schema declares, in order.
-    pub const NAMES: [&'static str; 4] = [
+    pub const NAMES: [&'static str; 5] = [
         "MintToken",
         "RevokeToken",
         "LogoutEverywhere",
         "ChangePassword",
+        "AnswerInvitation",
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl AccountAction {
             AccountAction::RevokeToken { .. } => Self::NAMES[1],
             AccountAction::LogoutEverywhere => Self::NAMES[2],
             AccountAction::ChangePassword => Self::NAMES[3],
+            AccountAction::AnswerInvitation => Self::NAMES[4],
         }
     }
 
@@ -78,7 +82,9 @@ impl AccountAction {
                 "own_family".to_owned(),
                 RestrictedExpression::new_bool(own_family),
             )),
-            AccountAction::LogoutEverywhere | AccountAction::ChangePassword => {}
+            AccountAction::LogoutEverywhere
+            | AccountAction::ChangePassword
+            | AccountAction::AnswerInvitation => {}
         }
         Context::from_pairs(pairs).map_err(|e| e.to_string())
     }

@@ -266,6 +266,7 @@ fn run_account(bundle: &PolicyBundle, file: &Path, case: Case) -> Outcome {
         }),
         "LogoutEverywhere" => Some(AccountAction::LogoutEverywhere),
         "ChangePassword" => Some(AccountAction::ChangePassword),
+        "AnswerInvitation" => Some(AccountAction::AnswerInvitation),
         _ => None,
     };
     let Some(action) = action else {

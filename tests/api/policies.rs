@@ -55,7 +55,7 @@ fn the_role_hierarchy_is_data_in_the_policy_folder() {
             "members-read-tenant",
             "owners-share-flows",
             "read-only-tokens-mint-read-only-tokens",
-            "read-only-tokens-never-manage-credentials",
+            "read-only-tokens-never-change-the-account",
             "read-only-tokens-never-write",
             "read-only-tokens-revoke-only-their-family",
             "shared-editors-update-flows",
