@@ -95,6 +95,8 @@ pub(crate) fn expected(who: Who, op: Op, target: Target) -> Option<(u16, &'stati
         return match (op.specific(), op) {
             // Users are global: putting one in your tenant is adding a member, not a leak.
             (_, SetMemberRole) | (None, _) => None,
+            // Another tenant's flow is a missing flow here, whatever the caller may do to one.
+            (Some("flow"), _) => Some((404, "not_found")),
             (Some(_), _) if !allowed => Some((403, "forbidden")),
             (Some(_), _) => Some((404, "not_found")),
         };
