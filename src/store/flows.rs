@@ -360,8 +360,9 @@ pub async fn create(
 /// read covers all of them, because every change of a flow's labels or shares (here and when a
 /// member leaves, see `members::remove`) takes the same lock first.
 ///
-/// - PostgreSQL: the row is read with `SELECT … FOR UPDATE`; concurrent changes of the same flow
-///   wait until this transaction ends, and then decide on what it left.
+/// - PostgreSQL: the row is locked with `SELECT … FOR UPDATE`, then read with its labels and
+///   shares; concurrent changes of the same flow wait until this transaction ends, and then
+///   decide on what it left.
 /// - SQLite: writers are serialised (one writer connection in the server; another process, such
 ///   as the CLI, waits on the database lock). The first statement is a write that changes
 ///   nothing, so the transaction holds the write lock from its start (as `BEGIN IMMEDIATE`
@@ -383,11 +384,19 @@ async fn lock_in(
     id: Uuid,
 ) -> Result<Option<Flow>, DbErr> {
     let backend = txn.get_database_backend();
-    let mut select = select(backend)
-        .filter(flow::Column::Id.eq(id))
-        .filter(flow::Column::TenantId.eq(tenant.0));
     if supports_row_locks(backend) {
-        select = select.lock_exclusive();
+        // The lock first, then the read in a statement of its own: a statement that waited on
+        // the lock would re-read the flow row as committed meanwhile, but its label and share
+        // subqueries would still see the snapshot taken before the wait.
+        flow::Entity::find()
+            .select_only()
+            .column(flow::Column::Id)
+            .filter(flow::Column::Id.eq(id))
+            .filter(flow::Column::TenantId.eq(tenant.0))
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .one(txn)
+            .await?;
     } else {
         flow::Entity::update_many()
             .col_expr(flow::Column::UpdatedAt, Expr::col(flow::Column::UpdatedAt))
@@ -396,7 +405,7 @@ async fn lock_in(
             .exec(txn)
             .await?;
     }
-    Ok(select.into_model::<Row>().one(txn).await?.map(Flow::from))
+    find(txn, tenant, id).await
 }
 
 /// Applies the changes; `None` when the flow does not exist in this tenant.

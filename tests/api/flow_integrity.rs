@@ -560,3 +560,76 @@ async fn an_admin_asking_for_a_member_sees_the_members_decision_on_flows_the_adm
     assert_eq!(results[0]["reasons"], results[1]["reasons"]);
     assert_eq!(results[0]["errors"], results[1]["errors"]);
 }
+
+#[tokio::test]
+async fn a_change_waiting_on_a_concurrent_one_is_decided_on_the_flow_that_change_left() {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+    use zygo::store::entities::{flow, flow_label, flow_share};
+
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let carol = Cred::Token(world.token_of("carol").await);
+    let base = format!("/api/tenants/{}/flows", world.acme);
+    let id = world.flow(world.acme, &alice, "shared").await;
+    app.put(
+        &format!("{base}/{id}/shares/{}", world.carol),
+        &alice,
+        json!({"access": "edit"}),
+    )
+    .await
+    .assert_status(200);
+    let flow_id = Uuid::parse_str(&id).unwrap();
+
+    // Another writer takes Carol's share away and makes the flow confidential, and holds its
+    // transaction open (the flow row locked on PostgreSQL, the write lock on SQLite).
+    let txn = app.state.db.begin().await.unwrap();
+    flow::Entity::update_many()
+        .col_expr(flow::Column::Name, Expr::value("locked"))
+        .filter(flow::Column::Id.eq(flow_id))
+        .exec(&txn)
+        .await
+        .unwrap();
+    flow_share::Entity::delete_many()
+        .filter(flow_share::Column::FlowId.eq(flow_id))
+        .exec(&txn)
+        .await
+        .unwrap();
+    flow_label::ActiveModel {
+        flow_id: Set(flow_id),
+        label: Set("confidential".into()),
+    }
+    .insert(&txn)
+    .await
+    .unwrap();
+    // Carol's change, decided while that transaction is open.
+    let patch = {
+        let client = app.client.clone();
+        let url = format!("{}{base}/{id}", app.address);
+        let Cred::Token(token) = carol.clone() else {
+            unreachable!()
+        };
+        tokio::spawn(async move {
+            let reply = client
+                .patch(url)
+                .header("token", token)
+                .json(&json!({"name": "carol was here"}))
+                .send()
+                .await
+                .unwrap();
+            let status = reply.status().as_u16();
+            (status, reply.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    txn.commit().await.unwrap();
+    let (status, body) = patch.await.unwrap();
+    // Decided on the flow as the other writer left it: hidden from Carol now.
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "not_found");
+    let kept = stored(&world, world.acme, &id).await.unwrap();
+    assert_eq!(kept.name, "locked");
+    assert_eq!(kept.attrs.labels, vec!["confidential".to_owned()]);
+    assert!(kept.attrs.editors.is_empty());
+}
