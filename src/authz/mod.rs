@@ -252,8 +252,9 @@ pub enum FlowJudgement {
 /// 3. `ReadFlow` on the flow is denied to the asker → hidden;
 /// 4. otherwise the subject's decision on the action.
 ///
-/// `asker` is who sees the answer and `subject` whose rights are decided: the same for an
-/// operation, an Admin and the member it asks for in the decision API.
+/// `asker` is who sees the answer and `subject` whose rights are decided: one and the same for an
+/// operation; in the decision API an Admin asking on behalf of a member is the asker (who must be
+/// able to read the flow) and the member the subject (whose decision is given).
 pub fn judge_flows(
     bundle: &PolicyBundle,
     asker: &Subject<'_>,
