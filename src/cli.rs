@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::auth::password;
 use crate::authz::{
-    Action, AuthContext, AuthMethod, LogTarget, PolicyBundle, Query, Resource, fixtures, outcome,
+    Action, AuthContext, AuthMethod, FlowAsk, FlowJudgement, LogTarget, PolicyBundle, Query,
+    Resource, Subject, fixtures, outcome,
 };
 use crate::config::{
     DEFAULT_DB_TIMEOUT_SECONDS, DEFAULT_MAX_LIVE_TOKENS, DEFAULT_MAX_TOKEN_SECONDS,
@@ -706,16 +707,8 @@ async fn explain(
             ));
         }
     };
-    // As the service does: a missing flow is decided as one the caller owns.
-    let missing = store::flows::Attributes {
-        owner: Some(user),
-        ..Default::default()
-    };
-    let flow_attrs = match (&flow, resource) {
-        (Some(flow), _) => Some(&flow.attrs),
-        (None, Resource::Flow(_)) => Some(&missing),
-        (None, _) => None,
-    };
+    // The policies' own decision, shown for a flow that exists or not (a missing flow has no
+    // owner, labels or shares); what the service answers follows `authz::judge_flows` below.
     let decision = bundle.decide(&Query {
         user,
         role: role.as_deref(),
@@ -724,7 +717,7 @@ async fn explain(
         resource,
         resource_tenant,
         auth,
-        flow: flow_attrs,
+        flow: flow.as_ref().map(|f| &f.attrs),
     });
     let none = || "(none)".to_owned();
     if let Some(flow) = &flow {
@@ -762,33 +755,46 @@ async fn explain(
             .filter(|s| !s.is_empty())
             .unwrap_or_else(none)
     );
-    let answer = match outcome(&decision, role.as_deref(), action, resource, false) {
-        // The operation looks the flow up in the URL's tenant after the decision.
-        Ok(()) if missing_flow => {
-            "404 not_found (the policies allow it, but there is no such flow in this tenant)"
-                .to_owned()
-        }
-        Ok(()) => "allowed".to_owned(),
-        // A flow the caller may not even read is answered like a missing one.
-        Err(crate::error::ApiError::Forbidden)
-            if flow.is_some()
-                && (action == Action::ReadFlow
-                    || !bundle
-                        .decide(&Query {
-                            user,
-                            role: role.as_deref(),
-                            action: Action::ReadFlow,
-                            tenant,
-                            resource,
-                            resource_tenant,
-                            auth,
-                            flow: flow_attrs,
-                        })
-                        .allowed) =>
-        {
-            "404 not_found (a flow you may not read is answered like a missing one)".to_owned()
-        }
-        Err(err) => format!("{} {}", err.status().as_u16(), err.code()),
+    let status = |err: crate::error::ApiError| format!("{} {}", err.status().as_u16(), err.code());
+    let answer = match resource {
+        // The same rule as the flow operations: not a member, no such flow, or a flow the user
+        // may not read are one 404.
+        Resource::Flow(id) => match crate::authz::flow_gate(role.as_deref(), false) {
+            Err(err) => status(err),
+            Ok(()) => {
+                let subject = Subject {
+                    user,
+                    role: role.as_deref(),
+                    tenant,
+                    auth,
+                };
+                let asks = [FlowAsk {
+                    action,
+                    id,
+                    flow: flow.as_ref().map(|f| &f.attrs),
+                }];
+                let judgement = crate::authz::judge_flows(&bundle, &subject, &subject, &asks)
+                    .pop()
+                    .unwrap_or(FlowJudgement::Hidden);
+                match (&judgement, missing_flow) {
+                    (FlowJudgement::Hidden, true) => {
+                        "404 not_found (there is no such flow in this tenant)".to_owned()
+                    }
+                    (FlowJudgement::Hidden, false) => {
+                        "404 not_found (a flow you may not read is answered like a missing one)"
+                            .to_owned()
+                    }
+                    _ => match crate::authz::flow_outcome(&judgement) {
+                        Ok(()) => "allowed".to_owned(),
+                        Err(err) => status(err),
+                    },
+                }
+            }
+        },
+        _ => match outcome(&decision, role.as_deref(), action, resource, false) {
+            Ok(()) => "allowed".to_owned(),
+            Err(err) => status(err),
+        },
     };
     println!("the service would answer (token request): {answer}");
     println!("policy version: {}", bundle.version());

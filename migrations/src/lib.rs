@@ -11,6 +11,7 @@ mod m20261202_000003_token_names_and_shared_limits;
 mod m20261202_000004_flow_attributes;
 mod m20261206_000001_credentials_valid_after;
 mod m20261206_000002_invitations;
+mod m20261206_000003_shares_follow_membership;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000004_flow_attributes::Migration),
             Box::new(m20261206_000001_credentials_valid_after::Migration),
             Box::new(m20261206_000002_invitations::Migration),
+            Box::new(m20261206_000003_shares_follow_membership::Migration),
         ]
     }
 }

@@ -173,8 +173,9 @@ impl DecisionApi {
     /// force, for the caller or, with `principal`, on behalf of another member (Admins). Each
     /// answer carries the decision, the determining policy ids and any evaluation errors. The
     /// batch shares one role lookup and one entity build. Flows and members are taken to be in
-    /// this tenant: a flow of this tenant is decided on its owner, labels and shares, any other
-    /// id as a flow without them. Non-members get 403.
+    /// this tenant: a flow of this tenant is decided on its owner, labels and shares. A flow you
+    /// may not read yourself, and any id that is not a flow of this tenant, is a `Deny` without
+    /// reasons or errors (also when asking on behalf of a member). Non-members get 403.
     #[oai(
         path = "/api/tenants/:tenant_id/authorize",
         method = "post",
@@ -223,7 +224,8 @@ impl DecisionApi {
             .map(|(index, item)| question(index, item, tenant))
             .collect::<ApiResult<Vec<_>>>()?;
         // A flow of this tenant is decided on its owner, labels and shares; a flow that is not
-        // here, as one without them (so the answer says nothing about other tenants' flows).
+        // here, or that the caller may not read, is a Deny without reasons (see
+        // `authz::judge_flows`), so the answer says nothing about flows the caller cannot see.
         let mut flows = std::collections::HashMap::new();
         for question in &questions {
             if let Resource::Flow(id) = question.resource
@@ -245,7 +247,13 @@ impl DecisionApi {
             .collect();
         let (role, policy_version, decisions) = state
             .authz
-            .answer(principal, tenant, auth, &questions)
+            .answer_asked_by(
+                (caller.user_id, caller.auth()),
+                principal,
+                tenant,
+                auth,
+                &questions,
+            )
             .await?;
         let results = body
             .0

@@ -16,7 +16,7 @@ use super::models::{Flow, clean_name, sample};
 use super::page::{self, Page};
 use super::serialized::Serialized;
 use crate::auth::Caller;
-use crate::authz::{Action, Resource};
+use crate::authz::{self, Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
 use crate::store::flows::Access;
@@ -180,24 +180,30 @@ fn storable(state: &AppState, definition: &serde_json::Value) -> ApiResult<()> {
     Ok(())
 }
 
-/// Decides `action` on the flow and returns it (`None`: missing). The flow is read only when the
-/// caller is a member of the tenant; a non-member's request is decided as one on a missing flow,
-/// without reading it, so a flow that exists in another tenant takes the same time to refuse as
-/// one that does not (the same 404, at the same speed).
-/// Policies therefore give non-members nothing based on a flow's attributes.
+/// The caller's role in the tenant, once the caller has passed [`authz::flow_gate`]: a
+/// non-member's request on a flow is the 404 of a missing flow before any policy is evaluated
+/// and before the flow is read (so it also takes the time of a missing flow's).
+async fn flow_member(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+) -> ApiResult<Option<Arc<str>>> {
+    let role = state.authz.role_of(caller.user_id, tenant).await?;
+    authz::flow_gate(role.as_deref(), !caller.may_address(tenant))?;
+    Ok(role)
+}
+
+/// Reads the flow for a member and decides `action` on it (see [`authz::judge_flows`]): a
+/// missing flow and one the caller may not read are the same 404.
 async fn authorized_flow(
     state: &AppState,
     caller: &Caller,
     tenant: TenantId,
     action: Action,
     flow: Uuid,
-) -> ApiResult<Option<store::flows::Flow>> {
-    let role = state.authz.role_of(caller.user_id, tenant).await?;
-    let existing = if role.is_some() {
-        state.reads.flow(tenant, flow).await?
-    } else {
-        None
-    };
+) -> ApiResult<store::flows::Flow> {
+    let role = flow_member(state, caller, tenant).await?;
+    let existing = state.reads.flow(tenant, flow).await?;
     state.authz.require_flow(
         caller,
         tenant,
@@ -206,10 +212,11 @@ async fn authorized_flow(
         flow,
         existing.as_ref().map(|f| &f.attrs),
     )?;
-    Ok(existing)
+    existing.ok_or(ApiError::NotFound(FLOW))
 }
 
-/// Replace and update alike: authorize first, then validate the input, then write.
+/// Replace and update alike: in one transaction, read the flow, authorize on it, then validate
+/// the input, then write (see `store::flows::update_decided`).
 async fn change(
     state: &AppState,
     caller: &Caller,
@@ -217,15 +224,82 @@ async fn change(
     flow: Uuid,
     changes: impl FnOnce() -> ApiResult<FlowChanges>,
 ) -> ApiResult<Serialized<Flow>> {
-    authorized_flow(state, caller, tenant, Action::UpdateFlow, flow).await?;
-    let changes = changes()?;
-    if let Some(definition) = &changes.definition {
-        storable(state, definition)?;
+    let role = flow_member(state, caller, tenant).await?;
+    store::flows::update_decided(&state.db, tenant, flow, |existing| {
+        state.authz.require_flow(
+            caller,
+            tenant,
+            role.as_deref(),
+            Action::UpdateFlow,
+            flow,
+            existing.map(|f| &f.attrs),
+        )?;
+        let changes = changes()?;
+        if let Some(definition) = &changes.definition {
+            storable(state, definition)?;
+        }
+        Ok::<_, ApiError>(changes)
+    })
+    .await?
+    .map(|f| Serialized(f.into()))
+    .ok_or(ApiError::NotFound(FLOW))
+}
+
+/// Shares and unshares alike (`access`: none to unshare): in one transaction, read the flow,
+/// authorize `ShareFlow` on it, then check the user (see `store::flows::set_share_decided`). A
+/// flow is never shared with the caller or its owner: their rights come from their role and
+/// ownership, never from a share.
+async fn set_share(
+    state: &AppState,
+    caller: &Caller,
+    tenant: TenantId,
+    flow: Uuid,
+    user: UserId,
+    access: Option<Access>,
+) -> ApiResult<()> {
+    let role = flow_member(state, caller, tenant).await?;
+    let found = store::flows::set_share_decided(
+        &state.db,
+        tenant,
+        flow,
+        user,
+        access,
+        |existing, member| {
+            state.authz.require_flow(
+                caller,
+                tenant,
+                role.as_deref(),
+                Action::ShareFlow,
+                flow,
+                existing.map(|f| &f.attrs),
+            )?;
+            if access.is_none() {
+                return Ok(());
+            }
+            if user == caller.user_id {
+                return Err(ApiError::BadRequest(
+                    "user_id: you cannot share a flow with yourself".into(),
+                ));
+            }
+            if existing.and_then(|f| f.attrs.owner) == Some(user) {
+                return Err(ApiError::BadRequest(
+                    "user_id: is the flow's owner, who is never given a share".into(),
+                ));
+            }
+            if !member {
+                return Err(ApiError::BadRequest(
+                    "user_id: must be a member of this tenant".into(),
+                ));
+            }
+            Ok::<_, ApiError>(())
+        },
+    )
+    .await?;
+    if found {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(FLOW))
     }
-    store::flows::update(&state.db, tenant, flow, changes)
-        .await?
-        .map(|f| Serialized(f.into()))
-        .ok_or(ApiError::NotFound(FLOW))
 }
 
 pub struct FlowApi;
@@ -325,8 +399,7 @@ impl FlowApi {
     ) -> Result<Serialized<Flow>, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let flow = authorized_flow(&state, &caller, tenant, Action::ReadFlow, flow_id.0).await?;
-        flow.map(|f| Serialized(f.into()))
-            .ok_or(ApiError::NotFound(FLOW).into())
+        Ok(Serialized(flow.into()))
     }
 
     /// Replace a flow
@@ -423,8 +496,19 @@ impl FlowApi {
         flow_id: Path<Uuid>,
     ) -> Result<DeletedFlow, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
-        authorized_flow(&state, &caller, tenant, Action::DeleteFlow, flow_id.0).await?;
-        if store::flows::delete(&state.db, tenant, flow_id.0).await? {
+        let role = flow_member(&state, &caller, tenant).await?;
+        let deleted = store::flows::delete_decided(&state.db, tenant, flow_id.0, |existing| {
+            state.authz.require_flow(
+                &caller,
+                tenant,
+                role.as_deref(),
+                Action::DeleteFlow,
+                flow_id.0,
+                existing.map(|f| &f.attrs),
+            )
+        })
+        .await?;
+        if deleted {
             Ok(DeletedFlow::Deleted)
         } else {
             Err(ApiError::NotFound(FLOW).into())
@@ -434,8 +518,9 @@ impl FlowApi {
     /// Share a flow
     ///
     /// Gives a member of the tenant read or edit access to the flow, replacing the access it had.
-    /// The flow's owner and Admins may share (the `ShareFlow` action). A user who is not a member
-    /// of this tenant is a 400 naming `user_id`.
+    /// The flow's owner (while an Editor or Admin) and Admins may share (the `ShareFlow` action).
+    /// A user who is not a member of this tenant, yourself and the flow's owner are a 400 naming
+    /// `user_id`. A member's shares end when it leaves the tenant.
     #[oai(
         path = "/api/tenants/:tenant_id/flows/:flow_id/shares/:user_id",
         method = "put",
@@ -455,21 +540,15 @@ impl FlowApi {
     ) -> Result<Json<Share>, Errors<{ can::RESOURCE | can::BODY | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let user = UserId(user_id.0);
-        let flow = authorized_flow(&state, &caller, tenant, Action::ShareFlow, flow_id.0).await?;
-        if flow.is_none() {
-            return Err(ApiError::NotFound(FLOW).into());
-        }
-        if store::members::role_of(&state.db, tenant, user)
-            .await?
-            .is_none()
-        {
-            return Err(
-                ApiError::BadRequest("user_id: must be a member of this tenant".into()).into(),
-            );
-        }
-        if !store::flows::share(&state.db, tenant, flow_id.0, user, body.access.into()).await? {
-            return Err(ApiError::NotFound(FLOW).into());
-        }
+        set_share(
+            &state,
+            &caller,
+            tenant,
+            flow_id.0,
+            user,
+            Some(body.access.into()),
+        )
+        .await?;
         Ok(Json(Share {
             flow_id: flow_id.0,
             user_id: user.0,
@@ -498,10 +577,7 @@ impl FlowApi {
         user_id: Path<Uuid>,
     ) -> Result<Unshared, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
-        authorized_flow(&state, &caller, tenant, Action::ShareFlow, flow_id.0).await?;
-        if !store::flows::unshare(&state.db, tenant, flow_id.0, UserId(user_id.0)).await? {
-            return Err(ApiError::NotFound(FLOW).into());
-        }
+        set_share(&state, &caller, tenant, flow_id.0, UserId(user_id.0), None).await?;
         Ok(Unshared::Removed)
     }
 }

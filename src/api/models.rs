@@ -90,8 +90,9 @@ pub struct Flow {
     pub id: Uuid,
     pub name: String,
     pub definition: JsonObject,
-    /// The user who created the flow (set by the service, never by a body). Null only for a flow
-    /// created before flows had owners, in a tenant that then had no Admin.
+    /// The user who created the flow (set by the service, never by a body). Null for a flow whose
+    /// creator has left the tenant, and for one created before flows had owners in a tenant that
+    /// then had no Admin.
     #[oai(nullable)]
     pub owner: Option<Uuid>,
     /// The flow's labels, sorted; policies may decide on them (`confidential`, say).

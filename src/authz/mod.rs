@@ -212,6 +212,116 @@ pub fn outcome(
     Ok(())
 }
 
+/// The first steps of every operation on one flow, taken before the flow is read (so a
+/// non-member's request reads nothing and costs the same whether or not the flow exists): a
+/// non-member gets the 404 of a missing flow, whatever the policies say; a session that
+/// addresses a tenant other than its current one gets `tenant_not_selected`.
+pub fn flow_gate(role: Option<&str>, session_elsewhere: bool) -> ApiResult<()> {
+    if role.is_none() {
+        return Err(ApiError::NotFound("flow"));
+    }
+    if session_elsewhere {
+        return Err(ApiError::TenantNotSelected);
+    }
+    Ok(())
+}
+
+/// One question on one flow for [`judge_flows`]: `flow` is the flow's attributes as read in the
+/// request's tenant, `None` when there is no such flow there.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowAsk<'a> {
+    pub action: Action,
+    pub id: Uuid,
+    pub flow: Option<&'a Attributes>,
+}
+
+/// What [`judge_flows`] makes of a question on a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowJudgement {
+    /// The asker may not know whether the flow exists: not a member, no such flow in the tenant,
+    /// or a flow the asker may not read. Answered exactly as a missing flow.
+    Hidden,
+    /// The subject's decision on the flow.
+    Decided(Decision),
+}
+
+/// The one rule for questions on a flow, used by the flow operations, the decision API and
+/// `zygo policy explain`: a flow that does not exist and a flow the asker may not read are the
+/// same answer, so neither existence nor attributes show. In order:
+///
+/// 1. the asker is not a member of the tenant → hidden (no policy is evaluated);
+/// 2. no such flow in the tenant → hidden;
+/// 3. `ReadFlow` on the flow is denied to the asker → hidden;
+/// 4. otherwise the subject's decision on the action.
+///
+/// `asker` is who sees the answer and `subject` whose rights are decided: one and the same for an
+/// operation; in the decision API an Admin asking on behalf of a member is the asker (who must be
+/// able to read the flow) and the member the subject (whose decision is given).
+pub fn judge_flows(
+    bundle: &PolicyBundle,
+    asker: &Subject<'_>,
+    subject: &Subject<'_>,
+    asks: &[FlowAsk<'_>],
+) -> Vec<FlowJudgement> {
+    let mut judgements = vec![FlowJudgement::Hidden; asks.len()];
+    if asker.role.is_none() {
+        return judgements;
+    }
+    fn question<'a>(
+        action: Action,
+        id: Uuid,
+        tenant: TenantId,
+        flow: &'a Attributes,
+    ) -> Question<'a> {
+        Question {
+            action,
+            resource: Resource::Flow(id),
+            resource_tenant: tenant,
+            flow: Some(flow),
+        }
+    }
+    let present: Vec<(usize, &FlowAsk<'_>, &Attributes)> = asks
+        .iter()
+        .enumerate()
+        .filter_map(|(index, ask)| ask.flow.map(|flow| (index, ask, flow)))
+        .collect();
+    let reads: Vec<Question> = present
+        .iter()
+        .map(|(_, ask, flow)| question(Action::ReadFlow, ask.id, asker.tenant, flow))
+        .collect();
+    let readable = bundle.decide_many(asker, &reads);
+    let same = asker.user == subject.user
+        && asker.role == subject.role
+        && asker.tenant == subject.tenant
+        && asker.auth == subject.auth;
+    let mut pending: Vec<(usize, Question)> = Vec::new();
+    for ((index, ask, flow), read) in present.into_iter().zip(readable) {
+        if !read.allowed {
+            continue;
+        }
+        if same && ask.action == Action::ReadFlow {
+            judgements[index] = FlowJudgement::Decided(read);
+        } else {
+            pending.push((index, question(ask.action, ask.id, asker.tenant, flow)));
+        }
+    }
+    let questions: Vec<Question> = pending.iter().map(|(_, q)| *q).collect();
+    for ((index, _), decision) in pending.iter().zip(bundle.decide_many(subject, &questions)) {
+        judgements[*index] = FlowJudgement::Decided(decision);
+    }
+    judgements
+}
+
+/// The service's answer to a judged flow question (after [`flow_gate`]): a hidden flow is the
+/// 404 of a missing one, a Deny a 403.
+pub fn flow_outcome(judgement: &FlowJudgement) -> ApiResult<()> {
+    match judgement {
+        FlowJudgement::Hidden => Err(ApiError::NotFound("flow")),
+        FlowJudgement::Decided(decision) if decision.allowed => Ok(()),
+        FlowJudgement::Decided(_) => Err(ApiError::Forbidden),
+    }
+}
+
 /// The policy engine and the role lookups it needs.
 pub struct Authz {
     policies: Arc<PolicyStore>,
@@ -348,14 +458,11 @@ impl Authz {
         }
     }
 
-    /// [`Authz::require`] for an action on a flow, decided on the flow's attributes, for a caller
-    /// whose `role` in the tenant was just looked up (see [`Authz::role_of`]): the flow is read
-    /// only for members, so the caller already has it.
-    ///
-    /// A flow that does not exist in the tenant (`None`) is decided as a flow the caller owns,
-    /// unlabelled and unshared: when the role could act on such a flow the operation goes on to
-    /// its 404, as before flows had owners. A flow that exists but that the caller may not even
-    /// read is answered with that same 404, so a confidential flow's existence does not show.
+    /// [`Authz::require`] for an action on a flow, for a caller whose `role` in the tenant was
+    /// just looked up (see [`Authz::role_of`]), decided on `flow`, the flow's attributes as read
+    /// (`None`: no such flow in the tenant). Call [`flow_gate`] before reading the flow, so that
+    /// a non-member's request is refused without reading it; this applies the whole rule of
+    /// [`judge_flows`] and [`flow_outcome`] again.
     pub fn require_flow(
         &self,
         caller: &Caller,
@@ -365,35 +472,32 @@ impl Authz {
         id: Uuid,
         flow: Option<&Attributes>,
     ) -> ApiResult<()> {
-        let missing = Attributes {
-            owner: Some(caller.user_id),
-            ..Attributes::default()
-        };
-        let result = self.require_on(
-            caller,
-            tenant,
+        flow_gate(role, !caller.may_address(tenant))?;
+        let started = Instant::now();
+        let subject = Subject {
+            user: caller.user_id,
             role,
-            action,
-            Resource::Flow(id),
-            Some(flow.unwrap_or(&missing)),
-        );
-        if let (Err(ApiError::Forbidden), Some(attrs)) = (&result, flow) {
-            let readable = action != Action::ReadFlow
-                && self
-                    .require_on(
-                        caller,
-                        tenant,
-                        role,
-                        Action::ReadFlow,
-                        Resource::Flow(id),
-                        Some(attrs),
-                    )
-                    .is_ok();
-            if !readable {
-                return Err(ApiError::NotFound("flow"));
-            }
+            tenant,
+            auth: caller.auth(),
+        };
+        let judgement = judge_flows(
+            &self.bundle(),
+            &subject,
+            &subject,
+            &[FlowAsk { action, id, flow }],
+        )
+        .pop()
+        .unwrap_or(FlowJudgement::Hidden);
+        if let FlowJudgement::Decided(decision) = &judgement {
+            let question = Question {
+                action,
+                resource: Resource::Flow(id),
+                resource_tenant: tenant,
+                flow,
+            };
+            self.record("require", &subject, &question, decision, started);
         }
-        result
+        flow_outcome(&judgement)
     }
 
     fn require_on(
@@ -511,8 +615,8 @@ impl Authz {
         Ok(Rows { items, next })
     }
 
-    /// Answers a batch of questions for `user` in `tenant` (the decision API): one role lookup,
-    /// one entity build, one policy snapshot. Returns the role used and one decision per question.
+    /// Answers a batch of questions that `user` asks about itself in `tenant`, authenticated as
+    /// `auth` (see [`Authz::answer_asked_by`]).
     pub async fn answer(
         &self,
         user: UserId,
@@ -520,16 +624,90 @@ impl Authz {
         auth: AuthContext,
         questions: &[Question<'_>],
     ) -> ApiResult<(Option<Arc<str>>, String, Vec<Decision>)> {
+        self.answer_asked_by((user, auth), user, tenant, auth, questions)
+            .await
+    }
+
+    /// Answers a batch of questions for `user` in `tenant` (the decision API), asked by `asker`
+    /// (the asking user and how it authenticated): one role lookup per person, one policy
+    /// snapshot. A question on a flow follows [`judge_flows`]: a flow the asker may not read, or
+    /// that is not in the tenant, is a Deny without reasons or errors. Returns the role used and
+    /// one decision per question.
+    pub async fn answer_asked_by(
+        &self,
+        asker: (UserId, AuthContext),
+        user: UserId,
+        tenant: TenantId,
+        auth: AuthContext,
+        questions: &[Question<'_>],
+    ) -> ApiResult<(Option<Arc<str>>, String, Vec<Decision>)> {
         let started = Instant::now();
         let role = self.role_of(user, tenant).await?;
+        let (asker, asker_auth) = asker;
+        let asker_role = if asker == user {
+            role.clone()
+        } else {
+            self.role_of(asker, tenant).await?
+        };
         let subject = Subject {
             user,
             role: role.as_deref(),
             tenant,
             auth,
         };
+        let asking = Subject {
+            user: asker,
+            role: asker_role.as_deref(),
+            tenant,
+            auth: asker_auth,
+        };
         let bundle = self.bundle();
-        let decisions = bundle.decide_many(&subject, questions);
+        let (on_flows, others): (Vec<_>, Vec<_>) = questions
+            .iter()
+            .enumerate()
+            .partition(|(_, q)| matches!(q.resource, Resource::Flow(_)));
+        let other_questions: Vec<Question> = others.iter().map(|(_, q)| **q).collect();
+        let asks: Vec<FlowAsk> = on_flows
+            .iter()
+            .map(|(_, q)| FlowAsk {
+                action: q.action,
+                id: match q.resource {
+                    Resource::Flow(id) => id,
+                    _ => Uuid::nil(),
+                },
+                flow: q.flow,
+            })
+            .collect();
+        let mut decisions: Vec<Option<Decision>> = vec![None; questions.len()];
+        for ((index, _), decision) in others
+            .iter()
+            .zip(bundle.decide_many(&subject, &other_questions))
+        {
+            decisions[*index] = Some(decision);
+        }
+        for ((index, _), judgement) in on_flows
+            .iter()
+            .zip(judge_flows(&bundle, &asking, &subject, &asks))
+        {
+            decisions[*index] = Some(match judgement {
+                FlowJudgement::Decided(decision) => decision,
+                FlowJudgement::Hidden => Decision {
+                    allowed: false,
+                    reasons: vec![],
+                    errors: vec![],
+                },
+            });
+        }
+        let decisions: Vec<Decision> = decisions
+            .into_iter()
+            .map(|decision| {
+                decision.unwrap_or_else(|| Decision {
+                    allowed: false,
+                    reasons: vec![],
+                    errors: vec!["no decision".into()],
+                })
+            })
+            .collect();
         for (question, decision) in questions.iter().zip(&decisions) {
             self.record("decision_api", &subject, question, decision, started);
         }

@@ -7,15 +7,16 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Select, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
+    Select, Set, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::entities::{flow, flow_label, flow_share};
+use super::entities::{flow, flow_label, flow_share, membership};
 use super::page::{Keyset, Position, Rows};
-use super::{TenantId, UserId};
+use super::{TenantId, UserId, supports_row_locks};
 
 /// What a share grants: reading the flow, or editing it too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -348,6 +349,65 @@ pub async fn create(
     ))
 }
 
+/// Begins the transaction of a change to flow `id` and reads the flow in it (`None`: no such
+/// flow in the tenant), so that the caller decides on the flow as it stands and the change lands
+/// on that same flow.
+///
+/// Why one locking transaction rather than a write conditioned on the attributes read before:
+/// the attributes the policies see live in three tables (`flows.owner_id`, `flow_labels`,
+/// `flow_shares`), so a conditional `UPDATE`/`DELETE` would have to compare two folded
+/// aggregates and still could not cover the share tables' own writes; a lock taken before the
+/// read covers all of them, because every change of a flow's labels or shares (here and when a
+/// member leaves, see `members::remove`) takes the same lock first.
+///
+/// - PostgreSQL: the row is locked with `SELECT … FOR UPDATE`, then read with its labels and
+///   shares; concurrent changes of the same flow wait until this transaction ends, and then
+///   decide on what it left.
+/// - SQLite: writers are serialised (one writer connection in the server; another process, such
+///   as the CLI, waits on the database lock). The first statement is a write that changes
+///   nothing, so the transaction holds the write lock from its start (as `BEGIN IMMEDIATE`
+///   would) instead of reading a snapshot another process could change before the write.
+async fn begin_change(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<(DatabaseTransaction, Option<Flow>), DbErr> {
+    let txn = db.begin().await?;
+    let flow = lock_in(&txn, tenant, id).await?;
+    Ok((txn, flow))
+}
+
+/// Reads flow `id` in `txn`, holding it until the end (see [`begin_change`]).
+async fn lock_in(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Flow>, DbErr> {
+    let backend = txn.get_database_backend();
+    if supports_row_locks(backend) {
+        // The lock first, then the read in a statement of its own: a statement that waited on
+        // the lock would re-read the flow row as committed meanwhile, but its label and share
+        // subqueries would still see the snapshot taken before the wait.
+        flow::Entity::find()
+            .select_only()
+            .column(flow::Column::Id)
+            .filter(flow::Column::Id.eq(id))
+            .filter(flow::Column::TenantId.eq(tenant.0))
+            .lock_exclusive()
+            .into_tuple::<Uuid>()
+            .one(txn)
+            .await?;
+    } else {
+        flow::Entity::update_many()
+            .col_expr(flow::Column::UpdatedAt, Expr::col(flow::Column::UpdatedAt))
+            .filter(flow::Column::Id.eq(id))
+            .filter(flow::Column::TenantId.eq(tenant.0))
+            .exec(txn)
+            .await?;
+    }
+    find(txn, tenant, id).await
+}
+
 /// Applies the changes; `None` when the flow does not exist in this tenant.
 pub async fn update(
     db: &DatabaseConnection,
@@ -355,18 +415,32 @@ pub async fn update(
     id: Uuid,
     changes: FlowChanges,
 ) -> Result<Option<Flow>, DbErr> {
-    let Some(existing) = flow::Entity::find_by_id(id)
-        .filter(flow::Column::TenantId.eq(tenant.0))
-        .one(db)
-        .await?
-    else {
+    update_decided(db, tenant, id, |_| Ok::<_, DbErr>(changes)).await
+}
+
+/// Reads the flow in a change transaction (see [`begin_change`]), asks `decide` for the changes
+/// to make to it as read (an error changes nothing), applies them and returns the flow as
+/// changed; `None` when the flow does not exist in this tenant (after `decide` agreed).
+pub async fn update_decided<E: From<DbErr>>(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    id: Uuid,
+    decide: impl FnOnce(Option<&Flow>) -> Result<FlowChanges, E>,
+) -> Result<Option<Flow>, E> {
+    let (txn, existing) = begin_change(db, tenant, id).await?;
+    let changes = decide(existing.as_ref())?;
+    let Some(existing) = existing else {
         return Ok(None);
     };
     // Nothing to change: the flow stays as it is, `updated_at` included.
     if changes.name.is_none() && changes.definition.is_none() && changes.labels.is_none() {
-        return find(db, tenant, id).await;
+        txn.rollback().await?;
+        return Ok(Some(existing));
     }
-    let mut active: flow::ActiveModel = existing.into();
+    let mut active = flow::ActiveModel {
+        id: Set(id),
+        ..Default::default()
+    };
     if let Some(name) = changes.name {
         active.name = Set(name);
     }
@@ -374,34 +448,45 @@ pub async fn update(
         active.definition = Set(definition);
     }
     active.updated_at = Set(Utc::now());
-    match &changes.labels {
-        None => {
-            active.update(db).await?;
-        }
-        // The row and its labels change together.
-        Some(labels) => {
-            let txn = db.begin().await?;
-            active.update(&txn).await?;
-            set_labels(&txn, id, labels).await?;
-            txn.commit().await?;
-        }
+    active.update(&txn).await?;
+    if let Some(labels) = &changes.labels {
+        set_labels(&txn, id, labels).await?;
     }
-    find(db, tenant, id).await
+    let flow = find(&txn, tenant, id).await?;
+    txn.commit().await?;
+    Ok(flow)
 }
 
 /// Deletes the flow (its labels and shares go with it); false when it does not exist in this
 /// tenant.
 pub async fn delete(db: &DatabaseConnection, tenant: TenantId, id: Uuid) -> Result<bool, DbErr> {
+    delete_decided(db, tenant, id, |_| Ok::<_, DbErr>(())).await
+}
+
+/// [`delete`] once `decide` agreed on the flow as read in the same transaction (see
+/// [`begin_change`]).
+pub async fn delete_decided<E: From<DbErr>>(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    id: Uuid,
+    decide: impl FnOnce(Option<&Flow>) -> Result<(), E>,
+) -> Result<bool, E> {
+    let (txn, existing) = begin_change(db, tenant, id).await?;
+    decide(existing.as_ref())?;
+    if existing.is_none() {
+        return Ok(false);
+    }
     let result = flow::Entity::delete_many()
         .filter(flow::Column::Id.eq(id))
         .filter(flow::Column::TenantId.eq(tenant.0))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    txn.commit().await?;
     Ok(result.rows_affected > 0)
 }
 
 /// Gives `user` the access to the flow (replacing a share it had); `false` when the flow does not
-/// exist in this tenant.
+/// exist in this tenant. Decides nothing (tests and seeding); requests use [`set_share_decided`].
 pub async fn share(
     db: &DatabaseConnection,
     tenant: TenantId,
@@ -409,35 +494,55 @@ pub async fn share(
     user: UserId,
     access: Access,
 ) -> Result<bool, DbErr> {
-    set_share(db, tenant, id, user, Some(access)).await
+    set_share_decided(
+        db,
+        tenant,
+        id,
+        user,
+        Some(access),
+        |_, _| Ok::<_, DbErr>(()),
+    )
+    .await
 }
 
 /// Takes `user`'s share away (nothing happens when it had none); `false` when the flow does not
-/// exist in this tenant.
+/// exist in this tenant. Decides nothing, as [`share`].
 pub async fn unshare(
     db: &DatabaseConnection,
     tenant: TenantId,
     id: Uuid,
     user: UserId,
 ) -> Result<bool, DbErr> {
-    set_share(db, tenant, id, user, None).await
+    set_share_decided(db, tenant, id, user, None, |_, _| Ok::<_, DbErr>(())).await
 }
 
-/// Replaces `user`'s share of the flow with `access` (none: no share), in one transaction.
-async fn set_share(
+/// Replaces `user`'s share of the flow with `access` (none: no share) once `decide` agreed, in
+/// one transaction: `decide` is given the flow as read there (see [`begin_change`]) and whether
+/// `user` is a member of the tenant. That membership is read first, and on PostgreSQL held
+/// (`FOR SHARE`) until the end, so a member being removed at the same time either waits and then
+/// deletes the new share with the others, or is gone before `decide` sees it. (Memberships are
+/// locked before flows, as `members::remove` does, so the two never wait on each other.)
+/// Returns `false` when the flow does not exist in this tenant.
+pub async fn set_share_decided<E: From<DbErr>>(
     db: &DatabaseConnection,
     tenant: TenantId,
     id: Uuid,
     user: UserId,
     access: Option<Access>,
-) -> Result<bool, DbErr> {
+    decide: impl FnOnce(Option<&Flow>, bool) -> Result<(), E>,
+) -> Result<bool, E> {
     let txn = db.begin().await?;
-    if flow::Entity::find_by_id(id)
-        .filter(flow::Column::TenantId.eq(tenant.0))
-        .one(&txn)
-        .await?
-        .is_none()
-    {
+    let membership = membership::Entity::find_by_id((tenant.0, user.0));
+    // SQLite: the flow's no-op write comes first, so the whole transaction holds the write lock.
+    let (member, existing) = if supports_row_locks(txn.get_database_backend()) {
+        let member = membership.lock_shared().one(&txn).await?.is_some();
+        (member, lock_in(&txn, tenant, id).await?)
+    } else {
+        let existing = lock_in(&txn, tenant, id).await?;
+        (membership.one(&txn).await?.is_some(), existing)
+    };
+    decide(existing.as_ref(), member)?;
+    if existing.is_none() {
         return Ok(false);
     }
     flow_share::Entity::delete_many()

@@ -5,12 +5,13 @@
 //! single writer connection on SQLite).
 
 use chrono::Utc;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
-use super::entities::{invitation, membership, user};
+use super::entities::{flow, flow_share, invitation, membership, user};
 use super::page::{Keyset, Position, Rows};
 use super::{TenantId, UserId, supports_row_locks};
 
@@ -183,7 +184,11 @@ pub async fn set_role(
     Ok(change)
 }
 
-/// Removes `user` from the tenant, under the same rule as [`set_role`].
+/// Removes `user` from the tenant, under the same rule as [`set_role`], and in the same
+/// transaction ends what the membership gave: the user's shares of the tenant's flows are
+/// deleted, and the flows it owns stay in the tenant without an owner (Admins keep them; the
+/// policies see the nil user, whom no caller is). Someone added again later therefore starts
+/// with its role alone: no share and no flow of its own.
 pub async fn remove(
     db: &DatabaseConnection,
     tenant: TenantId,
@@ -206,6 +211,58 @@ pub async fn remove(
     membership::Entity::delete_by_id((tenant.0, user_id.0))
         .exec(&txn)
         .await?;
+    end_flow_rights(&txn, tenant, user_id).await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// Deletes `user`'s shares of the tenant's flows and takes it off as owner of the tenant's
+/// flows. On PostgreSQL the flows concerned are locked first (memberships were locked before,
+/// the order every flow change keeps), so a change being decided on one of them finishes before,
+/// or decides after, on the flow without the user (see `flows::begin_change`).
+async fn end_flow_rights(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<(), DbErr> {
+    let held = Query::select()
+        .column(flow_share::Column::FlowId)
+        .from(flow_share::Entity)
+        .and_where(Expr::col(flow_share::Column::UserId).eq(user.0))
+        .to_owned();
+    if supports_row_locks(txn.get_database_backend()) {
+        flow::Entity::find()
+            .select_only()
+            .column(flow::Column::Id)
+            .filter(flow::Column::TenantId.eq(tenant.0))
+            .filter(
+                Condition::any()
+                    .add(flow::Column::OwnerId.eq(user.0))
+                    .add(flow::Column::Id.in_subquery(held.clone())),
+            )
+            .lock_exclusive()
+            .into_tuple::<uuid::Uuid>()
+            .all(txn)
+            .await?;
+    }
+    let in_tenant = Query::select()
+        .column(flow::Column::Id)
+        .from(flow::Entity)
+        .and_where(Expr::col(flow::Column::TenantId).eq(tenant.0))
+        .to_owned();
+    flow_share::Entity::delete_many()
+        .filter(flow_share::Column::UserId.eq(user.0))
+        .filter(flow_share::Column::FlowId.in_subquery(in_tenant))
+        .exec(txn)
+        .await?;
+    flow::Entity::update_many()
+        .col_expr(
+            flow::Column::OwnerId,
+            Expr::value(Option::<uuid::Uuid>::None),
+        )
+        .filter(flow::Column::TenantId.eq(tenant.0))
+        .filter(flow::Column::OwnerId.eq(user.0))
+        .exec(txn)
+        .await?;
     Ok(())
 }

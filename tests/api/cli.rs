@@ -315,7 +315,7 @@ fn policy_explain_answers_against_the_live_database() {
     assert!(text.contains("role: Viewer"), "{text}");
     assert!(text.contains("determining policies: (none)"), "{text}");
     assert!(
-        text.contains("the service would answer (token request): 403 forbidden"),
+        text.contains("the service would answer (token request): 404 not_found (there is no such flow in this tenant)"),
         "{text}"
     );
     let ann = stdout(&explain("ann@example.com", "DeleteFlow"));
@@ -325,7 +325,9 @@ fn policy_explain_answers_against_the_live_database() {
         "{ann}"
     );
     assert!(
-        ann.contains("would answer (token request): 404 not_found (the policies allow it, but there is no such flow in this tenant)"),
+        ann.contains(
+            "would answer (token request): 404 not_found (there is no such flow in this tenant)"
+        ),
         "{ann}"
     );
     assert!(
@@ -669,4 +671,105 @@ async fn policy_explain_shows_the_flow_attributes_it_decided_on() {
         "{shared}"
     );
     assert!(shared.contains("decision: Allow"), "{shared}");
+}
+
+#[tokio::test]
+async fn member_remove_deletes_the_members_shares_and_clears_its_ownership_in_that_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    for (email, password) in [
+        ("ann@example.com", "pw-ann-123"),
+        ("ben@example.com", "pw-ben-123"),
+    ] {
+        let added = zygo(data, &["user", "add", email, "--password", password], None);
+        assert!(added.status.success(), "{}", stderr(&added));
+    }
+    let tenant = stdout(&zygo(
+        data,
+        &["tenant", "add", "Acme", "--admin", "ann@example.com"],
+        None,
+    ));
+    let set = zygo(
+        data,
+        &["member", "set", &tenant, "ben@example.com", "Editor"],
+        None,
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    let url = zygo_command(data)
+        .get_envs()
+        .find(|(key, _)| *key == "ZYGO_DATABASE_URL")
+        .and_then(|(_, value)| value.map(|v| v.to_string_lossy().into_owned()));
+    let db = zygo::store::open(&zygo::config::DatabaseSettings::new(
+        url,
+        data.to_path_buf(),
+    ))
+    .await
+    .unwrap();
+    let tenant_id = zygo::store::TenantId(uuid::Uuid::parse_str(&tenant).unwrap());
+    let members = zygo::store::members::list(
+        &db,
+        tenant_id,
+        zygo::store::page::Keyset {
+            after: None,
+            limit: 10,
+        },
+    )
+    .await
+    .unwrap();
+    let id_of = |email: &str| {
+        members
+            .items
+            .iter()
+            .find(|m| m.email == email)
+            .unwrap()
+            .user_id
+    };
+    let (ann, ben) = (id_of("ann@example.com"), id_of("ben@example.com"));
+    let flow = |owner| {
+        let db = db.clone();
+        async move {
+            zygo::store::flows::create(
+                &db,
+                tenant_id,
+                owner,
+                "flow",
+                serde_json::json!({}),
+                &["confidential".into()],
+            )
+            .await
+            .unwrap()
+            .id
+        }
+    };
+    let (anns, bens) = (flow(ann).await, flow(ben).await);
+    zygo::store::flows::share(&db, tenant_id, anns, ben, zygo::store::flows::Access::Edit)
+        .await
+        .unwrap();
+
+    let removed = zygo(
+        data,
+        &["member", "remove", &tenant, "ben@example.com"],
+        None,
+    );
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let find = |id| {
+        let db = db.clone();
+        async move {
+            zygo::store::flows::find(&db, tenant_id, id)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(find(anns).await.attrs.editors, vec![]);
+    assert_eq!(find(bens).await.attrs.owner, None);
+    // Back as an Editor: the role alone.
+    let again = zygo(
+        data,
+        &["member", "set", &tenant, "ben@example.com", "Editor"],
+        None,
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(find(anns).await.attrs.editors, vec![]);
+    assert_eq!(find(bens).await.attrs.owner, None);
 }

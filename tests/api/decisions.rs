@@ -42,8 +42,8 @@ async fn a_member_asks_a_batch_and_gets_decisions_with_their_reasons() {
     assert_eq!(
         summary,
         vec![
-            (json!("Allow"), json!(["viewers-read-flows"])),
-            // A flow that is not there has no owner: an Editor may not delete it.
+            // A flow that is not there is a Deny without reasons, as one Bob may not read.
+            (json!("Deny"), json!([])),
             (json!("Deny"), json!([])),
             (json!("Deny"), json!([])),
             (json!("Deny"), json!(["tenant-boundary"])),
@@ -66,10 +66,10 @@ async fn an_admin_asks_why_a_member_cannot_act_and_others_may_not_ask_for_someon
     let alice = Cred::Token(world.token_of("alice").await);
     let carol = Cred::Token(world.token_of("carol").await);
     let path = format!("/api/tenants/{}/authorize", world.acme);
-    let flow = uuid::Uuid::new_v4();
+    let flow = world.flow(world.acme, &alice, "alice's").await;
     let question = json!({
         "principal": world.carol.to_string(),
-        "items": [item("DeleteFlow", "Flow", flow), item("ReadFlow", "Flow", flow)]
+        "items": [item("DeleteFlow", "Flow", &flow), item("ReadFlow", "Flow", &flow)]
     });
     let reply = app.post(&path, &alice, question).await;
     let body = reply.assert_status(200);
@@ -80,17 +80,17 @@ async fn an_admin_asks_why_a_member_cannot_act_and_others_may_not_ask_for_someon
 
     // A Viewer may ask for itself, not for others.
     let for_bob =
-        json!({"principal": world.bob.to_string(), "items": [item("ReadFlow", "Flow", flow)]});
+        json!({"principal": world.bob.to_string(), "items": [item("ReadFlow", "Flow", &flow)]});
     app.post(&path, &carol, for_bob)
         .await
         .assert_problem(403, "forbidden");
     let for_self =
-        json!({"principal": world.carol.to_string(), "items": [item("ReadFlow", "Flow", flow)]});
+        json!({"principal": world.carol.to_string(), "items": [item("ReadFlow", "Flow", &flow)]});
     app.post(&path, &carol, for_self).await.assert_status(200);
 
     // Asking about a non-member: role null, everything denied.
     let outsider =
-        json!({"principal": world.dave.to_string(), "items": [item("ReadFlow", "Flow", flow)]});
+        json!({"principal": world.dave.to_string(), "items": [item("ReadFlow", "Flow", &flow)]});
     let reply = app.post(&path, &alice, outsider).await;
     assert_eq!(reply.assert_status(200)["role"], Value::Null);
     assert_eq!(reply.body["results"][0]["decision"], "Deny");

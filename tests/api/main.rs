@@ -10,6 +10,7 @@ mod csrf;
 mod decisions;
 mod deployment;
 mod faults;
+mod flow_integrity;
 mod flows;
 mod fuzz;
 mod helpers;

@@ -113,3 +113,110 @@ async fn flows_that_predate_owners_are_given_their_tenants_first_admin() {
         .unwrap();
     assert_eq!(orphan.attrs.owner, None, "no Admin, no owner");
 }
+
+#[tokio::test]
+async fn shares_of_former_members_and_of_owners_go_and_former_members_flows_lose_their_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url()
+        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()));
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    // The schema of the release before shares followed membership.
+    Migrator::up(&db, Some(4)).await.unwrap();
+    let now = Utc::now();
+    let mut users = Vec::new();
+    for n in 0..3 {
+        let id = Uuid::new_v4();
+        user::ActiveModel {
+            id: Set(id),
+            email: Set(format!("u{n}@example.com")),
+            password_hash: Set("x".into()),
+            login_count: Set(0),
+            disabled: Set(false),
+            created_at: Set(now),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+        users.push(id);
+    }
+    let (admin, left, viewer) = (UserId(users[0]), UserId(users[1]), UserId(users[2]));
+    let tenant_id = Uuid::new_v4();
+    tenant::ActiveModel {
+        id: Set(tenant_id),
+        name: Set("T".into()),
+        created_at: Set(now),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    // `left` was a member once; it is no longer.
+    for (user, role) in [(admin, "Admin"), (viewer, "Viewer")] {
+        membership::ActiveModel {
+            tenant_id: Set(tenant_id),
+            user_id: Set(user.0),
+            role: Set(role.into()),
+            created_at: Set(now),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    let tenant = TenantId(tenant_id);
+    let insert = |id: Uuid, owner: UserId| {
+        Query::insert()
+            .into_table(Alias::new("flows"))
+            .columns(
+                [
+                    "id",
+                    "tenant_id",
+                    "name",
+                    "definition",
+                    "owner_id",
+                    "created_at",
+                    "updated_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                id.into(),
+                tenant_id.into(),
+                "old".into(),
+                serde_json::json!({}).into(),
+                owner.0.into(),
+                now.into(),
+                now.into(),
+            ])
+            .to_owned()
+    };
+    let (admins, lefts) = (Uuid::new_v4(), Uuid::new_v4());
+    db.execute(&insert(admins, admin)).await.unwrap();
+    db.execute(&insert(lefts, left)).await.unwrap();
+    for (flow, user, access) in [
+        (admins, left, "read"),
+        (admins, admin, "edit"),
+        (admins, viewer, "read"),
+        (lefts, viewer, "edit"),
+    ] {
+        let share = Query::insert()
+            .into_table(Alias::new("flow_shares"))
+            .columns(["flow_id", "user_id", "access"].map(Alias::new))
+            .values_panic([flow.into(), user.0.into(), access.into()])
+            .to_owned();
+        db.execute(&share).await.unwrap();
+    }
+
+    Migrator::up(&db, None).await.unwrap();
+    let kept = store::flows::find(&db, tenant, admins)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.attrs.owner, Some(admin));
+    assert_eq!(kept.attrs.readers, vec![viewer], "the member's share stays");
+    assert!(kept.attrs.editors.is_empty(), "the owner's share is gone");
+    let orphan = store::flows::find(&db, tenant, lefts)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(orphan.attrs.owner, None, "a former member owns nothing");
+    assert_eq!(orphan.attrs.editors, vec![viewer]);
+}

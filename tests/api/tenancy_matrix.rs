@@ -98,6 +98,8 @@ pub(crate) fn expected(who: Who, op: Op, target: Target) -> Option<(u16, &'stati
             // Not a member here: any invitation is withdrawn, the same 204 whether or not there
             // was one (so the answer never tells whether the id names a user).
             (_, RemoveMember) if allowed => Some((204, "")),
+            // Another tenant's flow is a missing flow here, whatever the caller may do to one.
+            (Some("flow"), _) => Some((404, "not_found")),
             (Some(_), _) if !allowed => Some((403, "forbidden")),
             (Some(_), _) => Some((404, "not_found")),
         };
