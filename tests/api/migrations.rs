@@ -120,21 +120,29 @@ async fn shares_of_former_members_and_of_owners_go_and_former_members_flows_lose
     let url = fresh_database_url()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()));
     let db = sea_orm::Database::connect(&url).await.unwrap();
-    // The schema of the release before shares followed membership.
-    Migrator::up(&db, Some(4)).await.unwrap();
+    // The schema of the release before shares followed membership (every migration before
+    // `m20261206_000003_shares_follow_membership`).
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261206_000003_shares_follow_membership")
+        .unwrap();
+    Migrator::up(&db, Some(u32::try_from(before).unwrap()))
+        .await
+        .unwrap();
     let now = Utc::now();
     let mut users = Vec::new();
     for n in 0..3 {
         let id = Uuid::new_v4();
-        user::ActiveModel {
+        user::Entity::insert(user::ActiveModel {
             id: Set(id),
             email: Set(format!("u{n}@example.com")),
             password_hash: Set("x".into()),
             login_count: Set(0),
             disabled: Set(false),
             created_at: Set(now),
-        }
-        .insert(&db)
+            credentials_valid_after: Set(None),
+        })
+        .exec_without_returning(&db)
         .await
         .unwrap();
         users.push(id);
