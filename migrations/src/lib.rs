@@ -9,6 +9,7 @@ mod m20261129_000001_initial;
 mod m20261130_000002_token_revocation;
 mod m20261202_000003_token_names_and_shared_limits;
 mod m20261202_000004_flow_attributes;
+mod m20261206_000004_flow_definitions_as_text;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000002_token_revocation::Migration),
             Box::new(m20261202_000003_token_names_and_shared_limits::Migration),
             Box::new(m20261202_000004_flow_attributes::Migration),
+            Box::new(m20261206_000004_flow_definitions_as_text::Migration),
         ]
     }
 }

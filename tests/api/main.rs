@@ -17,6 +17,7 @@ mod key_rotation;
 mod list_filter;
 mod login_security;
 mod members;
+mod memory;
 mod metrics;
 mod migrations;
 mod openapi;
