@@ -294,7 +294,7 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         413,
-        "The request body is larger than the server accepts, or a flow's `definition` is larger than its limit (64 KiB of compact JSON by default; the detail names it)",
+        "The request body is larger than the server accepts (the flow definition limit and 64 KiB: 128 KiB by default), or a flow's `definition` is larger than its limit (64 KiB of compact JSON by default); the detail says which",
     ),
     (415, "The request body is not `application/json`"),
     (

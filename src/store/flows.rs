@@ -630,3 +630,66 @@ async fn set_share(
     txn.commit().await?;
     Ok(true)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn flow(n: u32, bytes: usize) -> Flow {
+        let definition = serde_json::json!({"d": "x".repeat(bytes - 8)});
+        Flow {
+            id: Uuid::from_u128(u128::from(n)),
+            tenant_id: Uuid::nil(),
+            name: format!("flow {n}"),
+            definition: Definition::of(&definition).unwrap(),
+            created_at: DateTime::from_timestamp(i64::from(n), 0).unwrap(),
+            updated_at: DateTime::from_timestamp(i64::from(n), 0).unwrap(),
+            attrs: Attributes::default(),
+        }
+    }
+
+    /// Fills pages from `sizes` as a list does (offering flows until one does not fit) and
+    /// returns the number of flows on each page.
+    fn pages(sizes: &[usize], limit: u64, budget: usize) -> Vec<usize> {
+        let flows: Vec<Flow> = (0u32..).zip(sizes).map(|(n, s)| flow(n, *s)).collect();
+        let mut start = 0;
+        let mut pages = Vec::new();
+        while start < flows.len() {
+            let mut filling = Filling::new(limit, ByteBudget(budget));
+            for flow in &flows[start..] {
+                if !filling.offer(flow.clone()) {
+                    break;
+                }
+            }
+            let rows = filling.rows();
+            let taken = rows.items.len();
+            assert!(taken > 0, "a page always holds a flow");
+            assert_eq!(
+                rows.next.is_some(),
+                start + taken < flows.len(),
+                "a cursor exactly when flows remain"
+            );
+            if let Some(next) = rows.next {
+                assert_eq!(next, flows[start + taken - 1].position());
+            }
+            pages.push(taken);
+            start += taken;
+        }
+        pages
+    }
+
+    #[test]
+    fn a_page_ends_at_its_row_limit_or_before_the_flow_that_passes_its_byte_budget() {
+        // The budget alone.
+        assert_eq!(pages(&[100, 100, 100, 100], 500, 200), vec![2, 2]);
+        // Exactly at the budget fits; one byte more does not.
+        assert_eq!(pages(&[100, 100, 101], 500, 200), vec![2, 1]);
+        // A flow larger than the budget still comes, alone.
+        assert_eq!(pages(&[50, 500, 50], 500, 200), vec![1, 1, 1]);
+        // The row limit alone.
+        assert_eq!(pages(&[10; 5], 2, 1 << 20), vec![2, 2, 1]);
+        // Whichever comes first.
+        assert_eq!(pages(&[10, 10, 10, 150, 10], 3, 200), vec![3, 2]);
+    }
+}
