@@ -494,31 +494,30 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let flow = |labels| Flow {
-        id,
-        tenant_id: tenant.0,
-        name: name.to_owned(),
+    // The row as the database keeps it (PostgreSQL keeps microseconds of the times); the
+    // definition is the one just written, not parsed again.
+    let flow = |row: flow::Model, labels| Flow {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        name: row.name,
         definition,
-        created_at: now,
-        updated_at: now,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
         attrs: Attributes {
-            owner: Some(owner),
+            owner: row.owner_id.map(UserId),
             labels,
             ..Attributes::default()
         },
     };
     // One statement when there are no labels (the common case: writes queue on SQLite).
     if labels.is_empty() {
-        flow::Entity::insert(row).exec_without_returning(db).await?;
-        return Ok(flow(Vec::new()));
+        return Ok(flow(row.insert(db).await?, Vec::new()));
     }
     let txn = db.begin().await?;
-    flow::Entity::insert(row)
-        .exec_without_returning(&txn)
-        .await?;
+    let row = row.insert(&txn).await?;
     let labels = set_labels(&txn, id, labels).await?;
     txn.commit().await?;
-    Ok(flow(labels))
+    Ok(flow(row, labels))
 }
 
 /// Applies the changes; `None` when the flow does not exist in this tenant.
