@@ -64,7 +64,7 @@ async fn fill(db: &impl ConnectionTrait, tenant: TenantId, owner: UserId, n: usi
             id: Set(id),
             tenant_id: Set(tenant.0),
             name: Set(format!("flow {i}")),
-            definition: Set(serde_json::json!({"steps": [i]})),
+            definition: Set(serde_json::json!({"steps": [i]}).to_string()),
             owner_id: Set(Some(owner.0)),
             created_at: Set(at),
             updated_at: Set(at),

@@ -185,6 +185,16 @@ pub struct ServeArgs {
         default_value = "anyone"
     )]
     pub tenant_creation: crate::config::TenantCreation,
+    /// Largest flow definition, in bytes of compact JSON; a larger one is refused (413 naming
+    /// `definition`). Request bodies may hold this plus 64 KiB.
+    #[arg(long, env = "ZYGO_MAX_DEFINITION_BYTES", default_value_t = crate::config::DEFAULT_MAX_DEFINITION_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(2..=(1 << 30)))]
+    pub max_definition_bytes: u64,
+    /// Bytes of flow definitions one page of `GET …/flows` holds at most (always one flow at
+    /// least); the rest comes with the page's `next_cursor`.
+    #[arg(long, env = "ZYGO_MAX_PAGE_BYTES", default_value_t = crate::config::DEFAULT_MAX_PAGE_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..=(1 << 32)))]
+    pub max_page_bytes: u64,
     /// First create a demo world (tenants, users with each role, flows) and print its logins.
     #[arg(long)]
     pub demo: bool,
@@ -629,6 +639,9 @@ async fn serve(args: ServeArgs) -> CliResult {
     settings.health_details = args.health_details;
     settings.purge_interval = Duration::from_secs(args.purge_interval_seconds);
     settings.tenant_creation = args.tenant_creation;
+    settings.max_definition_bytes =
+        usize::try_from(args.max_definition_bytes).unwrap_or(usize::MAX);
+    settings.max_page_bytes = usize::try_from(args.max_page_bytes).unwrap_or(usize::MAX);
     settings.token_secret =
         std::env::var_os("ZYGO_TOKEN_SECRET").map(|s| Secret::new(s.into_encoded_bytes()));
     if let Ok(spec) = std::env::var("ZYGO_TOKEN_KEYS") {

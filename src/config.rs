@@ -33,6 +33,12 @@ pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 15;
 pub const DEFAULT_POLICY_SETTLE_MS: u64 = 500;
 /// Default bound, in seconds, on waiting for the database (connect, pool, lock, statement).
 pub const DEFAULT_DB_TIMEOUT_SECONDS: u64 = 3;
+/// Default largest flow definition, in bytes of compact JSON (64 KiB; see the README).
+pub const DEFAULT_MAX_DEFINITION_BYTES: usize = 64 * 1024;
+/// Default bytes of definitions one page of flows holds at most (4 MiB; see the README).
+pub const DEFAULT_MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// What a request body may hold besides a flow's definition: its name, its labels, whitespace.
+pub const BODY_HEADROOM_BYTES: usize = 64 * 1024;
 
 /// Who may create tenants through the API (`POST /api/tenants`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -166,6 +172,12 @@ pub struct Settings {
     pub purge_interval: Duration,
     /// Where `GET /metrics` is served: on the public listener, on an address of its own, or not.
     pub metrics: MetricsTarget,
+    /// Largest flow definition, in bytes of compact JSON (as stored and as read back); a larger
+    /// one is refused with 413 naming `definition`. Bounds what one flow costs on every read.
+    pub max_definition_bytes: usize,
+    /// Bytes of definitions one page of flows holds at most: a list stops before the flow that
+    /// would pass it (a page always holds one flow) and gives a `next_cursor` for the rest.
+    pub max_page_bytes: usize,
 }
 
 /// The default number of argon2 computations at once: the number of cores.
@@ -206,7 +218,16 @@ impl Settings {
             health_details: false,
             purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECONDS),
             metrics: MetricsTarget::Public,
+            max_definition_bytes: DEFAULT_MAX_DEFINITION_BYTES,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
         }
+    }
+
+    /// Largest accepted request body: a flow definition at the limit plus [`BODY_HEADROOM_BYTES`]
+    /// for the rest of the body, so the body limit follows the definition limit.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_definition_bytes
+            .saturating_add(BODY_HEADROOM_BYTES)
     }
 
     /// Whether cookies must carry `Secure`.

@@ -89,7 +89,8 @@ pub async fn seed(db: &DatabaseConnection, creator_role: &str) -> Result<String,
                     .await
                     .map_err(|e| e.to_string())?;
                 for (_, flow, definition) in FLOWS.iter().filter(|f| f.0 == name) {
-                    let definition = serde_json::from_str(definition).map_err(|e| e.to_string())?;
+                    let definition: serde_json::Value =
+                        serde_json::from_str(definition).map_err(|e| e.to_string())?;
                     store::flows::create(db, id, owner, flow, definition, &[])
                         .await
                         .map_err(|e| e.to_string())?;

@@ -95,6 +95,10 @@ pub enum ApiError {
     /// 413: the request body is too large.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// 413: a flow's definition is larger than the server's limit (`--max-definition-bytes`),
+    /// counted in bytes of compact JSON; nothing was written.
+    #[error("definition: must be at most {max} bytes of JSON (this one is {size})")]
+    DefinitionTooLarge { size: usize, max: usize },
     /// 415: the body is not `application/json`.
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
@@ -150,7 +154,7 @@ impl ApiError {
             NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict(_) | EmailTaken | TokenLimit { .. } => StatusCode::CONFLICT,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            PayloadTooLarge | DefinitionTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyRequests { .. } | TooManyMints { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -181,6 +185,7 @@ impl ApiError {
             Conflict(_) => "conflict",
             EmailTaken => "email_taken",
             PayloadTooLarge => "payload_too_large",
+            DefinitionTooLarge { .. } => "definition_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             Validation { .. } => "validation_failed",
             TooManyRequests { .. } => "too_many_requests",
@@ -311,7 +316,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
         409,
         "The change conflicts with the current state (for example the last Admin of a tenant, or the most live tokens a user may hold)",
     ),
-    (413, "The request body is larger than 1 MiB"),
+    (
+        413,
+        "The request body is larger than the server accepts (the flow definition limit and 64 KiB: 128 KiB by default), or a flow's `definition` is larger than its limit (64 KiB of compact JSON by default); the detail says which",
+    ),
     (415, "The request body is not `application/json`"),
     (
         422,

@@ -12,6 +12,7 @@ mod m20261202_000004_flow_attributes;
 mod m20261206_000001_credentials_valid_after;
 mod m20261206_000002_invitations;
 mod m20261206_000003_shares_follow_membership;
+mod m20261206_000004_flow_definitions_as_text;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000001_credentials_valid_after::Migration),
             Box::new(m20261206_000002_invitations::Migration),
             Box::new(m20261206_000003_shares_follow_membership::Migration),
+            Box::new(m20261206_000004_flow_definitions_as_text::Migration),
         ]
     }
 }

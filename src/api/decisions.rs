@@ -230,9 +230,9 @@ impl DecisionApi {
         for question in &questions {
             if let Resource::Flow(id) = question.resource
                 && !flows.contains_key(&id)
-                && let Some(flow) = state.reads.flow(tenant, id).await?
+                && let Some(attrs) = state.reads.flow_attributes(tenant, id).await?
             {
-                flows.insert(id, flow.attrs);
+                flows.insert(id, attrs);
             }
         }
         let questions: Vec<Question> = questions

@@ -19,8 +19,8 @@ use crate::auth::Caller;
 use crate::authz::{self, Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::startup::AppState;
-use crate::store::flows::Access;
 use crate::store::flows::FlowChanges;
+use crate::store::flows::{Access, ByteBudget, Definition};
 use crate::store::{self, TenantId, UserId};
 
 /// A new flow, or a full replacement. Fields such as `id`, `tenant_id` or `owner` are ignored: the
@@ -35,7 +35,8 @@ pub struct FlowInput {
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
     ))]
     pub name: String,
-    /// Any JSON object; `{}` when omitted.
+    /// Any JSON object; `{}` when omitted. At most 64 KiB of compact JSON by default (the
+    /// server's `--max-definition-bytes`); a larger one is a 413 naming `definition`.
     pub definition: Option<JsonObject>,
     /// Up to 16 labels, each 1 to 64 characters of `a-z`, `0-9` and `-`, not starting with `-`
     /// (`confidential`, `team-7`); duplicates are dropped. Policies may decide on them.
@@ -54,7 +55,7 @@ pub struct FlowPatch {
         pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\x00-\x1F\x7F-\x9F]*$"
     ))]
     pub name: Option<String>,
-    /// Replaces the whole definition when present.
+    /// Replaces the whole definition when present (at most as large as in `FlowInput`).
     pub definition: Option<JsonObject>,
     /// Replaces every label when present (as in `FlowInput`).
     #[oai(validator(max_items = 16, pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"))]
@@ -145,7 +146,7 @@ pub enum Unshared {
 pub enum CreatedFlow {
     /// Created.
     #[oai(status = 201)]
-    Created(Json<Flow>),
+    Created(Serialized<Flow>),
 }
 
 #[derive(ApiResponse)]
@@ -169,15 +170,30 @@ fn has_nul(value: &serde_json::Value) -> bool {
     }
 }
 
-/// PostgreSQL's `jsonb` cannot hold U+0000: refuse such a definition by name there, instead of
-/// failing the write. (SQLite stores it as sent.)
-fn storable(state: &AppState, definition: &serde_json::Value) -> ApiResult<()> {
-    if state.db.get_database_backend() == sea_orm::DbBackend::Postgres && has_nul(definition) {
+/// A definition as it is stored: its compact JSON, written once, no larger than the server's
+/// limit (413 naming `definition` otherwise, before anything is written). On PostgreSQL a
+/// definition holding U+0000 is refused by name as well, as it always has been there.
+fn storable(state: &AppState, definition: JsonObject) -> ApiResult<Definition> {
+    if state.db.get_database_backend() == sea_orm::DbBackend::Postgres
+        && definition
+            .0
+            .iter()
+            .any(|(key, field)| key.contains('\0') || has_nul(field))
+    {
         return Err(ApiError::BadRequest(
             "definition: must not contain NUL characters (\\u0000) on this database".into(),
         ));
     }
-    Ok(())
+    let definition = Definition::of(&definition)
+        .map_err(|err| ApiError::Internal(format!("cannot write a definition: {err}")))?;
+    let max = state.settings.max_definition_bytes;
+    if definition.len() > max {
+        return Err(ApiError::DefinitionTooLarge {
+            size: definition.len(),
+            max,
+        });
+    }
+    Ok(definition)
 }
 
 /// The caller's role in the tenant, once the caller has passed [`authz::flow_gate`]: a
@@ -234,11 +250,7 @@ async fn change(
             flow,
             existing.map(|f| &f.attrs),
         )?;
-        let changes = changes()?;
-        if let Some(definition) = &changes.definition {
-            storable(state, definition)?;
-        }
-        Ok::<_, ApiError>(changes)
+        changes()
     })
     .await?
     .map(|f| Serialized(f.into()))
@@ -311,6 +323,11 @@ impl FlowApi {
     /// The tenant's flows that you may read, oldest first, a page at a time: exactly those whose
     /// `GET …/flows/{flow_id}` would answer 200 (the same policies decide). Any member
     /// (`Viewer` and up) may list.
+    ///
+    /// A page holds at most `limit` flows and at most 4 MiB of definitions by default (the
+    /// server's `--max-page-bytes`): it ends before the flow that would pass that budget, so it
+    /// may hold fewer than `limit` flows while `next_cursor` is set. It always holds at least one
+    /// flow. Follow `next_cursor` until it is null to read every flow exactly once.
     #[oai(
         path = "/api/tenants/:tenant_id/flows",
         method = "get",
@@ -328,7 +345,7 @@ impl FlowApi {
         /// The `next_cursor` of the previous page; the first page when omitted.
         #[oai(validator(pattern = r"^[0-9]{1,11}\.[0-9]{9}-[0-9a-f]{32}$"))]
         cursor: Query<Option<String>>,
-    ) -> Result<Json<Page<Flow>>, Errors<{ can::TENANT | can::SERVER }>> {
+    ) -> Result<Serialized<Page<Flow>>, Errors<{ can::TENANT | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let page = page::keyset(limit.0, cursor.0.as_deref())?;
         state
@@ -337,9 +354,15 @@ impl FlowApi {
             .await?;
         let flows = state
             .authz
-            .flows(&caller, tenant, Action::ReadFlow, page)
+            .flows(
+                &caller,
+                tenant,
+                Action::ReadFlow,
+                page,
+                ByteBudget(state.settings.max_page_bytes),
+            )
             .await?;
-        Ok(Json(Page::of(flows, Flow::from)))
+        Ok(Serialized(Page::of(flows, Flow::from)))
     }
 
     /// Create a flow
@@ -364,8 +387,7 @@ impl FlowApi {
             .require(&caller, tenant, Action::CreateFlow, Resource::Tenant)
             .await?;
         let name = clean_name("name", &body.name)?;
-        let definition = serde_json::Value::Object(body.0.definition.unwrap_or_default().0);
-        storable(&state, &definition)?;
+        let definition = storable(&state, body.0.definition.unwrap_or_default())?;
         let labels = body.0.labels.unwrap_or_default();
         let flow = store::flows::create(
             &state.db,
@@ -376,7 +398,7 @@ impl FlowApi {
             &labels,
         )
         .await?;
-        Ok(CreatedFlow::Created(Json(flow.into())))
+        Ok(CreatedFlow::Created(Serialized(flow.into())))
     }
 
     /// Get a flow
@@ -430,9 +452,7 @@ impl FlowApi {
             move || {
                 Ok(FlowChanges {
                     name: Some(clean_name("name", &body.name)?),
-                    definition: Some(serde_json::Value::Object(
-                        body.0.definition.unwrap_or_default().0,
-                    )),
+                    definition: Some(storable(&state, body.0.definition.unwrap_or_default())?),
                     labels: Some(body.0.labels.unwrap_or_default()),
                 })
             },
@@ -470,7 +490,7 @@ impl FlowApi {
                         .as_deref()
                         .map(|n| clean_name("name", n))
                         .transpose()?,
-                    definition: body.0.definition.map(|d| serde_json::Value::Object(d.0)),
+                    definition: body.0.definition.map(|d| storable(&state, d)).transpose()?,
                     labels: body.0.labels,
                 })
             },

@@ -29,9 +29,6 @@ use crate::startup::AppState;
 
 pub use decisions::MAX_ITEMS as MAX_DECISION_ITEMS;
 
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
 #[derive(Tags)]
 pub enum ApiTags {
     /// Logging in and out with a browser session, and who you are.
@@ -275,8 +272,12 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
     let metrics = req
         .data::<Arc<AppState>>()
         .map(|state| state.metrics.clone());
+    let max_body = req.data::<Arc<AppState>>().map_or(
+        crate::config::DEFAULT_MAX_DEFINITION_BYTES + crate::config::BODY_HEADROOM_BYTES,
+        |state| state.settings.max_body_bytes(),
+    );
     let handle = crate::authz::log::REQUEST_ID.scope(id.clone(), async move {
-        limit_body(&mut req).await?;
+        limit_body(&mut req, max_body).await?;
         next.call(req).await.map(IntoResponse::into_response)
     });
     // The backstop behind the database timeouts: a connection that stops answering mid-query
@@ -326,21 +327,22 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
     Ok(response)
 }
 
-/// Refuses bodies over [`MAX_BODY_BYTES`] with 413: by `Content-Length` before reading, and by
+/// Refuses bodies over `max` bytes ([`crate::config::Settings::max_body_bytes`]: the definition
+/// limit and room for the rest of a flow) with 413: by `Content-Length` before reading, and by
 /// counting while reading when the length is not announced (chunked uploads).
-async fn limit_body(req: &mut Request) -> poem::Result<()> {
+async fn limit_body(req: &mut Request, max: usize) -> poem::Result<()> {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match announced {
-        Some(length) if length > MAX_BODY_BYTES as u64 => Err(ApiError::PayloadTooLarge.into()),
+        Some(length) if length > max as u64 => Err(ApiError::PayloadTooLarge.into()),
         Some(_) => Ok(()),
         None => {
             let body = req
                 .take_body()
-                .into_bytes_limit(MAX_BODY_BYTES)
+                .into_bytes_limit(max)
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge)?;
             req.set_body(body);

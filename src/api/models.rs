@@ -5,7 +5,7 @@ use poem_openapi::Object;
 use poem_openapi::types::Example;
 use uuid::Uuid;
 
-use super::json_object::JsonObject;
+use super::json_object::{JsonObject, RawObject};
 use crate::store;
 
 /// A user's membership in a tenant.
@@ -89,7 +89,7 @@ impl From<store::members::Member> for Member {
 pub struct Flow {
     pub id: Uuid,
     pub name: String,
-    pub definition: JsonObject,
+    pub definition: RawObject,
     /// The user who created the flow (set by the service, never by a body). Null for a flow whose
     /// creator has left the tenant, and for one created before flows had owners in a tenant that
     /// then had no Admin.
@@ -105,14 +105,10 @@ pub struct Flow {
 
 impl From<store::flows::Flow> for Flow {
     fn from(f: store::flows::Flow) -> Self {
-        let definition = match f.definition {
-            serde_json::Value::Object(map) => JsonObject(map),
-            _ => JsonObject::default(),
-        };
         Flow {
             id: f.id,
             name: f.name,
-            definition,
+            definition: RawObject(f.definition),
             owner: f.attrs.owner.map(|u| u.0),
             labels: f.attrs.labels,
             created_at: f.created_at,
@@ -205,7 +201,10 @@ impl Example for Flow {
         Flow {
             id: sample::FLOW,
             name: "Invoice approval".into(),
-            definition: sample::definition(),
+            definition: RawObject(
+                store::flows::Definition::of(&sample::definition())
+                    .unwrap_or_else(|_| store::flows::Definition::empty()),
+            ),
             owner: Some(sample::USER),
             labels: vec!["finance".into()],
             created_at: sample::time(),

@@ -21,7 +21,8 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 500;
 
 /// One page of a list, in the order the operation states.
-#[derive(Debug, Object)]
+// Also written with serde (see `api::serialized`) where its items are large (flows).
+#[derive(Debug, Object, serde::Serialize)]
 pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.

@@ -10,14 +10,31 @@ use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::{Json, Payload};
-use poem_openapi::registry::{MetaResponses, Registry};
+use poem_openapi::registry::{MetaResponses, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde::Serialize;
 
 use crate::error::ApiError;
 
-/// A `200 application/json` body, documented as `Json<T>` would be.
+/// A `200 application/json` body, documented as `Json<T>` would be (or, as the payload of a
+/// response enum's variant, with that variant's status).
 pub struct Serialized<T>(pub T);
+
+impl<T: Type> Payload for Serialized<T> {
+    const CONTENT_TYPE: &'static str = <Json<T> as Payload>::CONTENT_TYPE;
+
+    fn check_content_type(content_type: &str) -> bool {
+        <Json<T> as Payload>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
 
 impl<T: Serialize + Send> IntoResponse for Serialized<T> {
     fn into_response(self) -> Response {
@@ -58,8 +75,9 @@ mod tests {
     use serde_json::json;
     use uuid::Uuid;
 
-    use super::super::json_object::JsonObject;
+    use super::super::json_object::RawObject;
     use super::super::models::Flow;
+    use crate::store::flows::Definition;
 
     fn flow(owner: Option<Uuid>, nanos: u32, definition: serde_json::Value) -> Flow {
         let at = Utc
@@ -73,10 +91,7 @@ mod tests {
         Flow {
             id: Uuid::new_v4(),
             name: "Ünïcode \"quoted\" \\ name\n".into(),
-            definition: match definition {
-                serde_json::Value::Object(map) => JsonObject(map),
-                _ => JsonObject::default(),
-            },
+            definition: RawObject(Definition::of(&definition).expect("json")),
             owner,
             labels: vec!["confidential".into(), "team-7".into()],
             created_at: at,
@@ -97,6 +112,12 @@ mod tests {
                 Some(Uuid::nil()),
                 1_000,
                 json!({"\u{0000}": "nul", "emoji": "🦀"}),
+            ),
+            flow(
+                None,
+                7,
+                json!({"n": [0, -1, 1.5, 1e300, 18446744073709551615u64, -9223372036854775808i64],
+                       "s": "\"\\/\u{1f}\u{7f}\u{2028}é", "deep": {"a": [{"b": [[]]}]}}),
             ),
         ];
         for case in cases {

@@ -21,7 +21,7 @@ use crate::auth::Caller;
 use crate::cache::ConsistentCache;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use crate::store::flows::{Attributes, Flow};
+use crate::store::flows::{Attributes, ByteBudget, Filling, Flow};
 use crate::store::page::{Keyset, Rows};
 use crate::store::{self, TenantId, UserId};
 
@@ -544,13 +544,16 @@ impl Authz {
     /// A page of the tenant's flows on which the caller may do `action` (`ReadFlow` for the
     /// list): exactly those a single request would be allowed, found by the policies' SQL form
     /// (see [`pushdown`]). When part of a policy has no SQL form, the rows of a looser condition
-    /// are read a batch at a time and each is decided in full until the page is full.
+    /// are read a batch at a time and each is decided in full until the page is full. Either way
+    /// the page holds at most `budget` bytes of definitions (and always one flow): rows are read
+    /// under that budget, and a flow that would pass it ends the page.
     pub async fn flows(
         &self,
         caller: &Caller,
         tenant: TenantId,
         action: Action,
         page: Keyset,
+        budget: ByteBudget,
     ) -> ApiResult<Rows<Flow>> {
         let role = self.role_of(caller.user_id, tenant).await?;
         let subject = Subject {
@@ -568,10 +571,9 @@ impl Authz {
             });
         }
         if plan.exact {
-            return Ok(store::flows::list(&self.db, tenant, page, plan.filter).await?);
+            return Ok(store::flows::list(&self.db, tenant, page, plan.filter, budget).await?);
         }
-        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-        let mut items: Vec<Flow> = Vec::new();
+        let mut filling = Filling::new(page.limit, budget);
         let mut after = page.after;
         loop {
             let batch = store::flows::list(
@@ -582,6 +584,7 @@ impl Authz {
                     limit: DECIDED_BATCH,
                 },
                 plan.filter.clone(),
+                budget,
             )
             .await?;
             let questions: Vec<Question> = batch
@@ -597,22 +600,18 @@ impl Authz {
             let decisions = bundle.decide_many(&subject, &questions);
             drop(questions);
             for (flow, decision) in batch.items.into_iter().zip(decisions) {
-                if decision.allowed {
-                    items.push(flow);
+                // A flow that does not fit ends the page; the denied rows after the last flow
+                // taken are read again by the next page, which starts after that flow.
+                if decision.allowed && !filling.offer(flow) {
+                    break;
                 }
             }
-            if items.len() > limit || batch.next.is_none() {
+            if filling.full || batch.next.is_none() {
                 break;
             }
             after = batch.next;
         }
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(Flow::position)
-        } else {
-            None
-        };
-        Ok(Rows { items, next })
+        Ok(filling.rows())
     }
 
     /// Answers a batch of questions that `user` asks about itself in `tenant`, authenticated as

@@ -3,15 +3,20 @@
 //!
 //! Labels and shares live in `flow_labels` and `flow_shares` (see the migration for why); a flow
 //! is always read together with them, because the policies decide on them.
+//!
+//! A definition travels as JSON text ([`Definition`]): written once as compact JSON (the size the
+//! limit is checked on), stored as that text, and read back into the response without becoming a
+//! tree. A page of flows stops at a byte budget of definitions as well as at its row limit.
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    Select, Set, TransactionTrait,
+    Select, Set, StreamTrait, TransactionTrait,
 };
-use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::entities::{flow, flow_label, flow_share, membership};
@@ -55,34 +60,85 @@ pub struct Attributes {
     pub readers: Vec<UserId>,
 }
 
+/// A flow's definition: a JSON object kept as its text, never parsed into a tree on a read.
+#[derive(Clone)]
+pub struct Definition(Box<RawValue>);
+
+impl Definition {
+    /// The compact JSON of `value` (what is stored, and what the size limit is checked on).
+    pub fn of(value: &impl serde::Serialize) -> Result<Definition, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Definition)
+    }
+
+    /// A definition as the database holds it. The text is checked to be JSON (a scan, no tree),
+    /// so a response never carries anything else; a value that is not an object reads as `{}`.
+    pub fn stored(text: String) -> Result<Definition, DbErr> {
+        let raw = RawValue::from_string(text)
+            .map_err(|err| DbErr::Type(format!("a stored flow definition is not JSON: {err}")))?;
+        if raw.get().starts_with('{') {
+            Ok(Definition(raw))
+        } else {
+            Ok(Definition::empty())
+        }
+    }
+
+    /// `{}`.
+    pub fn empty() -> Definition {
+        Definition(serde_json::value::to_raw_value(&serde_json::Map::new()).unwrap_or_default())
+    }
+
+    /// The JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The JSON text, to embed in a response as it is.
+    pub fn raw(&self) -> &RawValue {
+        &self.0
+    }
+
+    /// Bytes of JSON text.
+    pub fn len(&self) -> usize {
+        self.0.get().len()
+    }
+
+    /// Whether the text is empty (never, for a definition: it is at least `{}`).
+    pub fn is_empty(&self) -> bool {
+        self.0.get().is_empty()
+    }
+}
+
+impl serde::Serialize for Definition {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl PartialEq for Definition {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for Definition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Definition({} bytes)", self.len())
+    }
+}
+
 /// A flow with its attributes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flow {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
-    pub definition: Value,
+    pub definition: Definition,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub attrs: Attributes,
 }
 
 impl Flow {
-    fn of(row: flow::Model, attrs: Attributes) -> Flow {
-        Flow {
-            id: row.id,
-            tenant_id: row.tenant_id,
-            name: row.name,
-            definition: row.definition,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            attrs: Attributes {
-                owner: row.owner_id.map(UserId),
-                ..attrs
-            },
-        }
-    }
-
     pub fn position(&self) -> Position {
         Position {
             created_at: self.created_at,
@@ -95,7 +151,7 @@ impl Flow {
 #[derive(Debug, Default)]
 pub struct FlowChanges {
     pub name: Option<String>,
-    pub definition: Option<Value>,
+    pub definition: Option<Definition>,
     /// Replaces every label when present.
     pub labels: Option<Vec<String>>,
 }
@@ -107,7 +163,7 @@ struct Row {
     id: Uuid,
     tenant_id: Uuid,
     name: String,
-    definition: Value,
+    definition: String,
     owner_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -140,21 +196,31 @@ pub(super) fn unfold(labels: Option<&str>, shares: Option<&str>) -> Attributes {
     attrs
 }
 
-impl From<Row> for Flow {
-    fn from(row: Row) -> Flow {
-        Flow {
+impl TryFrom<Row> for Flow {
+    type Error = DbErr;
+
+    fn try_from(row: Row) -> Result<Flow, DbErr> {
+        Ok(Flow {
             id: row.id,
             tenant_id: row.tenant_id,
             name: row.name,
-            definition: row.definition,
+            definition: Definition::stored(row.definition)?,
             created_at: row.created_at,
             updated_at: row.updated_at,
             attrs: Attributes {
                 owner: row.owner_id.map(UserId),
                 ..unfold(row.labels.as_deref(), row.shares.as_deref())
             },
-        }
+        })
     }
+}
+
+/// A flow's attributes without the rest of the row (what a decision needs).
+#[derive(Debug, FromQueryResult)]
+struct AttributesRow {
+    owner_id: Option<Uuid>,
+    labels: Option<String>,
+    shares: Option<String>,
 }
 
 /// A flow's labels folded into one string on PostgreSQL (see [`Row`]), for a row named `flows`.
@@ -164,41 +230,108 @@ pub(super) const PG_LABELS: &str =
 pub(super) const PG_SHARES: &str = "(SELECT string_agg(substr(access, 1, 1) || \
      replace(user_id::text, '-', ''), ' ') FROM flow_shares WHERE flow_id = flows.id)";
 
-/// `SELECT flows.*, <labels>, <shares> FROM flows` on this backend.
-fn select(backend: DbBackend) -> Select<flow::Entity> {
-    let (labels, shares) = match backend {
+/// The labels and shares of a row named `flows`, folded (see [`Row`]), on this backend.
+fn folded(backend: DbBackend) -> (&'static str, &'static str) {
+    match backend {
         DbBackend::Postgres => (PG_LABELS, PG_SHARES),
         _ => (
             "(SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id)",
             "(SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \
              FROM flow_shares WHERE flow_id = flows.id)",
         ),
-    };
+    }
+}
+
+/// `SELECT flows.*, <labels>, <shares> FROM flows` on this backend.
+fn select(backend: DbBackend) -> Select<flow::Entity> {
+    let (labels, shares) = folded(backend);
     flow::Entity::find()
         .column_as(Expr::cust(labels), "labels")
         .column_as(Expr::cust(shares), "shares")
 }
 
+/// Where a page stops besides its row limit: the bytes of definitions it may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteBudget(pub usize);
+
+/// A page being filled under a row limit and a [`ByteBudget`].
+pub struct Filling {
+    limit: usize,
+    budget: usize,
+    bytes: usize,
+    pub items: Vec<Flow>,
+    /// The page is full: the next flow did not fit.
+    pub full: bool,
+}
+
+impl Filling {
+    pub fn new(limit: u64, budget: ByteBudget) -> Filling {
+        Filling {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            budget: budget.0,
+            bytes: 0,
+            items: Vec::new(),
+            full: false,
+        }
+    }
+
+    /// Takes the flow, or marks the page full when it does not fit: the row limit is reached, or
+    /// its definition would pass the budget. The first flow always fits, so every page moves the
+    /// cursor on, whatever the sizes.
+    pub fn offer(&mut self, flow: Flow) -> bool {
+        let size = flow.definition.len();
+        if self.full
+            || self.items.len() >= self.limit
+            || (!self.items.is_empty() && self.bytes.saturating_add(size) > self.budget)
+        {
+            self.full = true;
+            return false;
+        }
+        self.bytes = self.bytes.saturating_add(size);
+        self.items.push(flow);
+        true
+    }
+
+    /// The page: its flows and, when it is full, the position to go on after.
+    pub fn rows(self) -> Rows<Flow> {
+        let next = if self.full {
+            self.items.last().map(Flow::position)
+        } else {
+            None
+        };
+        Rows {
+            items: self.items,
+            next,
+        }
+    }
+}
+
 /// A page of the tenant's flows that satisfy `filter` (a condition over `flows` and the label
-/// and share tables, see [`Filter`]), oldest first.
+/// and share tables, see [`Filter`]), oldest first, of at most `page.limit` flows and `budget`
+/// bytes of definitions (at least one flow). The rows are streamed: the page stops reading at
+/// the first row that does not fit, so a page never holds more than the budget and one row.
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + StreamTrait),
     tenant: TenantId,
     page: Keyset,
     filter: Condition,
+    budget: ByteBudget,
 ) -> Result<Rows<Flow>, DbErr> {
-    let select = select(db.get_database_backend())
+    let select = select(ConnectionTrait::get_database_backend(db))
         .filter(flow::Column::TenantId.eq(tenant.0))
         .filter(filter);
-    let rows: Vec<Flow> = page
+    let mut rows = page
         .apply(select, flow::Column::CreatedAt, flow::Column::Id)
         .into_model::<Row>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(Flow::from)
-        .collect();
-    Ok(page.collect(rows, Flow::position))
+        .stream(db)
+        .await?;
+    let mut filling = Filling::new(page.limit, budget);
+    while let Some(row) = rows.try_next().await? {
+        if !filling.offer(Flow::try_from(row)?) {
+            break;
+        }
+    }
+    Ok(filling.rows())
 }
 
 /// Conditions on a flow row, for [`list`]: the SQL forms of what the policies ask of a flow.
@@ -281,13 +414,38 @@ pub async fn find(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Flow>, DbErr> {
-    Ok(select(db.get_database_backend())
+    select(db.get_database_backend())
         .filter(flow::Column::Id.eq(id))
         .filter(flow::Column::TenantId.eq(tenant.0))
         .into_model::<Row>()
         .one(db)
         .await?
-        .map(Flow::from))
+        .map(Flow::try_from)
+        .transpose()
+}
+
+/// The attributes of one flow of the tenant (owner, labels, shares), without its name or
+/// definition: what a decision needs.
+pub async fn find_attributes(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<Attributes>, DbErr> {
+    let (labels, shares) = folded(db.get_database_backend());
+    Ok(flow::Entity::find()
+        .select_only()
+        .column(flow::Column::OwnerId)
+        .column_as(Expr::cust(labels), "labels")
+        .column_as(Expr::cust(shares), "shares")
+        .filter(flow::Column::Id.eq(id))
+        .filter(flow::Column::TenantId.eq(tenant.0))
+        .into_model::<AttributesRow>()
+        .one(db)
+        .await?
+        .map(|row| Attributes {
+            owner: row.owner_id.map(UserId),
+            ..unfold(row.labels.as_deref(), row.shares.as_deref())
+        }))
 }
 
 async fn set_labels(
@@ -313,40 +471,53 @@ async fn set_labels(
     Ok(labels)
 }
 
-/// A new flow owned by `owner`.
+/// A new flow owned by `owner`. The definition is anything that serialises to a JSON object
+/// (a [`Definition`] already checked by the caller, or a `serde_json::Value`).
 pub async fn create(
     db: &DatabaseConnection,
     tenant: TenantId,
     owner: UserId,
     name: &str,
-    definition: Value,
+    definition: impl serde::Serialize,
     labels: &[String],
 ) -> Result<Flow, DbErr> {
+    let definition = Definition::of(&definition)
+        .map_err(|err| DbErr::Custom(format!("a flow definition is not JSON: {err}")))?;
     let now = Utc::now();
+    let id = Uuid::new_v4();
     let row = flow::ActiveModel {
-        id: Set(Uuid::new_v4()),
+        id: Set(id),
         tenant_id: Set(tenant.0),
         name: Set(name.to_owned()),
-        definition: Set(definition),
+        definition: Set(definition.as_str().to_owned()),
         owner_id: Set(Some(owner.0)),
         created_at: Set(now),
         updated_at: Set(now),
     };
-    // One statement when there are no labels (the common case: writes queue on SQLite).
-    if labels.is_empty() {
-        return Ok(Flow::of(row.insert(db).await?, Attributes::default()));
-    }
-    let txn = db.begin().await?;
-    let row = row.insert(&txn).await?;
-    let labels = set_labels(&txn, row.id, labels).await?;
-    txn.commit().await?;
-    Ok(Flow::of(
-        row,
-        Attributes {
+    // The row as the database keeps it (PostgreSQL keeps microseconds of the times); the
+    // definition is the one just written, not parsed again.
+    let flow = |row: flow::Model, labels| Flow {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        name: row.name,
+        definition,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        attrs: Attributes {
+            owner: row.owner_id.map(UserId),
             labels,
             ..Attributes::default()
         },
-    ))
+    };
+    // One statement when there are no labels (the common case: writes queue on SQLite).
+    if labels.is_empty() {
+        return Ok(flow(row.insert(db).await?, Vec::new()));
+    }
+    let txn = db.begin().await?;
+    let row = row.insert(&txn).await?;
+    let labels = set_labels(&txn, id, labels).await?;
+    txn.commit().await?;
+    Ok(flow(row, labels))
 }
 
 /// Begins the transaction of a change to flow `id` and reads the flow in it (`None`: no such
@@ -383,7 +554,7 @@ async fn lock_in(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<Option<Flow>, DbErr> {
-    let backend = txn.get_database_backend();
+    let backend = ConnectionTrait::get_database_backend(txn);
     if supports_row_locks(backend) {
         // The lock first, then the read in a statement of its own: a statement that waited on
         // the lock would re-read the flow row as committed meanwhile, but its label and share
@@ -445,7 +616,7 @@ pub async fn update_decided<E: From<DbErr>>(
         active.name = Set(name);
     }
     if let Some(definition) = changes.definition {
-        active.definition = Set(definition);
+        active.definition = Set(definition.as_str().to_owned());
     }
     active.updated_at = Set(Utc::now());
     active.update(&txn).await?;
@@ -534,7 +705,7 @@ pub async fn set_share_decided<E: From<DbErr>>(
     let txn = db.begin().await?;
     let membership = membership::Entity::find_by_id((tenant.0, user.0));
     // SQLite: the flow's no-op write comes first, so the whole transaction holds the write lock.
-    let (member, existing) = if supports_row_locks(txn.get_database_backend()) {
+    let (member, existing) = if supports_row_locks(ConnectionTrait::get_database_backend(&txn)) {
         let member = membership.lock_shared().one(&txn).await?.is_some();
         (member, lock_in(&txn, tenant, id).await?)
     } else {
@@ -561,4 +732,67 @@ pub async fn set_share_decided<E: From<DbErr>>(
     }
     txn.commit().await?;
     Ok(true)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn flow(n: u32, bytes: usize) -> Flow {
+        let definition = serde_json::json!({"d": "x".repeat(bytes - 8)});
+        Flow {
+            id: Uuid::from_u128(u128::from(n)),
+            tenant_id: Uuid::nil(),
+            name: format!("flow {n}"),
+            definition: Definition::of(&definition).unwrap(),
+            created_at: DateTime::from_timestamp(i64::from(n), 0).unwrap(),
+            updated_at: DateTime::from_timestamp(i64::from(n), 0).unwrap(),
+            attrs: Attributes::default(),
+        }
+    }
+
+    /// Fills pages from `sizes` as a list does (offering flows until one does not fit) and
+    /// returns the number of flows on each page.
+    fn pages(sizes: &[usize], limit: u64, budget: usize) -> Vec<usize> {
+        let flows: Vec<Flow> = (0u32..).zip(sizes).map(|(n, s)| flow(n, *s)).collect();
+        let mut start = 0;
+        let mut pages = Vec::new();
+        while start < flows.len() {
+            let mut filling = Filling::new(limit, ByteBudget(budget));
+            for flow in &flows[start..] {
+                if !filling.offer(flow.clone()) {
+                    break;
+                }
+            }
+            let rows = filling.rows();
+            let taken = rows.items.len();
+            assert!(taken > 0, "a page always holds a flow");
+            assert_eq!(
+                rows.next.is_some(),
+                start + taken < flows.len(),
+                "a cursor exactly when flows remain"
+            );
+            if let Some(next) = rows.next {
+                assert_eq!(next, flows[start + taken - 1].position());
+            }
+            pages.push(taken);
+            start += taken;
+        }
+        pages
+    }
+
+    #[test]
+    fn a_page_ends_at_its_row_limit_or_before_the_flow_that_passes_its_byte_budget() {
+        // The budget alone.
+        assert_eq!(pages(&[100, 100, 100, 100], 500, 200), vec![2, 2]);
+        // Exactly at the budget fits; one byte more does not.
+        assert_eq!(pages(&[100, 100, 101], 500, 200), vec![2, 1]);
+        // A flow larger than the budget still comes, alone.
+        assert_eq!(pages(&[50, 500, 50], 500, 200), vec![1, 1, 1]);
+        // The row limit alone.
+        assert_eq!(pages(&[10; 5], 2, 1 << 20), vec![2, 2, 1]);
+        // Whichever comes first.
+        assert_eq!(pages(&[10, 10, 10, 150, 10], 3, 200), vec![3, 2]);
+    }
 }

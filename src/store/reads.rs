@@ -95,6 +95,7 @@ impl Reads {
             let pool = pool.get_postgres_connection_pool().clone();
             Arc::new(Shared {
                 flows: Arc::new(Gather::new(pool.clone(), settings.timeout)),
+                attributes: Arc::new(Gather::new(pool.clone(), settings.timeout)),
                 sessions: Arc::new(Gather::new(pool, settings.timeout)),
             })
         });
@@ -118,6 +119,26 @@ impl Reads {
             return shared.flows.get((tenant, id)).await;
         }
         flows::find(&self.pool, tenant, id).await
+    }
+
+    /// The attributes of one flow of the tenant (as [`flows::find_attributes`]): its owner, labels
+    /// and shares, without its name or definition. For decisions that do not show the flow.
+    pub async fn flow_attributes(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<flows::Attributes>, DbErr> {
+        if let Some(direct) = &self.direct {
+            match direct.flow_attributes(tenant, id) {
+                Ok(found) => return Ok(found),
+                Err(Failed::Error(err)) => return Err(err),
+                Err(Failed::Busy) => {}
+            }
+        }
+        if let Some(shared) = &self.shared {
+            return shared.attributes.get((tenant, id)).await;
+        }
+        flows::find_attributes(&self.pool, tenant, id).await
     }
 
     /// A session by the hash of its id (as [`sessions::find`]).
@@ -154,6 +175,7 @@ const LANE_IDLE: Duration = Duration::from_millis(50);
 /// The shared reads of a PostgreSQL database.
 struct Shared {
     flows: Arc<Gather<FlowRead>>,
+    attributes: Arc<Gather<AttributesRead>>,
     sessions: Arc<Gather<SessionRead>>,
 }
 
@@ -428,13 +450,52 @@ impl Batch for FlowRead {
                 id: row.try_get(1)?,
                 tenant_id: row.try_get(2)?,
                 name: row.try_get(3)?,
-                definition: row.try_get(4)?,
+                definition: flows::Definition::stored(row.try_get(4)?)
+                    .map_err(|err| sea_orm::sqlx::Error::Decode(Box::new(err)))?,
                 created_at: row.try_get(5)?,
                 updated_at: row.try_get(6)?,
                 attrs: flows::Attributes {
                     owner: owner.map(UserId),
                     ..flows::unfold(labels, shares)
                 },
+            })
+        })
+        .await
+    }
+}
+
+/// Flow attributes by (tenant, id), as [`flows::find_attributes`] reads them: the definition
+/// stays in the database.
+struct AttributesRead;
+
+impl Batch for AttributesRead {
+    type Key = (TenantId, Uuid);
+    type Value = flows::Attributes;
+
+    async fn fetch(
+        connection: &mut PgConnection,
+        keys: &[(TenantId, Uuid)],
+    ) -> Result<Vec<Option<flows::Attributes>>, DbErr> {
+        static SQL: OnceLock<String> = OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            format!(
+                "SELECT q.n, flows.owner_id, {} AS labels, {} AS shares \
+                 FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS q(id, tenant_id, n) \
+                 JOIN flows ON flows.id = q.id AND flows.tenant_id = q.tenant_id",
+                flows::PG_LABELS,
+                flows::PG_SHARES
+            )
+        });
+        let ids: Vec<Uuid> = keys.iter().map(|(_, id)| *id).collect();
+        let tenants: Vec<Uuid> = keys.iter().map(|(tenant, _)| tenant.0).collect();
+        let statement = sea_orm::sqlx::query(sql.as_str()).bind(ids).bind(tenants);
+        rows_by_key(connection, statement, keys.len(), |row| {
+            let owner: Option<Uuid> = row.try_get(1)?;
+            let labels: Option<&str> = row.try_get(2)?;
+            let shares: Option<&str> = row.try_get(3)?;
+            Ok(flows::Attributes {
+                owner: owner.map(UserId),
+                ..flows::unfold(labels, shares)
             })
         })
         .await
@@ -542,10 +603,50 @@ impl Direct {
                         id: uuid(row.get_ref(0)?)?,
                         tenant_id: uuid(row.get_ref(1)?)?,
                         name: row.get(2)?,
-                        definition: json(row.get_ref(3)?)?,
+                        definition: flows::Definition::stored(
+                            text("definition", row.get_ref(3)?)?.to_owned(),
+                        )
+                        .map_err(|e| conversion("definition", e))?,
                         created_at: time(row.get_ref(4)?)?,
                         updated_at: time(row.get_ref(5)?)?,
                         attrs,
+                    })
+                })
+                .optional()?;
+            Ok(row)
+        })
+    }
+
+    fn flow_attributes(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+    ) -> Result<Option<flows::Attributes>, Failed> {
+        self.with(|connection| {
+            // As `flow` above, without the name and the definition.
+            let mut statement = connection.prepare_cached(
+                "SELECT owner_id, \
+                 (SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id), \
+                 (SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \
+                  FROM flow_shares WHERE flow_id = flows.id) \
+                 FROM flows WHERE id = ?1 AND tenant_id = ?2",
+            )?;
+            let row = statement
+                .query_row((id.as_bytes(), tenant.0.as_bytes()), |row| {
+                    let folded = |index: usize| -> rusqlite::Result<Option<&str>> {
+                        match row.get_ref(index)? {
+                            ValueRef::Text(text) => std::str::from_utf8(text)
+                                .map(Some)
+                                .map_err(|e| conversion("attributes", e)),
+                            _ => Ok(None),
+                        }
+                    };
+                    Ok(flows::Attributes {
+                        owner: match row.get_ref(0)? {
+                            ValueRef::Null => None,
+                            value => Some(UserId(uuid(value)?)),
+                        },
+                        ..flows::unfold(folded(1)?, folded(2)?)
                     })
                 })
                 .optional()?;
@@ -611,9 +712,4 @@ fn time(value: ValueRef<'_>) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text("timestamp", value)?)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| conversion("timestamp", e))
-}
-
-/// A JSON document, stored as text.
-fn json(value: ValueRef<'_>) -> rusqlite::Result<serde_json::Value> {
-    serde_json::from_str(text("json", value)?).map_err(|e| conversion("json", e))
 }

@@ -20,6 +20,7 @@ mod kill_switches;
 mod list_filter;
 mod login_security;
 mod members;
+mod memory;
 mod metrics;
 mod migrations;
 mod openapi;

@@ -7,7 +7,8 @@ pub struct Model {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: String,
-    pub definition: Json,
+    /// The JSON text as written (a text column; see the migration that made it one).
+    pub definition: String,
     /// The creator (NULL only for flows that predate owners in a tenant without an Admin).
     pub owner_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
