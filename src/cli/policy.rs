@@ -10,7 +10,7 @@ use super::{
 };
 use crate::authz::{
     Action, AuthContext, AuthMethod, FlowAsk, FlowJudgement, Query, Resource, Subject, fixtures,
-    outcome,
+    judge_flow, outcome,
 };
 use crate::config::DEFAULT_MAX_TOKEN_SECONDS;
 use crate::store::{self, TenantId, UserId};
@@ -169,7 +169,7 @@ async fn explain(
         }
     };
     // The policies' own decision, shown for a flow that exists or not (a missing flow has no
-    // owner, labels or shares); what the service answers follows `authz::judge_flows` below.
+    // owner, labels or shares); what the service answers follows `authz::judge_flow` below.
     let decision = bundle.decide(&Query {
         user,
         role: role.as_deref(),
@@ -218,40 +218,34 @@ async fn explain(
     );
     let status = |err: crate::error::ApiError| format!("{} {}", err.status().as_u16(), err.code());
     let answer = match resource {
-        // The same rule as the flow operations: not a member, no such flow, or a flow the user
-        // may not read are one 404.
-        Resource::Flow(id) => match crate::authz::flow_gate(role.as_deref(), false) {
-            Err(err) => status(err),
-            Ok(()) => {
-                let subject = Subject {
-                    user,
-                    role: role.as_deref(),
-                    tenant,
-                    auth,
-                };
-                let asks = [FlowAsk {
-                    action,
-                    id,
-                    flow: flow.as_ref().map(|f| &f.attrs),
-                }];
-                let judgement = crate::authz::judge_flows(&bundle, &subject, &subject, &asks)
-                    .pop()
-                    .unwrap_or(FlowJudgement::Hidden);
-                match (&judgement, missing_flow) {
-                    (FlowJudgement::Hidden, true) => {
-                        "404 not_found (there is no such flow in this tenant)".to_owned()
+        // The same rule as the flow operations (`authz::judge_flow`): not a member, no such flow,
+        // or a flow the user may not read are one 404.
+        Resource::Flow(id) => {
+            let subject = Subject {
+                user,
+                role: role.as_deref(),
+                tenant,
+                auth,
+            };
+            let ask = FlowAsk {
+                action,
+                id,
+                flow: flow.as_ref().map(|f| &f.attrs),
+            };
+            match judge_flow(&bundle, &subject, false, ask) {
+                (_, Ok(())) => "allowed".to_owned(),
+                (Some(FlowJudgement::Hidden), Err(err)) => format!(
+                    "{} ({})",
+                    status(err),
+                    if missing_flow {
+                        "there is no such flow in this tenant"
+                    } else {
+                        "a flow you may not read is answered like a missing one"
                     }
-                    (FlowJudgement::Hidden, false) => {
-                        "404 not_found (a flow you may not read is answered like a missing one)"
-                            .to_owned()
-                    }
-                    _ => match crate::authz::flow_outcome(&judgement) {
-                        Ok(()) => "allowed".to_owned(),
-                        Err(err) => status(err),
-                    },
-                }
+                ),
+                (_, Err(err)) => status(err),
             }
-        },
+        }
         _ => match outcome(&decision, role.as_deref(), action, resource, false) {
             Ok(()) => "allowed".to_owned(),
             Err(err) => status(err),
