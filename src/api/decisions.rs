@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::body::Body;
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::authz::{Action, AuthContext, Question, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
-use crate::startup::AppState;
 use crate::store::{TenantId, UserId};
 
 /// Most questions one request may ask.

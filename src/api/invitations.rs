@@ -18,11 +18,11 @@ use uuid::Uuid;
 use super::ApiTags;
 use super::models::{Membership, sample};
 use super::page::{self, Page};
+use super::state::AppState;
 use crate::auth::Caller;
 use crate::authz::AccountAction;
 use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
-use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
 /// An invitation addressed to the caller: a role in a tenant, theirs once they accept.
@@ -128,6 +128,7 @@ impl InvitationApi {
         let tenant = TenantId(tenant_id.0);
         let result = store::invitations::accept(&state.db, tenant, caller.user_id).await;
         let (found, role) = state
+            .caches
             .after_change(Key::Role(caller.user_id, tenant), result)
             .await?
             .ok_or(ApiError::NotFound("invitation"))?;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+pub mod caller;
 mod console;
 mod decisions;
 mod flows;
@@ -13,6 +14,7 @@ mod members;
 mod models;
 pub mod page;
 mod serialized;
+pub mod state;
 mod tenants;
 mod tokens;
 
@@ -25,7 +27,7 @@ use poem_openapi::{OpenApiService, OperationId, Tags};
 
 use crate::error::{ApiError, render_error};
 use crate::metrics::{Metrics, MetricsTarget};
-use crate::startup::AppState;
+pub use state::AppState;
 
 pub use decisions::MAX_ITEMS as MAX_DECISION_ITEMS;
 
@@ -203,7 +205,14 @@ fn metrics_endpoint(state: Arc<AppState>) -> impl Endpoint + use<> {
         Response::builder()
             .content_type(format!("{}; charset=utf-8", Metrics::content_type()))
             .header(header::CACHE_CONTROL, "no-store")
-            .body(state.metrics.render(&state.authz.policy_status()))
+            .body({
+                let status = state.authz.policy_status();
+                state.metrics.render(&crate::metrics::PolicyGauges {
+                    version: &status.version,
+                    loaded_at: status.loaded_at,
+                    policies: status.policies,
+                })
+            })
     }))
 }
 

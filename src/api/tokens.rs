@@ -12,11 +12,11 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::ApiTags;
 use super::body::Body;
 use super::page::{self, Page};
+use super::state::AppState;
 use crate::auth::{Caller, MintRequest, Via, csrf};
 use crate::authz::AccountAction;
 use crate::config::DEFAULT_TOKEN_SECONDS;
 use crate::error::{ApiError, Errors, can};
-use crate::startup::AppState;
 use crate::store;
 
 /// A freshly minted token.
@@ -283,7 +283,10 @@ impl TokenApi {
         state
             .authz
             .require_account(&caller, AccountAction::RevokeToken { own_family })?;
-        state.revoke_families(caller.user_id, &[target]).await?;
+        state
+            .caches
+            .revoke_families(caller.user_id, &[target])
+            .await?;
         Ok(RevokeResponse::Done)
     }
 }

@@ -397,7 +397,8 @@ impl Authz {
         decision: &Decision,
         started: Instant,
     ) {
-        self.metrics.decision(question.action, decision.allowed);
+        self.metrics
+            .decision(question.action.index(), decision.allowed);
         if !self.log.enabled() {
             return;
         }
