@@ -192,13 +192,13 @@ impl AuthApi {
         };
         state.metrics.login(true);
         state.authn.throttle.succeeded(&attempt).await?;
-        // Hashes made with weaker parameters are upgraded now that the password is at hand.
-        if password::needs_rehash(&user.password_hash) {
-            let upgraded = hash_blocking(&state, given).await?;
-            store::users::set_password_hash(&state.db, store::UserId(user.id), upgraded).await?;
-        }
         let user_id = store::UserId(user.id);
-        store::users::record_login(&state.db, user_id).await?;
+        // Hashes made with weaker parameters are upgraded now that the password is at hand.
+        let upgraded = if password::needs_rehash(&user.password_hash) {
+            Some(hash_blocking(&state, given).await?)
+        } else {
+            None
+        };
         // The session starts in the oldest tenant the policies let this user select.
         let bundle = state.authz.bundle();
         let tenant = store::tenants::memberships_oldest_first(&state.db, user_id)
@@ -206,7 +206,24 @@ impl AuthApi {
             .into_iter()
             .find(|(tenant, role)| bundle.may_select(user_id, *tenant, role))
             .map(|(tenant, _)| tenant);
-        let (id, started) = session::start(&state.authn, &state.db, user_id, tenant).await?;
+        // The session is written first (the write lock on SQLite), then the user is read again
+        // behind any kill switch in progress (its row lock on PostgreSQL): a password change or
+        // a disable that committed while the password was being checked refuses this login,
+        // and one that comes later finds the session and ends it.
+        let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+        let (id, started) = session::start(&state.authn, &txn, user_id, tenant).await?;
+        let unchanged = store::users::find_settled(&txn, user_id)
+            .await?
+            .is_some_and(|now| !now.disabled && now.password_hash == user.password_hash);
+        if !unchanged {
+            txn.rollback().await?;
+            return Err(ApiError::LoginFailed.into());
+        }
+        if let Some(upgraded) = upgraded {
+            store::users::set_password_hash(&txn, user_id, upgraded).await?;
+        }
+        store::users::record_login(&txn, user_id).await?;
+        txn.commit().await?;
         let caller = Caller {
             user_id,
             via: Via::Session {

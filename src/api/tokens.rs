@@ -144,7 +144,8 @@ impl TokenApi {
     /// mints at most a configured number a minute (120 unless configured; 429 `too_many_mints`
     /// with `Retry-After` beyond).
     ///
-    /// With the `session` cookie, a request another site started (`Sec-Fetch-Site: cross-site`)
+    /// With the `session` cookie, a request another site or a sibling subdomain started
+    /// (`Sec-Fetch-Site` other than `same-origin` or `none`)
     /// is refused with 403 `cross_site_request`.
     #[oai(path = "/api/token", method = "get", operation_id = "mintToken")]
     async fn mint(

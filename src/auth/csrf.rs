@@ -6,8 +6,9 @@
 //! Tokens are never sent automatically by a browser, so token requests need no check.
 //!
 //! Minting a token (`GET /api/token`) is a read that hands out a credential: with the cookie it
-//! is refused when the browser says another site started it ([`is_cross_site_fetch`]), such as a
-//! link or a redirect that navigates the victim's browser there.
+//! is refused when the browser says another site, or a sibling subdomain, started it
+//! ([`is_cross_site_fetch`]), such as a link, an image or a redirect that sends the victim's
+//! browser there.
 
 use poem::Request;
 use poem::http::{Method, header};
@@ -20,14 +21,19 @@ pub fn is_state_changing(method: &Method) -> bool {
     )
 }
 
-/// Whether the browser says another site started this request (`Sec-Fetch-Site: cross-site`).
-/// `same-site`, `same-origin` and `none` (typed in the address bar, a bookmark) are not, nor is
-/// a request without the header (not from a modern browser).
+/// Whether the browser says anything but this origin started this request: `Sec-Fetch-Site`
+/// present and neither `same-origin` nor `none` (typed in the address bar, a bookmark).
+/// `same-site` is a sibling subdomain, another application, refused as in [`is_cross_site`]. A
+/// request without the header is not from a modern browser.
 pub fn is_cross_site_fetch(req: &Request) -> bool {
-    req.headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site"))
+    req.headers().get("sec-fetch-site").is_some_and(|site| {
+        !matches!(
+            site.to_str()
+                .map(|s| s.trim().to_ascii_lowercase())
+                .as_deref(),
+            Ok("same-origin") | Ok("none")
+        )
+    })
 }
 
 /// The `scheme://host[:port]` of a URL, lower-cased, or `None` when it is not one.

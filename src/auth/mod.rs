@@ -299,11 +299,6 @@ impl Authn {
         let issued_from = standing
             .first_token_second()
             .and_then(|second| chrono::DateTime::from_timestamp(second, 0));
-        if store::tokens::count_live(&self.db, user, issued_from).await? >= self.max_live_tokens {
-            return Err(ApiError::TokenLimit {
-                limit: self.max_live_tokens,
-            });
-        }
         let (token, claims) = self
             .keys
             .mint_at(user, now, seconds, family, request.read_only)?;
@@ -311,8 +306,13 @@ impl Authn {
             chrono::DateTime::from_timestamp(seconds, 0)
                 .ok_or_else(|| ApiError::Internal("token time out of range".into()))
         };
+        // The bound holds across instances: one user's mints are counted one at a time (the
+        // user's row lock on PostgreSQL, the write lock the insert takes on SQLite), each seeing
+        // every mint before it.
+        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        store::users::lock_for_counting(&txn, user).await?;
         store::tokens::record(
-            &self.db,
+            &txn,
             store::tokens::NewToken {
                 jti: &claims.jti,
                 user,
@@ -324,14 +324,13 @@ impl Authn {
             },
         )
         .await?;
-        // Concurrent mints may all have counted below the bound: the ones that overtook it give
-        // their token back (the bound holds across instances; a crowd may be refused together).
-        if store::tokens::count_live(&self.db, user, issued_from).await? > self.max_live_tokens {
-            store::tokens::delete(&self.db, &claims.jti).await?;
+        if store::tokens::count_live(&txn, user, issued_from).await? > self.max_live_tokens {
+            txn.rollback().await?;
             return Err(ApiError::TokenLimit {
                 limit: self.max_live_tokens,
             });
         }
+        txn.commit().await?;
         // A kill switch (log out everywhere, a password change, disabling) that committed after
         // the caller was authenticated must not leave this token alive: check the caller's
         // credential once more against the stored user, past the cache.

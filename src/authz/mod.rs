@@ -245,8 +245,8 @@ pub enum FlowJudgement {
     Decided(Decision),
 }
 
-/// The one rule for questions on a flow, used by the flow operations, the decision API and
-/// `zygo policy explain`: a flow that does not exist and a flow the asker may not read are the
+/// The one rule for questions on a flow, used by the flow operations and `zygo policy explain`
+/// (through [`judge_flow`]) and by the decision API: a flow that does not exist and a flow the asker may not read are the
 /// same answer, so neither existence nor attributes show. In order:
 ///
 /// 1. the asker is not a member of the tenant → hidden (no policy is evaluated);
@@ -320,6 +320,27 @@ pub fn flow_outcome(judgement: &FlowJudgement) -> ApiResult<()> {
         FlowJudgement::Decided(decision) if decision.allowed => Ok(()),
         FlowJudgement::Decided(_) => Err(ApiError::Forbidden),
     }
+}
+
+/// The whole rule for one operation on one flow, as the flow operations ([`Authz::require_flow`])
+/// and `zygo policy explain` apply it: [`flow_gate`] (a non-member gets the 404 of a missing flow,
+/// a session addressing another tenant `tenant_not_selected`), then [`judge_flows`] (a missing
+/// flow and one the subject may not read are hidden), then [`flow_outcome`]. Gives the judgement
+/// (`None` when the gate answered before any policy was evaluated) and the answer.
+pub fn judge_flow(
+    bundle: &PolicyBundle,
+    subject: &Subject<'_>,
+    session_elsewhere: bool,
+    ask: FlowAsk<'_>,
+) -> (Option<FlowJudgement>, ApiResult<()>) {
+    if let Err(err) = flow_gate(subject.role, session_elsewhere) {
+        return (None, Err(err));
+    }
+    let judgement = judge_flows(bundle, subject, subject, &[ask])
+        .pop()
+        .unwrap_or(FlowJudgement::Hidden);
+    let answer = flow_outcome(&judgement);
+    (Some(judgement), answer)
 }
 
 /// The policy engine and the role lookups it needs.
@@ -463,7 +484,7 @@ impl Authz {
     /// just looked up (see [`Authz::role_of`]), decided on `flow`, the flow's attributes as read
     /// (`None`: no such flow in the tenant). Call [`flow_gate`] before reading the flow, so that
     /// a non-member's request is refused without reading it; this applies the whole rule of
-    /// [`judge_flows`] and [`flow_outcome`] again.
+    /// [`judge_flow`] again.
     pub fn require_flow(
         &self,
         caller: &Caller,
@@ -473,7 +494,6 @@ impl Authz {
         id: Uuid,
         flow: Option<&Attributes>,
     ) -> ApiResult<()> {
-        flow_gate(role, !caller.may_address(tenant))?;
         let started = Instant::now();
         let subject = Subject {
             user: caller.user_id,
@@ -481,15 +501,13 @@ impl Authz {
             tenant,
             auth: caller.auth(),
         };
-        let judgement = judge_flows(
+        let (judgement, answer) = judge_flow(
             &self.bundle(),
             &subject,
-            &subject,
-            &[FlowAsk { action, id, flow }],
-        )
-        .pop()
-        .unwrap_or(FlowJudgement::Hidden);
-        if let FlowJudgement::Decided(decision) = &judgement {
+            !caller.may_address(tenant),
+            FlowAsk { action, id, flow },
+        );
+        if let Some(FlowJudgement::Decided(decision)) = &judgement {
             let question = Question {
                 action,
                 resource: Resource::Flow(id),
@@ -498,7 +516,7 @@ impl Authz {
             };
             self.record("require", &subject, &question, decision, started);
         }
-        flow_outcome(&judgement)
+        answer
     }
 
     fn require_on(

@@ -91,8 +91,11 @@ pub async fn end_credentials(
 ) -> Result<chrono::DateTime<Utc>, sea_orm::DbErr> {
     super::sessions::delete_for_user(txn, id).await?;
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // `FOR NO KEY UPDATE`: it waits for, and holds off, readers that lock the row to see a
+        // switch settle (`find_settled`), but not the key locks of rows that merely point at
+        // the user (a session being inserted), so a login in flight cannot deadlock with it.
         user::Entity::find_by_id(id.0)
-            .lock_exclusive()
+            .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
             .one(txn)
             .await?;
     }
@@ -103,6 +106,22 @@ pub async fn end_credentials(
         .exec(txn)
         .await?;
     Ok(at)
+}
+
+/// Holds the user's row (PostgreSQL) until the transaction ends, so that what is counted per
+/// user inside it (live tokens) is counted by one transaction at a time. On SQLite the
+/// transaction's first write serializes it instead.
+pub async fn lock_for_counting(
+    txn: &sea_orm::DatabaseTransaction,
+    id: UserId,
+) -> Result<(), sea_orm::DbErr> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        user::Entity::find_by_id(id.0)
+            .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
+            .one(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The user as stored now, read past every cache and, on PostgreSQL, after any transaction that

@@ -4,7 +4,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::helpers::{fresh_database_url, policies_dir};
+use serde_json::json;
+
+use crate::helpers::{Cred, World, fresh_database_url, policies_dir};
 
 /// A `zygo` command on the suite's backend: the SQLite file in `data`, or on PostgreSQL one fresh
 /// database per data folder (every command of a test sees the same one).
@@ -772,4 +774,142 @@ async fn member_remove_deletes_the_members_shares_and_clears_its_ownership_in_th
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(find(anns).await.attrs.editors, vec![]);
     assert_eq!(find(bens).await.attrs.owner, None);
+}
+
+/// What `zygo policy explain` says the service would answer: `(200, "")` for `allowed`, else the
+/// status and the problem's code.
+fn explained_answer(text: &str) -> (u16, String) {
+    let answer = text
+        .lines()
+        .find_map(|line| line.strip_prefix("the service would answer (token request): "))
+        .unwrap_or_else(|| panic!("no answer in {text}"));
+    if answer == "allowed" {
+        return (200, String::new());
+    }
+    let mut words = answer.split_whitespace();
+    let status = words.next().and_then(|s| s.parse().ok());
+    let code = words.next().map(str::to_owned);
+    status
+        .zip(code)
+        .unwrap_or_else(|| panic!("not an answer: {answer}"))
+}
+
+#[tokio::test]
+async fn policy_explain_answers_what_the_api_answers_for_each_role_and_each_kind_of_flow() {
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave = Cred::Token(world.token_of("dave").await);
+    let acme_flows = format!("/api/tenants/{}/flows", world.acme);
+    let readable = world.flow(world.acme, &alice, "readable").await;
+    // Confidential and Alice's: hidden from the Editor and the Viewer, who neither own it nor
+    // have it shared.
+    let hidden = app
+        .post(
+            &acme_flows,
+            &alice,
+            json!({"name": "hidden", "definition": {}, "labels": ["confidential"]}),
+        )
+        .await
+        .assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let missing = uuid::Uuid::new_v4().to_string();
+    let elsewhere = world.flow(world.globex, &dave, "in Globex").await;
+    let flows = [
+        ("readable", &readable),
+        ("hidden", &hidden),
+        ("missing", &missing),
+        ("other tenant", &elsewhere),
+    ];
+    let mut answers = Vec::new();
+    // Admin, Editor and Viewer of Acme, and Dave, who is not a member of it.
+    for name in ["alice", "bob", "carol", "dave"] {
+        let cred = Cred::Token(world.token_of(name).await);
+        for (kind, flow) in flows {
+            for action in ["ReadFlow", "UpdateFlow"] {
+                let explained = zygo_command(app._dir.path())
+                    .env("ZYGO_DATABASE_URL", &app.state.settings.database.url)
+                    .args([
+                        "policy",
+                        "explain",
+                        "--user",
+                        &format!("{name}@example.com"),
+                        "--tenant",
+                        &world.acme.to_string(),
+                        "--action",
+                        action,
+                        "--resource",
+                        &format!("Flow:{flow}"),
+                        "--via",
+                        "token",
+                    ])
+                    .output()
+                    .unwrap();
+                assert!(explained.status.success(), "{}", stderr(&explained));
+                let (status, code) = explained_answer(&stdout(&explained));
+                let path = format!("{acme_flows}/{flow}");
+                let reply = match action {
+                    "ReadFlow" => app.get(&path, &cred).await,
+                    _ => {
+                        app.patch(&path, &cred, json!({"name": format!("{kind} by {name}")}))
+                            .await
+                    }
+                };
+                if status == 200 {
+                    assert_eq!(
+                        reply.assert_status(200)["id"],
+                        flow.as_str(),
+                        "{name} {action} {kind}"
+                    );
+                } else {
+                    assert_eq!(
+                        reply.status.as_u16(),
+                        status,
+                        "{name} {action} {kind}: explain says {status} {code}, the API {}",
+                        reply.body
+                    );
+                    reply.assert_problem(status, &code);
+                }
+                answers.push(format!("{name} {action} {kind}: {status} {code}"));
+            }
+        }
+    }
+    // The cases are the ones meant: every answer (allowed, forbidden, hidden) occurs.
+    let expected = [
+        "alice ReadFlow readable: 200 ",
+        "alice UpdateFlow readable: 200 ",
+        "alice ReadFlow hidden: 200 ",
+        "alice UpdateFlow hidden: 200 ",
+        "alice ReadFlow missing: 404 not_found",
+        "alice UpdateFlow missing: 404 not_found",
+        "alice ReadFlow other tenant: 404 not_found",
+        "alice UpdateFlow other tenant: 404 not_found",
+        "bob ReadFlow readable: 200 ",
+        "bob UpdateFlow readable: 403 forbidden",
+        "bob ReadFlow hidden: 404 not_found",
+        "bob UpdateFlow hidden: 404 not_found",
+        "bob ReadFlow missing: 404 not_found",
+        "bob UpdateFlow missing: 404 not_found",
+        "bob ReadFlow other tenant: 404 not_found",
+        "bob UpdateFlow other tenant: 404 not_found",
+        "carol ReadFlow readable: 200 ",
+        "carol UpdateFlow readable: 403 forbidden",
+        "carol ReadFlow hidden: 404 not_found",
+        "carol UpdateFlow hidden: 404 not_found",
+        "carol ReadFlow missing: 404 not_found",
+        "carol UpdateFlow missing: 404 not_found",
+        "carol ReadFlow other tenant: 404 not_found",
+        "carol UpdateFlow other tenant: 404 not_found",
+        "dave ReadFlow readable: 404 not_found",
+        "dave UpdateFlow readable: 404 not_found",
+        "dave ReadFlow hidden: 404 not_found",
+        "dave UpdateFlow hidden: 404 not_found",
+        "dave ReadFlow missing: 404 not_found",
+        "dave UpdateFlow missing: 404 not_found",
+        "dave ReadFlow other tenant: 404 not_found",
+        "dave UpdateFlow other tenant: 404 not_found",
+    ];
+    assert_eq!(answers, expected);
 }

@@ -471,3 +471,80 @@ async fn a_token_minted_while_the_user_logs_out_everywhere_does_not_survive_it()
     }
     assert_all_dead(app, &minted).await;
 }
+
+#[tokio::test]
+async fn a_login_racing_a_password_change_or_a_disable_keeps_no_session() {
+    // Logins in flight hold places on the throttle's counters: room for all of them.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.login_failures_per_account_and_address = 100;
+    settings.login_failures_per_address = 100;
+    settings.login_failures_per_account = 100;
+    let world = World::on(spawn_with(settings, dir).await).await;
+    let app = &world.app;
+    let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
+    let login = || {
+        app.post(
+            "/api/login",
+            &Cred::None,
+            json!({"email": "alice@example.com", "password": PASSWORD}),
+        )
+    };
+    // Logins with the old password, some of them checking it while the password changes.
+    let logins = futures_util::future::join_all((0..12).map(|_| login()));
+    let change = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        app.put(
+            "/api/me/password",
+            &Cred::Cookie(cookie.clone()),
+            json!({"current_password": PASSWORD, "new_password": "a-brand-new-passphrase"}),
+        )
+        .await
+    };
+    let (replies, changed) = tokio::join!(logins, change);
+    changed.assert_status(204);
+    for reply in &replies {
+        match crate::helpers::session_cookie(reply) {
+            // Whenever it was made, a session of the old password is dead now.
+            Some(session) => app
+                .get("/api/me", &Cred::Cookie(session))
+                .await
+                .assert_problem(401, "session_invalid"),
+            None => reply.assert_problem(401, "login_failed"),
+        }
+    }
+
+    // The same while an operator disables the account, then enables it again.
+    let password = "a-brand-new-passphrase";
+    let login = || {
+        app.post(
+            "/api/login",
+            &Cred::None,
+            json!({"email": "alice@example.com", "password": password}),
+        )
+    };
+    let logins = futures_util::future::join_all((0..12).map(|_| login()));
+    let disable = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        store::users::set_disabled_ending_credentials(&app.state.db, world.alice, true)
+            .await
+            .unwrap();
+        app.state.authn.forget_user(world.alice).await;
+    };
+    let (replies, ()) = tokio::join!(logins, disable);
+    store::users::set_disabled_ending_credentials(&app.state.db, world.alice, false)
+        .await
+        .unwrap();
+    app.state.authn.forget_user(world.alice).await;
+    for reply in &replies {
+        match crate::helpers::session_cookie(reply) {
+            Some(session) => app
+                .get("/api/me", &Cred::Cookie(session))
+                .await
+                .assert_problem(401, "session_invalid"),
+            None => reply.assert_problem(401, "login_failed"),
+        }
+    }
+    // Enabled again, the account logs in afresh.
+    app.login("alice@example.com", password).await;
+}

@@ -264,10 +264,13 @@ async fn every_decision_is_logged_as_one_json_line_without_secrets() {
         .unwrap();
     assert_eq!(reply.status(), 200);
     assert_eq!(reply.headers()["x-request-id"], "audit-trail-42");
+    // A Viewer may read Alice's flow but not delete it: a Deny.
+    let alice = Cred::Token(world.token_of("alice").await);
+    let flow = world.flow(world.acme, &alice, "kept").await;
     world
         .app
         .delete(
-            &format!("/api/tenants/{}/flows/{}", world.acme, uuid::Uuid::new_v4()),
+            &format!("/api/tenants/{}/flows/{flow}", world.acme),
             &Cred::Token(token.clone()),
         )
         .await

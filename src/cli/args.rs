@@ -1,0 +1,196 @@
+//! The command line's arguments: every command and its flags (`serve`'s own are in
+//! [`super::serve::ServeArgs`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use uuid::Uuid;
+
+use super::serve::ServeArgs;
+use crate::config::{DEFAULT_DB_TIMEOUT_SECONDS, DatabaseSettings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zygo",
+    version,
+    about = "Multi-tenant API authorized by Cedar policies"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage memberships.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Work with the policy folder.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Print the OpenAPI document (the committed `openapi/openapi.json`): the roles come from the
+    /// policy folder, the token lifetime bound is the default.
+    Openapi(PolicyArgs),
+    /// Apply pending database migrations and exit (run it ahead of a rollout; `serve` also
+    /// applies them at start).
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// Database URL: `sqlite://…` or `postgres://…` (default: a SQLite file in the data folder).
+    #[arg(long, env = "ZYGO_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Folder for the default SQLite database and the generated token secret.
+    #[arg(long, env = "ZYGO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Longest wait for the database (connection, lock, statement) before giving up, in seconds;
+    /// the server answers 503 after it.
+    #[arg(long, env = "ZYGO_DB_TIMEOUT_SECONDS", default_value_t = DEFAULT_DB_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_timeout_seconds: u64,
+}
+
+impl DbArgs {
+    pub(super) fn settings(&self) -> DatabaseSettings {
+        let mut settings = DatabaseSettings::new(self.database_url.clone(), self.data_dir.clone());
+        settings.timeout = Duration::from_secs(self.db_timeout_seconds);
+        settings
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The policy folder.
+    #[arg(long, env = "ZYGO_POLICIES", default_value = "policies")]
+    pub policies: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input (one line) unless given.
+    Add {
+        email: String,
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Disable a user: logins are refused, and every session and token issued so far ends for
+    /// good (enabling the user again does not bring them back).
+    Disable {
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant whose first member is the given user, as the creator role (Admin).
+    Add {
+        name: String,
+        #[arg(long)]
+        admin: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    /// Add a user to a tenant or change their role, directly (no invitation: through the API,
+    /// adding a user who is not a member invites them instead). Drops a pending invitation.
+    Set {
+        tenant_id: Uuid,
+        email: String,
+        role: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Remove a user from a tenant.
+    Remove {
+        tenant_id: Uuid,
+        email: String,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate the policy folder against its schema (strict); problems as file:line:col.
+    Validate {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Run the decision fixtures in the policy folder's `tests/`.
+    Test {
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Explain a decision against the live database: the decision, the determining policies, the
+    /// role used, any evaluation errors, and what the service would answer.
+    Explain {
+        /// The user's e-mail.
+        #[arg(long)]
+        user: String,
+        /// The tenant named by the request.
+        #[arg(long)]
+        tenant: Uuid,
+        /// An action of the schema, for example `DeleteFlow`.
+        #[arg(long)]
+        action: String,
+        /// `Tenant:ID`, `Flow:ID` or `Member:USER_ID`.
+        #[arg(long)]
+        resource: String,
+        /// How the caller authenticates (`context.auth.method`).
+        #[arg(long, value_enum, default_value = "session")]
+        via: ExplainVia,
+        /// Ask as a read-only token (`context.auth.read_only`; only with `--via token`).
+        #[arg(long, requires = "via")]
+        read_only: bool,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// Format the `.cedar` files canonically (with `--check`, only report which are not).
+    Fmt {
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+/// `policy explain --via`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExplainVia {
+    Session,
+    Token,
+}
