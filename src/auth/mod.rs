@@ -18,7 +18,7 @@ use poem::web::cookie::CookieJar;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::authz::{AuthContext, AuthMethod};
+use crate::authz::{AuthContext, AuthMethod, Principal};
 use crate::cache::ConsistentCache;
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
@@ -134,6 +134,20 @@ impl Caller {
             Via::Session { current_tenant, .. } => *current_tenant,
             Via::Token { .. } => None,
         }
+    }
+}
+
+impl Principal for Caller {
+    fn user(&self) -> UserId {
+        self.user_id
+    }
+
+    fn auth(&self) -> AuthContext {
+        Caller::auth(self)
+    }
+
+    fn may_address(&self, tenant: TenantId) -> bool {
+        Caller::may_address(self, tenant)
     }
 }
 

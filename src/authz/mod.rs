@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::cache::ConsistentCache;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
@@ -136,6 +135,17 @@ impl AuthContext {
         method: AuthMethod::Session,
         read_only: false,
     };
+}
+
+/// Who asks, as authorization needs to know them: the user, how they authenticated, and which
+/// tenants they may address (a browser session is confined to its current tenant). The HTTP
+/// layer's authenticated caller is one (`auth::Caller`).
+pub trait Principal {
+    fn user(&self) -> UserId;
+    /// `context.auth` for the policies.
+    fn auth(&self) -> AuthContext;
+    /// Whether a request may name `tenant` (a session only its current tenant).
+    fn may_address(&self, tenant: TenantId) -> bool;
 }
 
 /// What an action is applied to, inside the tenant of the request.
@@ -442,31 +452,31 @@ impl Authz {
     /// The one authorization call of a guarded operation. `Ok` means go ahead; see [`outcome`].
     pub async fn require(
         &self,
-        caller: &Caller,
+        caller: &impl Principal,
         tenant: TenantId,
         action: Action,
         resource: Resource,
     ) -> ApiResult<()> {
-        let role = self.role_of(caller.user_id, tenant).await?;
+        let role = self.role_of(caller.user(), tenant).await?;
         self.require_on(caller, tenant, role.as_deref(), action, resource, None)
     }
 
     /// The authorization call of an operation on the caller's own account (see [`account`]):
     /// `Ok` to go ahead, 403 when the policies refuse.
-    pub fn require_account(&self, caller: &Caller, action: AccountAction) -> ApiResult<()> {
+    pub fn require_account(&self, caller: &impl Principal, action: AccountAction) -> ApiResult<()> {
         let started = Instant::now();
         let bundle = self.bundle();
-        let decision = bundle.decide_account(caller.user_id, caller.auth(), action);
+        let decision = bundle.decide_account(caller.user(), caller.auth(), action);
         if self.log.enabled() {
             self.log.record(&Entry {
                 time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 request_id: log::request_id(),
                 source: "require",
-                principal: caller.user_id.to_string(),
+                principal: caller.user().to_string(),
                 role: None,
                 tenant: String::new(),
                 action: action.name(),
-                resource: format!("User:{}", caller.user_id),
+                resource: format!("User:{}", caller.user()),
                 decision: if decision.allowed { "Allow" } else { "Deny" },
                 policies: &decision.reasons,
                 errors: &decision.errors,
@@ -487,7 +497,7 @@ impl Authz {
     /// [`judge_flow`] again.
     pub fn require_flow(
         &self,
-        caller: &Caller,
+        caller: &impl Principal,
         tenant: TenantId,
         role: Option<&str>,
         action: Action,
@@ -496,7 +506,7 @@ impl Authz {
     ) -> ApiResult<()> {
         let started = Instant::now();
         let subject = Subject {
-            user: caller.user_id,
+            user: caller.user(),
             role,
             tenant,
             auth: caller.auth(),
@@ -521,7 +531,7 @@ impl Authz {
 
     fn require_on(
         &self,
-        caller: &Caller,
+        caller: &impl Principal,
         tenant: TenantId,
         role: Option<&str>,
         action: Action,
@@ -530,7 +540,7 @@ impl Authz {
     ) -> ApiResult<()> {
         let started = Instant::now();
         let subject = Subject {
-            user: caller.user_id,
+            user: caller.user(),
             role,
             tenant,
             auth: caller.auth(),
@@ -568,15 +578,15 @@ impl Authz {
     /// under that budget, and a flow that would pass it ends the page.
     pub async fn flows(
         &self,
-        caller: &Caller,
+        caller: &impl Principal,
         tenant: TenantId,
         action: Action,
         page: Keyset,
         budget: ByteBudget,
     ) -> ApiResult<Rows<Flow>> {
-        let role = self.role_of(caller.user_id, tenant).await?;
+        let role = self.role_of(caller.user(), tenant).await?;
         let subject = Subject {
-            user: caller.user_id,
+            user: caller.user(),
             role: role.as_deref(),
             tenant,
             auth: caller.auth(),
