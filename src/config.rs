@@ -20,6 +20,8 @@ pub const DEFAULT_SESSION_IDLE_SECONDS: u64 = 7200;
 pub const DEFAULT_READ_TIMEOUT_SECONDS: u64 = 30;
 /// Default window in which failed logins are counted (15 minutes).
 pub const DEFAULT_LOGIN_WINDOW_SECONDS: u64 = 900;
+/// Default lifetime of a pending invitation (7 days).
+pub const DEFAULT_INVITATION_SECONDS: u64 = 7 * 24 * 3600;
 /// Default time between two purges of expired rows (5 minutes).
 pub const DEFAULT_PURGE_INTERVAL_SECONDS: u64 = 300;
 /// Shortest accepted `ZYGO_TOKEN_SECRET`, in bytes (HS256 wants a key at least as long as its hash).
@@ -164,8 +166,11 @@ pub struct Settings {
     /// errors (file paths, policy text) to every caller. Off: it says only whether the last
     /// edit was rejected.
     pub health_details: bool,
-    /// How often expired tokens, unneeded revocations, ended sessions and closed throttling
-    /// windows are purged; zero never purges.
+    /// How long a pending invitation may be accepted after it was made (or last renewed by
+    /// inviting again); an older one is not listed, cannot be accepted and is purged.
+    pub invitation_lifetime: Duration,
+    /// How often expired tokens, unneeded revocations, ended sessions, closed throttling
+    /// windows and expired invitations are purged; zero never purges.
     pub purge_interval: Duration,
     /// Where `GET /metrics` is served: on the public listener, on an address of its own, or not.
     pub metrics: MetricsTarget,
@@ -213,6 +218,7 @@ impl Settings {
             watch_policies: true,
             policy_settle: Duration::from_millis(DEFAULT_POLICY_SETTLE_MS),
             health_details: false,
+            invitation_lifetime: Duration::from_secs(DEFAULT_INVITATION_SECONDS),
             purge_interval: Duration::from_secs(DEFAULT_PURGE_INTERVAL_SECONDS),
             metrics: MetricsTarget::Public,
             max_definition_bytes: DEFAULT_MAX_DEFINITION_BYTES,

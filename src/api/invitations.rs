@@ -72,13 +72,19 @@ pub enum DeclinedResponse {
 
 pub struct InvitationApi;
 
+/// Invitations made before this instant have expired (`--invitation-seconds`).
+fn issued_after(state: &AppState) -> DateTime<Utc> {
+    store::invitations::issued_after(Utc::now(), state.settings.invitation_lifetime)
+}
+
 #[OpenApi(tag = "ApiTags::Invitations")]
 impl InvitationApi {
     /// List your invitations
     ///
     /// The invitations addressed to the caller, oldest first, a page at a time. An invitation
     /// grants nothing until it is accepted: the tenant shows neither in `GET /api/tenants` nor in
-    /// `GET /api/me` before then.
+    /// `GET /api/me` before then. Expired invitations (older than the server's invitation
+    /// lifetime, 7 days by default) are not listed.
     #[oai(
         path = "/api/invitations",
         method = "get",
@@ -99,7 +105,13 @@ impl InvitationApi {
         Errors<{ can::BAD_REQUEST | can::UNAUTHORIZED | can::SERVER }>,
     > {
         let page = page::keyset(limit.0, cursor.0.as_deref())?;
-        let rows = store::invitations::list_for_user(&state.db, caller.user_id, page).await?;
+        let rows = store::invitations::list_for_user(
+            &state.db,
+            caller.user_id,
+            issued_after(&state),
+            page,
+        )
+        .await?;
         Ok(Json(Page::of(rows, Invitation::from)))
     }
 
@@ -108,7 +120,9 @@ impl InvitationApi {
     /// The caller becomes a member of the tenant with the invited role, and the invitation is
     /// gone; answers the membership. A session then selects the tenant with
     /// `POST /session/{tenant_id}`. 404 when no invitation to that tenant is addressed to the
-    /// caller; 403 for a read-only token.
+    /// caller; 403 for a read-only token. Accepting decides again: an invitation that expired,
+    /// whose inviter left the tenant or is disabled, or whose inviter the policies no longer let
+    /// give that role, is deleted and answered the same 404.
     #[oai(
         path = "/api/invitations/:tenant_id/accept",
         method = "post",
@@ -126,7 +140,18 @@ impl InvitationApi {
             .authz
             .require_account(&caller, AccountAction::AnswerInvitation)?;
         let tenant = TenantId(tenant_id.0);
-        let result = store::invitations::accept(&state.db, tenant, caller.user_id).await;
+        let invitee = caller.user_id;
+        let authz = &state.authz;
+        let result = store::invitations::accept(
+            &state.db,
+            tenant,
+            invitee,
+            issued_after(&state),
+            |inviter, inviter_role, invited_role| {
+                authz.may_invite(tenant, inviter, inviter_role, invitee, invited_role)
+            },
+        )
+        .await;
         let (found, role) = state
             .caches
             .after_change(Key::Role(caller.user_id, tenant), result)
@@ -142,7 +167,7 @@ impl InvitationApi {
     /// Decline an invitation
     ///
     /// The invitation is gone; the caller never became a member. 404 when no invitation to that
-    /// tenant is addressed to the caller; 403 for a read-only token.
+    /// tenant is addressed to the caller (or only an expired one); 403 for a read-only token.
     #[oai(
         path = "/api/invitations/:tenant_id/decline",
         method = "post",
@@ -160,7 +185,9 @@ impl InvitationApi {
             .authz
             .require_account(&caller, AccountAction::AnswerInvitation)?;
         let tenant = TenantId(tenant_id.0);
-        if store::invitations::withdraw(&state.db, tenant, caller.user_id).await? {
+        if store::invitations::decline(&state.db, tenant, caller.user_id, issued_after(&state))
+            .await?
+        {
             Ok(DeclinedResponse::Declined)
         } else {
             Err(ApiError::NotFound("invitation").into())

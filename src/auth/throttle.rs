@@ -19,10 +19,11 @@
 //! of guesses cannot starve the rest of the service of CPU.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -46,6 +47,9 @@ enum Kind {
 /// The three counters one login attempt touches, with their limits.
 pub struct Attempt {
     keys: [(Kind, String, u32); 3],
+    /// When the address's window that [`LoginThrottle::reserve`] counted this attempt in
+    /// started: a refund gives back a count of that window only, never of a later one.
+    reserved: Mutex<Option<DateTime<Utc>>>,
 }
 
 pub struct LoginThrottle {
@@ -125,6 +129,7 @@ impl LoginThrottle {
                     self.per_account,
                 ),
             ],
+            reserved: Mutex::new(None),
         }
     }
 
@@ -139,10 +144,14 @@ impl LoginThrottle {
             .collect();
         let counted = login_failures::reserve(&self.db, &keys, self.window).await?;
         let mut wait: Option<Duration> = None;
-        for (_, key, limit) in &attempt.keys {
+        for (kind, key, limit) in &attempt.keys {
             let Some((_, counted)) = counted.iter().find(|(k, _)| k == key) else {
                 continue;
             };
+            if *kind == Kind::Address {
+                *attempt.reserved.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(counted.window_started_at);
+            }
             if counted.failures > *limit {
                 wait = Some(wait.map_or(counted.left, |w| w.max(counted.left)));
             }
@@ -159,10 +168,20 @@ impl LoginThrottle {
         }
     }
 
+    /// Gives the address's reservation back, in the window it was made in (taken, so an
+    /// attempt is refunded at most once; nothing when nothing was reserved).
     async fn refund_address(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        let reserved = attempt
+            .reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(window_started_at) = reserved else {
+            return Ok(());
+        };
         for (kind, key, _) in &attempt.keys {
             if *kind == Kind::Address {
-                login_failures::refund(&self.db, key).await?;
+                login_failures::refund(&self.db, key, window_started_at).await?;
             }
         }
         Ok(())

@@ -742,6 +742,44 @@ impl Authz {
         Ok((role.clone(), bundle.version().to_owned(), decisions))
     }
 
+    /// Whether an invitation of `invitee` into `tenant` with `invited_role`, left by `inviter`,
+    /// still stands now that the inviter's role is `inviter_role`: the policies must let the
+    /// inviter, in a browser session, `SetMemberRole` on the invitee's `Member`, and the invited
+    /// role must still be one the policy folder defines (the policies do not see which role a
+    /// `SetMemberRole` gives, so that is all they can say about it). Logged like every decision.
+    pub fn may_invite(
+        &self,
+        tenant: TenantId,
+        inviter: UserId,
+        inviter_role: &str,
+        invitee: UserId,
+        invited_role: &str,
+    ) -> bool {
+        let started = Instant::now();
+        let bundle = self.bundle();
+        if !bundle.roles().contains(invited_role) {
+            return false;
+        }
+        let subject = Subject {
+            user: inviter,
+            role: Some(inviter_role),
+            tenant,
+            auth: AuthContext::SESSION,
+        };
+        let question = Question {
+            action: Action::SetMemberRole,
+            resource: Resource::Member(invitee),
+            resource_tenant: tenant,
+            flow: None,
+        };
+        let decision = bundle
+            .decide_many(&subject, &[question])
+            .pop()
+            .unwrap_or_else(|| Decision::deny("no decision".into()));
+        self.record("invitation", &subject, &question, &decision, started);
+        decision.allowed
+    }
+
     /// Whether a tenant whose members hold `roles` still has someone allowed to manage members.
     pub fn keeps_manager(&self, tenant: TenantId, roles: &[&str]) -> bool {
         self.bundle().keeps_manager(tenant, roles)

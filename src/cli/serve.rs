@@ -87,8 +87,14 @@ pub struct ServeArgs {
     /// text) in `GET /healthz` to every caller; only where operators alone can reach it.
     #[arg(long, env = "ZYGO_HEALTH_DETAILS")]
     pub health_details: bool,
-    /// Seconds between two purges of expired tokens, unneeded revocations, ended sessions and
-    /// closed login-throttling windows (in bounded batches, in the background); 0 never purges.
+    /// How long a pending invitation can be accepted, in seconds (inviting again renews it);
+    /// an expired one is not listed, cannot be accepted and is purged.
+    #[arg(long, env = "ZYGO_INVITATION_SECONDS", default_value_t = crate::config::DEFAULT_INVITATION_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub invitation_seconds: u64,
+    /// Seconds between two purges of expired tokens, unneeded revocations, ended sessions,
+    /// closed login-throttling windows and expired invitations (in bounded batches, in the
+    /// background); 0 never purges.
     #[arg(long, env = "ZYGO_PURGE_INTERVAL_SECONDS", default_value_t = crate::config::DEFAULT_PURGE_INTERVAL_SECONDS)]
     pub purge_interval_seconds: u64,
     /// Where to log every authorization decision as a JSON line: `off`, `stdout`, or a file path.
@@ -147,6 +153,7 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     }
     settings.policy_settle = Duration::from_millis(args.policy_settle_ms);
     settings.health_details = args.health_details;
+    settings.invitation_lifetime = Duration::from_secs(args.invitation_seconds);
     settings.purge_interval = Duration::from_secs(args.purge_interval_seconds);
     settings.tenant_creation = args.tenant_creation;
     settings.max_definition_bytes =

@@ -4,6 +4,11 @@
 //! invitee sees. For an id that names no user nothing is written, and the caller is answered the
 //! same as for a real user, so the API never tells which ids exist. Operators (`zygo member set`)
 //! still add members directly.
+//!
+//! An invitation is only as good as the reasons for it: it expires (a lifetime counted from when
+//! it was made or last renewed), it goes with its inviter when they leave the tenant (see
+//! [`super::members::remove`]), and accepting decides again whether the inviter may still give
+//! the role (see [`accept`]).
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -36,6 +41,14 @@ pub enum Outcome {
     /// The user is not a member: invited with the role (or, for an id that names no user,
     /// nothing at all; the two are not told apart).
     Invited,
+}
+
+/// The instant before which an invitation has expired, judged at `now` for invitations that live
+/// `lifetime` (capped at a century, so the subtraction cannot overflow).
+pub fn issued_after(now: DateTime<Utc>, lifetime: std::time::Duration) -> DateTime<Utc> {
+    let century = chrono::Duration::days(36_500);
+    let lifetime = chrono::Duration::from_std(lifetime).map_or(century, |d| d.min(century));
+    now - lifetime
 }
 
 /// Changes the role of a member (under the "keeps a manager" rule, as
@@ -73,8 +86,8 @@ pub async fn set_role_or_invite(
         return Ok(Outcome::Updated);
     }
     // Whether the id names a user shows neither in the answer nor in its shape; only a real user
-    // gets a row (one upsert: inviting again replaces the role and the inviter, and two
-    // concurrent invitations cannot collide on the key).
+    // gets a row (one upsert: inviting again replaces the role and the inviter and renews the
+    // lifetime, and two concurrent invitations cannot collide on the key).
     if user::Entity::find_by_id(user_id.0)
         .one(&txn)
         .await?
@@ -89,7 +102,11 @@ pub async fn set_role_or_invite(
         })
         .on_conflict(
             OnConflict::columns([invitation::Column::TenantId, invitation::Column::UserId])
-                .update_columns([invitation::Column::Role, invitation::Column::InvitedBy])
+                .update_columns([
+                    invitation::Column::Role,
+                    invitation::Column::InvitedBy,
+                    invitation::Column::CreatedAt,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(&txn)
@@ -111,13 +128,34 @@ pub async fn withdraw(
     Ok(deleted.rows_affected > 0)
 }
 
-/// A page of the invitations addressed to `user`, oldest first.
+/// The invitee declines the invitation to the tenant: it is gone. `false` when there is no
+/// such invitation, or only one made before `issued_after` (expired: left to the purge).
+pub async fn decline(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+    user_id: UserId,
+    issued_after: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let deleted = invitation::Entity::delete_many()
+        .filter(invitation::Column::TenantId.eq(tenant.0))
+        .filter(invitation::Column::UserId.eq(user_id.0))
+        .filter(invitation::Column::CreatedAt.gt(issued_after))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected > 0)
+}
+
+/// A page of the invitations addressed to `user` made after `issued_after` (the others have
+/// expired), oldest first.
 pub async fn list_for_user(
     db: &impl ConnectionTrait,
     user_id: UserId,
+    issued_after: DateTime<Utc>,
     page: Keyset,
 ) -> Result<Rows<Invitation>, DbErr> {
-    let select = invitation::Entity::find().filter(invitation::Column::UserId.eq(user_id.0));
+    let select = invitation::Entity::find()
+        .filter(invitation::Column::UserId.eq(user_id.0))
+        .filter(invitation::Column::CreatedAt.gt(issued_after));
     let rows = page
         .apply(
             select,
@@ -154,12 +192,23 @@ pub async fn list_for_user(
 /// and the invitation is gone. Answers the tenant and the user's role there, or `None` when there
 /// is no such invitation. A user who meanwhile became a member (an operator added them) keeps
 /// their role: an invitation never changes an existing membership.
+///
+/// Accepting decides again whether the invitation still stands; when it does not, it is deleted
+/// and the answer is `None`, as for no invitation. It stands only when it was made after
+/// `issued_after` (not expired), its inviter still exists, is not disabled and is still a member
+/// of the tenant, and `may_invite(inviter, inviter's role now, invited role)` (the policies,
+/// asked by the caller) says the inviter could give that role now. The tenant's memberships are
+/// locked first (the order every membership change keeps), so the inviter's role cannot change
+/// and the inviter cannot leave between that decision and the new membership.
 pub async fn accept(
     db: &DatabaseConnection,
     tenant: TenantId,
     user_id: UserId,
+    issued_after: DateTime<Utc>,
+    may_invite: impl Fn(UserId, &str, &str) -> bool,
 ) -> Result<Option<(tenant::Model, String)>, DbErr> {
     let txn = db.begin().await?;
+    let roles = lock_roles(&txn, tenant).await?;
     let Some(pending) = invitation::Entity::find_by_id((tenant.0, user_id.0))
         .one(&txn)
         .await?
@@ -174,14 +223,28 @@ pub async fn accept(
     if claimed.rows_affected == 0 {
         return Ok(None);
     }
+    let inviter = match pending.invited_by {
+        Some(inviter) => user::Entity::find_by_id(inviter).one(&txn).await?,
+        None => None,
+    };
+    let stands = pending.created_at > issued_after
+        && inviter.is_some_and(|inviter| {
+            !inviter.disabled
+                && roles
+                    .iter()
+                    .find(|m| m.user_id == inviter.id)
+                    .is_some_and(|m| may_invite(UserId(inviter.id), &m.role, &pending.role))
+        });
+    if !stands {
+        // The invitation no longer stands: it is gone for good, and nothing else changes.
+        txn.commit().await?;
+        return Ok(None);
+    }
     let Some(found) = tenant::Entity::find_by_id(tenant.0).one(&txn).await? else {
         return Ok(None);
     };
-    let role = match membership::Entity::find_by_id((tenant.0, user_id.0))
-        .one(&txn)
-        .await?
-    {
-        Some(member) => member.role,
+    let role = match roles.iter().find(|m| m.user_id == user_id.0) {
+        Some(member) => member.role.clone(),
         None => {
             membership::ActiveModel {
                 tenant_id: Set(tenant.0),

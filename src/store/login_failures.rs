@@ -9,11 +9,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-/// A counter as just counted: attempts in the window, and the time left in it.
+/// A counter as just counted: attempts in the window, the time left in it, and when the window
+/// started (what names the window a reservation was made in, see [`refund`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Counted {
     pub failures: u32,
     pub left: Duration,
+    pub window_started_at: DateTime<Utc>,
 }
 
 fn seconds(window: Duration) -> f64 {
@@ -57,7 +59,7 @@ pub async fn reserve(
                               THEN f.failures + 1 ELSE 1 END, \
                    window_started_at = CASE WHEN f.window_started_at > now() - make_interval(secs => {secs}) \
                               THEN f.window_started_at ELSE now() END \
-                 RETURNING key, failures, \
+                 RETURNING key, failures, window_started_at, \
                    EXTRACT(EPOCH FROM window_started_at + make_interval(secs => {secs}) - now())::float8 \
                      AS left_seconds",
                 values = values.join(", "),
@@ -71,11 +73,13 @@ pub async fn reserve(
                     let key: String = row.try_get("", "key")?;
                     let failures: i32 = row.try_get("", "failures")?;
                     let left: f64 = row.try_get("", "left_seconds")?;
+                    let started: DateTime<Utc> = row.try_get("", "window_started_at")?;
                     Ok((
                         key,
                         Counted {
                             failures: u32::try_from(failures).unwrap_or(0),
                             left: Duration::try_from_secs_f64(left.max(0.0)).unwrap_or_default(),
+                            window_started_at: started,
                         },
                     ))
                 })
@@ -122,6 +126,7 @@ pub async fn reserve(
                         Counted {
                             failures: u32::try_from(failures).unwrap_or(0),
                             left: (ends - now).to_std().unwrap_or_default(),
+                            window_started_at: started,
                         },
                     ))
                 })
@@ -138,24 +143,35 @@ pub async fn reserve(
     Ok(rows)
 }
 
-/// Gives back one reservation on `key` (an attempt that turned out not to be a failure), never
-/// below zero; a counter back at zero is forgotten (nothing left for the purge).
-pub async fn refund(db: &impl ConnectionTrait, key: &str) -> Result<(), DbErr> {
+/// Gives back one reservation on `key` made in the window that started at `window_started_at`
+/// (an attempt that turned out not to be a failure), never below zero; a counter back at zero is
+/// forgotten (nothing left for the purge). A refund that arrives after that window closed (and
+/// perhaps a new one started) changes nothing: it never takes a count off a later window.
+pub async fn refund(
+    db: &impl ConnectionTrait,
+    key: &str,
+    window_started_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    let p = placeholders(backend, 1, 1).remove(0);
+    let p = placeholders(backend, 1, 2);
+    let (k, w) = (&p[0], &p[1]);
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         format!(
-            "UPDATE login_failures SET failures = failures - 1 WHERE key = {p} AND failures > 0"
+            "UPDATE login_failures SET failures = failures - 1 \
+             WHERE key = {k} AND window_started_at = {w} AND failures > 0"
         ),
-        [key.into()],
+        [key.into(), window_started_at.into()],
     ))
     .await?;
     // A reservation made meanwhile has raised it again and keeps it.
     db.execute_raw(Statement::from_sql_and_values(
         backend,
-        format!("DELETE FROM login_failures WHERE key = {p} AND failures <= 0"),
-        [key.into()],
+        format!(
+            "DELETE FROM login_failures \
+             WHERE key = {k} AND window_started_at = {w} AND failures <= 0"
+        ),
+        [key.into(), window_started_at.into()],
     ))
     .await?;
     Ok(())

@@ -188,7 +188,8 @@ pub async fn set_role(
 /// transaction ends what the membership gave: the user's shares of the tenant's flows are
 /// deleted, and the flows it owns stay in the tenant without an owner (Admins keep them; the
 /// policies see the nil user, whom no caller is). Someone added again later therefore starts
-/// with its role alone: no share and no flow of its own.
+/// with its role alone: no share and no flow of its own. The invitations the user issued in the
+/// tenant are deleted too: a removed member leaves no way back in behind them.
 pub async fn remove(
     db: &DatabaseConnection,
     tenant: TenantId,
@@ -212,6 +213,11 @@ pub async fn remove(
         .exec(&txn)
         .await?;
     end_flow_rights(&txn, tenant, user_id).await?;
+    invitation::Entity::delete_many()
+        .filter(invitation::Column::TenantId.eq(tenant.0))
+        .filter(invitation::Column::InvitedBy.eq(user_id.0))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
     Ok(())
 }

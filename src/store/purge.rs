@@ -1,5 +1,5 @@
 //! Purging rows nobody can use any more: expired issued tokens, revocations that no live token
-//! needs, ended sessions and closed login-throttling windows. Deletes run in bounded batches
+//! needs, ended sessions, closed login-throttling windows and expired invitations. Deletes run in bounded batches
 //! (each a short statement of its own), so a purge never holds a lock for long and requests go
 //! on between batches.
 
@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
-use super::entities::{issued_token, login_failure, revoked_family, session};
+use super::entities::{invitation, issued_token, login_failure, revoked_family, session};
 
 /// How long a revocation outlives the last token it covers: room for clocks that disagree
 /// between instances (a lagging clock accepts a token a little past its `exp`).
@@ -26,6 +26,8 @@ pub struct Purge {
     pub session_idle: chrono::Duration,
     /// A throttling window this old has closed.
     pub login_window: chrono::Duration,
+    /// An invitation this old has expired.
+    pub invitation_lifetime: chrono::Duration,
 }
 
 impl Purge {
@@ -42,6 +44,7 @@ impl Purge {
             max_batches: 100,
             session_idle: chrono(settings.session_idle),
             login_window: chrono(settings.login_window),
+            invitation_lifetime: chrono(settings.invitation_lifetime),
         }
     }
 }
@@ -53,11 +56,16 @@ pub struct Purged {
     pub revoked_families: u64,
     pub sessions: u64,
     pub login_failures: u64,
+    pub invitations: u64,
 }
 
 impl Purged {
     pub fn total(&self) -> u64 {
-        self.issued_tokens + self.revoked_families + self.sessions + self.login_failures
+        self.issued_tokens
+            + self.revoked_families
+            + self.sessions
+            + self.login_failures
+            + self.invitations
     }
 }
 
@@ -73,18 +81,33 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
+    in_batches_by::<E, C>(db, purge, &[key], ended).await
+}
+
+/// [`in_batches`] for a key of one or more columns (compared as a row value).
+async fn in_batches_by<E, C>(
+    db: &C,
+    purge: &Purge,
+    key: &[E::Column],
+    ended: sea_orm::Condition,
+) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
     let mut deleted = 0;
     for _ in 0..purge.max_batches {
         let keys = Query::select()
-            .column(key)
+            .columns(key.iter().copied())
             .from(E::default())
             .cond_where(ended.clone())
             .limit(purge.batch)
             .to_owned();
-        let result = E::delete_many()
-            .filter(key.in_subquery(keys))
-            .exec(db)
-            .await?;
+        let chosen = match key {
+            [one] => one.in_subquery(keys),
+            many => Expr::tuple(many.iter().map(|c| Expr::col(*c))).in_subquery(keys),
+        };
+        let result = E::delete_many().filter(chosen).exec(db).await?;
         deleted += result.rows_affected;
         if result.rows_affected < purge.batch {
             break;
@@ -142,10 +165,20 @@ pub async fn run(db: &impl ConnectionTrait, purge: Purge) -> Result<Purged, DbEr
             .add(login_failure::Column::WindowStartedAt.lte(now - purge.login_window)),
     )
     .await?;
+    // An expired invitation can no longer be accepted (see `invitations::issued_after`).
+    let invitations = in_batches_by::<invitation::Entity, _>(
+        db,
+        &purge,
+        &[invitation::Column::TenantId, invitation::Column::UserId],
+        sea_orm::Condition::all()
+            .add(invitation::Column::CreatedAt.lte(now - purge.invitation_lifetime)),
+    )
+    .await?;
     Ok(Purged {
         issued_tokens,
         revoked_families,
         sessions,
         login_failures,
+        invitations,
     })
 }

@@ -617,3 +617,263 @@ async fn concurrent_invitations_and_answers_settle_once_without_a_server_error()
         json!([])
     );
 }
+
+/// Accepts the invitation to `tenant` as `cred`.
+async fn accept(
+    world: &World,
+    cred: &Cred,
+    tenant: impl std::fmt::Display,
+) -> crate::helpers::Reply {
+    world
+        .app
+        .post(
+            &format!("/api/invitations/{tenant}/accept"),
+            cred,
+            json!({}),
+        )
+        .await
+}
+
+/// What accepting an invitation that does not exist answers (a tenant nobody invited to).
+async fn no_invitation(world: &World, cred: &Cred) -> crate::helpers::Reply {
+    accept(world, cred, Uuid::new_v4()).await
+}
+
+/// Asserts that `reply` is the 404 of no invitation, byte for byte in its body.
+async fn assert_no_invitation(world: &World, cred: &Cred, reply: &crate::helpers::Reply) {
+    reply.assert_problem(404, "not_found");
+    let none = no_invitation(world, cred).await;
+    assert_eq!(reply.status, none.status);
+    assert_eq!(reply.body, none.body);
+}
+
+/// The tenant names `cred` sees in `GET /api/invitations`.
+async fn invited_to(world: &World, cred: &Cred) -> Vec<String> {
+    world
+        .app
+        .get("/api/invitations", cred)
+        .await
+        .assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["tenant_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Bob (Editor of Acme) is made an Admin by Alice, and invites Dave into Acme as Admin.
+async fn bob_promoted_invites_dave(world: &World, alice: &Cred) -> Cred {
+    invite(world, alice, world.bob.0, "Admin")
+        .await
+        .assert_status(200);
+    let bob = Cred::Token(world.token_of("bob").await);
+    invite(world, &bob, world.dave.0, "Admin")
+        .await
+        .assert_status(202);
+    bob
+}
+
+#[tokio::test]
+async fn removing_a_member_deletes_the_invitations_they_issued_and_keeps_the_others() {
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave = Cred::Token(world.token_of("dave").await);
+    let erin_id = app
+        .add_user("erin@example.com", crate::helpers::PASSWORD)
+        .await;
+    let erin = Cred::Token(world.token_of("erin").await);
+    bob_promoted_invites_dave(&world, &alice).await;
+    invite(&world, &alice, erin_id.0, "Viewer")
+        .await
+        .assert_status(202);
+    assert_eq!(invited_to(&world, &dave).await, vec!["Acme"]);
+
+    let removed = app
+        .delete(
+            &format!("/api/tenants/{}/members/{}", world.acme, world.bob),
+            &alice,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+
+    // Bob's invitation went with him; Alice's stays.
+    assert_eq!(invited_to(&world, &dave).await, Vec::<String>::new());
+    let refused = accept(&world, &dave, world.acme).await;
+    assert_no_invitation(&world, &dave, &refused).await;
+    assert_eq!(
+        tenant_names(&app.get("/api/tenants", &dave).await),
+        vec!["Globex"]
+    );
+    assert_eq!(invited_to(&world, &erin).await, vec!["Acme"]);
+    let accepted = accept(&world, &erin, world.acme).await;
+    assert_eq!(accepted.assert_status(200)["role"], "Viewer");
+}
+
+#[tokio::test]
+async fn zygo_member_remove_deletes_the_invitations_the_member_issued() {
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave = Cred::Token(world.token_of("dave").await);
+    bob_promoted_invites_dave(&world, &alice).await;
+    let output = crate::cli::zygo_command(app._dir.path())
+        .env("ZYGO_DATABASE_URL", &app.state.settings.database.url)
+        .args([
+            "member",
+            "remove",
+            &world.acme.to_string(),
+            "bob@example.com",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(invited_to(&world, &dave).await, Vec::<String>::new());
+    let refused = accept(&world, &dave, world.acme).await;
+    assert_no_invitation(&world, &dave, &refused).await;
+}
+
+#[tokio::test]
+async fn an_invitation_whose_inviter_may_no_longer_give_roles_is_gone_at_accept() {
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave = Cred::Token(world.token_of("dave").await);
+    bob_promoted_invites_dave(&world, &alice).await;
+    // Bob is demoted: the policies no longer let a Viewer set roles.
+    invite(&world, &alice, world.bob.0, "Viewer")
+        .await
+        .assert_status(200);
+    // Still listed (nothing decides on a list), but accepting decides again.
+    assert_eq!(invited_to(&world, &dave).await, vec!["Acme"]);
+    let refused = accept(&world, &dave, world.acme).await;
+    assert_no_invitation(&world, &dave, &refused).await;
+    // Gone for good: promoting Bob again does not bring it back.
+    invite(&world, &alice, world.bob.0, "Admin")
+        .await
+        .assert_status(200);
+    assert_eq!(invited_to(&world, &dave).await, Vec::<String>::new());
+    let again = accept(&world, &dave, world.acme).await;
+    assert_no_invitation(&world, &dave, &again).await;
+    assert_eq!(
+        tenant_names(&app.get("/api/tenants", &dave).await),
+        vec!["Globex"]
+    );
+    app.get(&format!("/api/tenants/{}/members", world.acme), &dave)
+        .await
+        .assert_problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn an_invitation_from_a_disabled_inviter_is_gone_at_accept() {
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave = Cred::Token(world.token_of("dave").await);
+    bob_promoted_invites_dave(&world, &alice).await;
+    assert!(
+        zygo::store::users::set_disabled(&app.state.db, world.bob, true)
+            .await
+            .unwrap()
+    );
+    let refused = accept(&world, &dave, world.acme).await;
+    assert_no_invitation(&world, &dave, &refused).await;
+    assert_eq!(
+        tenant_names(&app.get("/api/tenants", &dave).await),
+        vec!["Globex"]
+    );
+}
+
+/// Makes the invitation of `user` to `tenant` look made `age` ago.
+async fn age_invitation(
+    world: &World,
+    tenant: zygo::store::TenantId,
+    user: zygo::store::UserId,
+    age: chrono::Duration,
+) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    use zygo::store::entities::invitation;
+    let updated = invitation::Entity::update_many()
+        .col_expr(
+            invitation::Column::CreatedAt,
+            Expr::value(chrono::Utc::now() - age),
+        )
+        .filter(invitation::Column::TenantId.eq(tenant.0))
+        .filter(invitation::Column::UserId.eq(user.0))
+        .exec(&world.app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(updated.rows_affected, 1);
+}
+
+#[tokio::test]
+async fn an_invitation_expires_after_seven_days_by_default_and_inviting_again_renews_it() {
+    let world = World::new().await;
+    let app = &world.app;
+    assert_eq!(
+        app.state.settings.invitation_lifetime,
+        std::time::Duration::from_secs(7 * 24 * 3600)
+    );
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave = Cred::Token(world.token_of("dave").await);
+    invite(&world, &alice, world.dave.0, "Admin")
+        .await
+        .assert_status(202);
+    // Six days old: still good.
+    age_invitation(&world, world.acme, world.dave, chrono::Duration::days(6)).await;
+    assert_eq!(invited_to(&world, &dave).await, vec!["Acme"]);
+    // Eight days old: not listed, neither accepted nor declined.
+    age_invitation(&world, world.acme, world.dave, chrono::Duration::days(8)).await;
+    assert_eq!(invited_to(&world, &dave).await, Vec::<String>::new());
+    let refused = accept(&world, &dave, world.acme).await;
+    assert_no_invitation(&world, &dave, &refused).await;
+    assert_eq!(
+        tenant_names(&app.get("/api/tenants", &dave).await),
+        vec!["Globex"]
+    );
+    // Inviting again is a new decision, with a lifetime of its own.
+    invite(&world, &alice, world.dave.0, "Editor")
+        .await
+        .assert_status(202);
+    age_invitation(&world, world.acme, world.dave, chrono::Duration::days(8)).await;
+    app.post(
+        &format!("/api/invitations/{}/decline", world.acme),
+        &dave,
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    invite(&world, &alice, world.dave.0, "Editor")
+        .await
+        .assert_status(202);
+    assert_eq!(invited_to(&world, &dave).await, vec!["Acme"]);
+    let accepted = accept(&world, &dave, world.acme).await;
+    assert_eq!(accepted.assert_status(200)["role"], "Editor");
+}
+
+#[tokio::test]
+async fn the_invitation_lifetime_is_a_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path());
+    settings.invitation_lifetime = std::time::Duration::from_secs(60);
+    let world = World::on(spawn_with(settings, dir).await).await;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let dave = Cred::Token(world.token_of("dave").await);
+    invite(&world, &alice, world.dave.0, "Viewer")
+        .await
+        .assert_status(202);
+    age_invitation(
+        &world,
+        world.acme,
+        world.dave,
+        chrono::Duration::seconds(61),
+    )
+    .await;
+    assert_eq!(invited_to(&world, &dave).await, Vec::<String>::new());
+    let refused = accept(&world, &dave, world.acme).await;
+    assert_no_invitation(&world, &dave, &refused).await;
+}

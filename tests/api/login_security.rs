@@ -517,3 +517,103 @@ async fn password_checks_run_at_most_the_configured_number_at_once_and_the_rest_
     assert_eq!(checks(&app) - before, 8);
     assert_eq!(app.state.authn.throttle.argon2_peak(), 1);
 }
+
+#[tokio::test]
+async fn a_refund_gives_back_only_a_count_of_the_window_it_was_reserved_in() {
+    use zygo::store::login_failures;
+    let app = crate::helpers::spawn_app().await;
+    let db = &app.state.db;
+    let key = "refund-window-test";
+    let count = |counted: Vec<(String, login_failures::Counted)>| counted[0].1;
+    // Two attempts in one window.
+    let first = count(
+        login_failures::reserve(db, &[key], Duration::from_secs(900))
+            .await
+            .unwrap(),
+    );
+    let second = count(
+        login_failures::reserve(db, &[key], Duration::from_secs(900))
+            .await
+            .unwrap(),
+    );
+    assert_eq!((first.failures, second.failures), (1, 2));
+    assert_eq!(first.window_started_at, second.window_started_at);
+    // That window closes (a zero-second window has always passed) and a new one starts.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let fresh = count(
+        login_failures::reserve(db, &[key], Duration::ZERO)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(fresh.failures, 1);
+    assert_ne!(fresh.window_started_at, first.window_started_at);
+    // A late refund of the old window takes nothing off the new one.
+    login_failures::refund(db, key, first.window_started_at)
+        .await
+        .unwrap();
+    let now = count(
+        login_failures::reserve(db, &[key], Duration::from_secs(900))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        now.failures, 2,
+        "a refund of a closed window counted in the new one"
+    );
+    assert_eq!(now.window_started_at, fresh.window_started_at);
+    // A refund of the window it was reserved in gives back one count.
+    login_failures::refund(db, key, fresh.window_started_at)
+        .await
+        .unwrap();
+    let after = count(
+        login_failures::reserve(db, &[key], Duration::from_secs(900))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after.failures, 2);
+}
+
+#[tokio::test]
+async fn changing_the_password_again_and_again_uses_up_no_login_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.login_failures_per_account_and_address = 2;
+    settings.login_failures_per_address = 2;
+    settings.login_failures_per_account = 2;
+    let app = crate::helpers::spawn_with(settings, dir).await;
+    app.add_user("erin@example.com", PASSWORD).await;
+    let (cookie, _) = app.login("erin@example.com", PASSWORD).await;
+    let mut cred = Cred::Cookie(cookie);
+    let mut current = PASSWORD.to_owned();
+    // Five successful changes with limits of two: each settles its reservation as a login does.
+    for round in 0..5 {
+        let next = format!("a-new-password-{round}");
+        let reply = app
+            .put(
+                "/api/me/password",
+                &cred,
+                json!({"current_password": current, "new_password": next}),
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 204, "round {round}: {}", reply.body);
+        cred = Cred::Cookie(crate::helpers::session_cookie(&reply).expect("a fresh session"));
+        current = next;
+    }
+    // The budget is whole: two wrong guesses are checked (403), the third is throttled.
+    for _ in 0..2 {
+        app.put(
+            "/api/me/password",
+            &cred,
+            json!({"current_password": "guess", "new_password": "a-new-password"}),
+        )
+        .await
+        .assert_problem(403, "wrong_password");
+    }
+    app.put(
+        "/api/me/password",
+        &cred,
+        json!({"current_password": "guess", "new_password": "a-new-password"}),
+    )
+    .await
+    .assert_problem(429, "too_many_requests");
+}

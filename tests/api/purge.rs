@@ -182,3 +182,75 @@ async fn the_service_purges_in_the_background_while_it_serves() {
     // It keeps serving meanwhile.
     app.get("/healthz", &Cred::None).await.assert_status(200);
 }
+
+#[tokio::test]
+async fn a_purge_deletes_expired_invitations_in_bounded_batches_and_keeps_live_ones() {
+    use zygo::store::entities::invitation;
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let mut invitees = Vec::new();
+    for i in 0..3 {
+        invitees.push(
+            app.add_user(&format!("invitee{i}@example.com"), PASSWORD)
+                .await,
+        );
+    }
+    for user in invitees.iter().chain([&world.dave]) {
+        app.put(
+            &format!("/api/tenants/{}/members/{user}", world.acme),
+            &alice,
+            json!({"role": "Viewer"}),
+        )
+        .await
+        .assert_status(202);
+    }
+    assert_eq!(
+        invitation::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        4
+    );
+    // Judged just past the lifetime of all four, one row a statement, two statements a purge.
+    let lifetime = chrono::Duration::from_std(app.state.settings.invitation_lifetime).unwrap();
+    let later = Utc::now() + lifetime + chrono::Duration::seconds(10);
+    let bounded = Purge {
+        batch: 1,
+        max_batches: 2,
+        ..Purge::new(later, &app.state.settings)
+    };
+    assert_eq!(
+        purge::run(&app.state.db, bounded)
+            .await
+            .unwrap()
+            .invitations,
+        2
+    );
+    // Judged now, nothing has expired: the purge leaves the other two.
+    let now = purge::run(&app.state.db, Purge::new(Utc::now(), &app.state.settings))
+        .await
+        .unwrap();
+    assert_eq!(now.invitations, 0);
+    assert_eq!(
+        invitation::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        purge::run(&app.state.db, bounded)
+            .await
+            .unwrap()
+            .invitations,
+        2
+    );
+    assert_eq!(
+        invitation::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        0
+    );
+}
