@@ -9,10 +9,10 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::body::Body;
 use super::models::{Me, Membership, sample};
 use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::{Caller, Via, password, session};
 use crate::authz::{AccountAction, Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};

@@ -15,10 +15,10 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::models::{Membership, sample};
 use super::page::{self, Page};
 use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::Caller;
 use crate::authz::AccountAction;
 use crate::error::{ApiError, Errors, can};

@@ -9,11 +9,11 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::body::Body;
 use super::models::{Member, sample};
 use super::page::{self, Page};
 use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, Errors, can};

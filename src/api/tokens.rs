@@ -9,10 +9,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::ApiTags;
 use super::body::Body;
 use super::page::{self, Page};
 use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::{Caller, MintRequest, Via, csrf};
 use crate::authz::AccountAction;
 use crate::config::DEFAULT_TOKEN_SECONDS;

@@ -7,9 +7,11 @@ pub mod fixtures;
 mod index;
 pub mod log;
 mod memo;
+mod names;
 pub mod policies;
 pub mod pushdown;
 pub mod reload;
+mod types;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,177 +27,16 @@ use crate::store::page::{Keyset, Rows};
 use crate::store::{self, TenantId, UserId};
 
 pub use account::AccountAction;
-pub use decide::{Decision, Query, Question, Subject};
 pub use log::{DecisionLog, Entry, LogTarget};
 pub use policies::{Diagnostic, LoadError, PolicyBundle};
 pub use reload::{PolicyStatus, PolicyStore};
-
-/// The actions of the schema (`Zygo::Action::"…"`), named as there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    CreateTenant,
-    SelectTenant,
-    ReadTenant,
-    ListMembers,
-    SetMemberRole,
-    RemoveMember,
-    ListFlows,
-    CreateFlow,
-    ReadFlow,
-    UpdateFlow,
-    DeleteFlow,
-    ShareFlow,
-    Authorize,
-    AuthorizeOnBehalf,
-}
-
-impl Action {
-    pub const ALL: [Action; 14] = [
-        Action::CreateTenant,
-        Action::SelectTenant,
-        Action::ReadTenant,
-        Action::ListMembers,
-        Action::SetMemberRole,
-        Action::RemoveMember,
-        Action::ListFlows,
-        Action::CreateFlow,
-        Action::ReadFlow,
-        Action::UpdateFlow,
-        Action::DeleteFlow,
-        Action::ShareFlow,
-        Action::Authorize,
-        Action::AuthorizeOnBehalf,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::CreateTenant => "CreateTenant",
-            Action::SelectTenant => "SelectTenant",
-            Action::ReadTenant => "ReadTenant",
-            Action::ListMembers => "ListMembers",
-            Action::SetMemberRole => "SetMemberRole",
-            Action::RemoveMember => "RemoveMember",
-            Action::ListFlows => "ListFlows",
-            Action::CreateFlow => "CreateFlow",
-            Action::ReadFlow => "ReadFlow",
-            Action::UpdateFlow => "UpdateFlow",
-            Action::DeleteFlow => "DeleteFlow",
-            Action::ShareFlow => "ShareFlow",
-            Action::Authorize => "Authorize",
-            Action::AuthorizeOnBehalf => "AuthorizeOnBehalf",
-        }
-    }
-
-    /// Whether a session must have selected the request's tenant first. Creating a tenant and
-    /// selecting one are how a session gets there.
-    pub fn needs_selected_tenant(self) -> bool {
-        !matches!(self, Action::CreateTenant | Action::SelectTenant)
-    }
-
-    /// The position in [`Action::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn parse(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.name() == name)
-    }
-}
+pub use types::{
+    Action, AuthContext, AuthMethod, Decision, Principal, Query, Question, Resource, ResourceKind,
+    Subject,
+};
 
 /// Rows read at a time when a list's rows are decided one by one (see [`Authz::flows`]).
 const DECIDED_BATCH: u64 = 200;
-
-/// How the caller authenticated, as the policies see it in `context.auth`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AuthContext {
-    pub method: AuthMethod,
-    /// A read-only token (the `ro` claim); sessions are never read-only.
-    pub read_only: bool,
-}
-
-/// `context.auth.method`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthMethod {
-    Session,
-    Token,
-}
-
-impl AuthMethod {
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMethod::Session => "session",
-            AuthMethod::Token => "token",
-        }
-    }
-}
-
-impl AuthContext {
-    /// A browser session (also what the decision API assumes when asking on behalf of a member).
-    pub const SESSION: AuthContext = AuthContext {
-        method: AuthMethod::Session,
-        read_only: false,
-    };
-}
-
-/// Who asks, as authorization needs to know them: the user, how they authenticated, and which
-/// tenants they may address (a browser session is confined to its current tenant). The HTTP
-/// layer's authenticated caller is one (`auth::Caller`).
-pub trait Principal {
-    fn user(&self) -> UserId;
-    /// `context.auth` for the policies.
-    fn auth(&self) -> AuthContext;
-    /// Whether a request may name `tenant` (a session only its current tenant).
-    fn may_address(&self, tenant: TenantId) -> bool;
-}
-
-/// What an action is applied to, inside the tenant of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Resource {
-    /// The tenant itself or one of its collections.
-    Tenant,
-    /// One flow (`…/flows/{flow_id}`).
-    Flow(Uuid),
-    /// One membership (`…/members/{user_id}`).
-    Member(UserId),
-}
-
-impl Resource {
-    /// The 404 a non-member gets for a specific resource; `None` for tenant-level resources (403).
-    pub fn hidden_as(self) -> Option<&'static str> {
-        match self {
-            Resource::Tenant => None,
-            Resource::Flow(_) => Some("flow"),
-            Resource::Member(_) => Some("member"),
-        }
-    }
-}
-
-/// The kind of a [`Resource`], which with the action fixes a request's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ResourceKind {
-    Tenant,
-    Flow,
-    Member,
-}
-
-impl Resource {
-    pub fn kind(self) -> ResourceKind {
-        match self {
-            Resource::Tenant => ResourceKind::Tenant,
-            Resource::Flow(_) => ResourceKind::Flow,
-            Resource::Member(_) => ResourceKind::Member,
-        }
-    }
-
-    /// `Type:id` as logged and as the decision API names it.
-    pub fn describe(self, tenant: TenantId) -> String {
-        match self {
-            Resource::Tenant => format!("Tenant:{tenant}"),
-            Resource::Flow(id) => format!("Flow:{id}"),
-            Resource::Member(user) => format!("Member:{user}"),
-        }
-    }
-}
 
 /// What the service answers for a decision: go ahead, or the error the client sees. A Deny is a
 /// 403, or a 404 when a non-member addresses a specific resource (so existence never leaks); a
