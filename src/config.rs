@@ -6,9 +6,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::authz::LogTarget;
-use crate::metrics::MetricsTarget;
-
 /// Default upper bound of `GET /api/token?expiration=` (30 days).
 pub const DEFAULT_MAX_TOKEN_SECONDS: u64 = 2_592_000;
 /// Default lifetime of a token when `expiration` is not given.
@@ -241,5 +238,56 @@ impl Settings {
         self.public_url
             .as_deref()
             .is_some_and(|url| url.starts_with("https://"))
+    }
+}
+
+/// Where decisions are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
+impl std::str::FromStr for LogTarget {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(match value {
+            "" | "off" => LogTarget::Off,
+            "stdout" | "-" => LogTarget::Stdout,
+            path => LogTarget::File(PathBuf::from(path)),
+        })
+    }
+}
+
+/// Where `GET /metrics` is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsTarget {
+    /// Not served at all.
+    Off,
+    /// On the public listener, next to the API.
+    Public,
+    /// On a listener of its own at this address, and not on the public one.
+    Listen(String),
+}
+
+impl std::str::FromStr for MetricsTarget {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim() {
+            "off" => Ok(MetricsTarget::Off),
+            "on" => Ok(MetricsTarget::Public),
+            addr if addr
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) =>
+            {
+                Ok(MetricsTarget::Listen(addr.to_owned()))
+            }
+            other => Err(format!(
+                "`{other}` is not `on`, `off` or an address such as 127.0.0.1:9100"
+            )),
+        }
     }
 }

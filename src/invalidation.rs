@@ -10,7 +10,7 @@
 //! On SQLite there is one server process per database; the admin CLI's changes reach it within
 //! the TTL.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
@@ -18,7 +18,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::startup::AppState;
+use crate::auth::Authn;
+use crate::authz::Authz;
 use crate::store::{TenantId, UserId};
 
 /// The PostgreSQL channel the signals travel on.
@@ -80,7 +81,19 @@ pub async fn publish(db: &DatabaseConnection, keys: &[Key]) -> Result<(), DbErr>
     Ok(())
 }
 
-impl AppState {
+/// The caches a change can make stale (roles in `authz`, user statuses and revocations in
+/// `authn`), and the database whose other instances are told.
+pub struct Caches {
+    db: DatabaseConnection,
+    authn: Arc<Authn>,
+    authz: Arc<Authz>,
+}
+
+impl Caches {
+    pub fn new(db: DatabaseConnection, authn: Arc<Authn>, authz: Arc<Authz>) -> Self {
+        Caches { db, authn, authz }
+    }
+
     /// Records that this process changed what `key` names: forgets the local entry at once and
     /// signals the other processes. A lost signal is logged, not returned: the change itself has
     /// committed, and the other processes' TTL still bounds how stale they get.
@@ -91,7 +104,7 @@ impl AppState {
         }
     }
 
-    /// [`AppState::changed`] when the change succeeded; when it failed, only forgets the local entry
+    /// [`Caches::changed`] when the change succeeded; when it failed, only forgets the local entry
     /// (nothing changed for the others to hear about). Passes the result through.
     pub async fn after_change<T, E>(&self, key: Key, result: Result<T, E>) -> Result<T, E> {
         if result.is_ok() {
@@ -151,9 +164,9 @@ pub struct Stop {
     _sender: watch::Sender<()>,
 }
 
-/// On PostgreSQL, starts the task that feeds other processes' signals into `state`'s caches. It
-/// stops when the returned [`Stop`] is dropped (the state holds it) or the state is gone.
-pub fn spawn_listener(db: &DatabaseConnection, state: Weak<AppState>) -> Option<Stop> {
+/// On PostgreSQL, starts the task that feeds other processes' signals into the caches. It stops
+/// when the returned [`Stop`] is dropped (the application state holds it) or the caches are gone.
+pub fn spawn_listener(db: &DatabaseConnection, state: Weak<Caches>) -> Option<Stop> {
     if db.get_database_backend() != DbBackend::Postgres {
         return None;
     }
@@ -176,7 +189,7 @@ pub fn spawn_listener(db: &DatabaseConnection, state: Weak<AppState>) -> Option<
     Some(Stop { _sender: stop })
 }
 
-async fn listen(pool: sea_orm::sqlx::PgPool, state: Weak<AppState>) {
+async fn listen(pool: sea_orm::sqlx::PgPool, state: Weak<Caches>) {
     loop {
         match PgListener::connect_with(&pool).await {
             Ok(mut listener) => {
@@ -200,7 +213,7 @@ async fn listen(pool: sea_orm::sqlx::PgPool, state: Weak<AppState>) {
 }
 
 /// Applies signals until the connection fails (true: connect again) or the state is gone (false).
-async fn receive(listener: &mut PgListener, state: &Weak<AppState>) -> bool {
+async fn receive(listener: &mut PgListener, state: &Weak<Caches>) -> bool {
     // Signals sent while this process was not listening are lost: start from empty caches.
     match state.upgrade() {
         Some(state) => state.forget_all().await,

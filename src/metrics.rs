@@ -16,38 +16,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::authz::{Action, PolicyStatus};
-
-/// Where `GET /metrics` is served.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetricsTarget {
-    /// Not served at all.
-    Off,
-    /// On the public listener, next to the API.
-    Public,
-    /// On a listener of its own at this address, and not on the public one.
-    Listen(String),
-}
-
-impl std::str::FromStr for MetricsTarget {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        match value.trim() {
-            "off" => Ok(MetricsTarget::Off),
-            "on" => Ok(MetricsTarget::Public),
-            addr if addr
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) =>
-            {
-                Ok(MetricsTarget::Listen(addr.to_owned()))
-            }
-            other => Err(format!(
-                "`{other}` is not `on`, `off` or an address such as 127.0.0.1:9100"
-            )),
-        }
-    }
-}
+pub use crate::config::MetricsTarget;
 
 /// Latency buckets, in seconds: most requests here take well under a millisecond, and the
 /// request deadline (15 s by default) bounds the slowest.
@@ -60,7 +29,8 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
-    /// `zygo_decisions_total` of each action (by [`Action::index`]): `[Deny, Allow]`, resolved
+    /// `zygo_decisions_total` of each action (by its position in the names given to
+    /// [`Metrics::new`]): `[Deny, Allow]`, resolved
     /// once, since every guarded request counts one.
     decisions: Vec<[IntCounter; 2]>,
     /// `zygo_role_cache_requests_total`: `[miss, hit]`.
@@ -76,10 +46,11 @@ pub struct Metrics {
     logins: IntCounterVec,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+/// What the policy gauges show, read when the metrics are rendered.
+pub struct PolicyGauges<'a> {
+    pub version: &'a str,
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
+    pub policies: usize,
 }
 
 /// Registers a collector; the names are fixed and distinct, so this cannot fail in practice.
@@ -113,7 +84,9 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// The metrics of one server; `actions` names the authorization actions, in the order
+    /// [`Metrics::decision`] counts them by.
+    pub fn new(actions: &[&'static str]) -> Self {
         let registry = Registry::new();
         let r = &registry;
         let http_duration = register(
@@ -143,11 +116,9 @@ impl Metrics {
                     "Authorization decisions, by action and decision (Allow or Deny); operations' own checks and the decision API alike.",
                     &["action", "decision"],
                 );
-                Action::ALL
+                actions
                     .iter()
-                    .map(|action| {
-                        ["Deny", "Allow"].map(|d| decisions.with_label_values(&[action.name(), d]))
-                    })
+                    .map(|action| ["Deny", "Allow"].map(|d| decisions.with_label_values(&[action, d])))
                     .collect()
             },
             role_cache: {
@@ -221,9 +192,9 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// One authorization decision.
-    pub fn decision(&self, action: Action, allowed: bool) {
-        if let Some(counters) = self.decisions.get(action.index()) {
+    /// One authorization decision of the action at `action` in the names given to [`Metrics::new`].
+    pub fn decision(&self, action: usize, allowed: bool) {
+        if let Some(counters) = self.decisions.get(action) {
             counters[usize::from(allowed)].inc();
         }
     }
@@ -255,11 +226,12 @@ impl Metrics {
         self.login_throttled.inc();
     }
 
-    /// The text exposition of every metric, with the policy gauges read from `policies` now.
-    pub fn render(&self, policies: &PolicyStatus) -> String {
+    /// The text exposition of every metric, with the policy gauges set from the policy set in
+    /// force now: its version, when it was loaded, and how many policies it holds.
+    pub fn render(&self, policies: &PolicyGauges<'_>) -> String {
         self.policy_info.reset();
         self.policy_info
-            .with_label_values(&[policies.version.as_str()])
+            .with_label_values(&[policies.version])
             .set(1);
         self.policy_loaded.set(policies.loaded_at.timestamp());
         self.policy_count

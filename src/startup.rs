@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use sea_orm::DatabaseConnection;
 
 use crate::api;
 use crate::auth::{Authn, TokenKeys, token};
@@ -18,19 +17,7 @@ use crate::metrics::{Metrics, MetricsTarget};
 use crate::net::DeadlineAcceptor;
 use crate::store;
 
-/// Everything a request handler can reach.
-pub struct AppState {
-    pub db: DatabaseConnection,
-    /// For reads outside a write's transaction (see [`store::reads`]).
-    pub reads: store::reads::Reads,
-    pub authn: Authn,
-    pub authz: Authz,
-    pub settings: Settings,
-    /// This server's metrics (`GET /metrics`).
-    pub metrics: Arc<Metrics>,
-    /// The cross-instance invalidation listener (PostgreSQL); stops when the state is dropped.
-    invalidations: std::sync::OnceLock<invalidation::Stop>,
-}
+pub use crate::api::AppState;
 
 /// Why the service refused to start, as one paragraph for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +76,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
     } else {
         TokenKeys::from_list(settings.token_keys.clone())?
     };
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new(&crate::authz::Action::ALL.map(|a| a.name())));
     let authn = Authn::new(keys, db.clone(), reads.clone(), &settings, metrics.clone());
     let log = DecisionLog::open(&settings.decision_log).map_err(StartError::DecisionLog)?;
     let policies = Arc::new(PolicyStore::new(
@@ -105,6 +92,13 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
         log,
         metrics.clone(),
     );
+    let (authn, authz) = (Arc::new(authn), Arc::new(authz));
+    let caches = Arc::new(invalidation::Caches::new(
+        db.clone(),
+        authn.clone(),
+        authz.clone(),
+    ));
+    let listener = invalidation::spawn_listener(&db, Arc::downgrade(&caches));
     let state = Arc::new(AppState {
         db,
         reads,
@@ -112,11 +106,9 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
         authz,
         settings,
         metrics,
-        invalidations: std::sync::OnceLock::new(),
+        caches,
+        _listener: listener,
     });
-    if let Some(stop) = invalidation::spawn_listener(&state.db, Arc::downgrade(&state)) {
-        let _ = state.invalidations.set(stop);
-    }
     spawn_purger(Arc::downgrade(&state));
     Ok(state)
 }

@@ -9,14 +9,14 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::body::Body;
 use super::models::{Me, Membership, sample};
+use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::{Caller, Via, password, session};
 use crate::authz::{AccountAction, Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::invalidation::Key;
-use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
 /// E-mail and password.
@@ -327,7 +327,7 @@ impl AuthApi {
             Via::Token { .. } => None,
         };
         txn.commit().await?;
-        state.changed(Key::User(caller.user_id)).await;
+        state.caches.changed(Key::User(caller.user_id)).await;
         Ok(PasswordChanged::Done(cookie))
     }
 
@@ -349,7 +349,7 @@ impl AuthApi {
         state
             .authz
             .require_account(&caller, AccountAction::LogoutEverywhere)?;
-        state.end_everything(caller.user_id).await?;
+        state.caches.end_everything(caller.user_id).await?;
         Ok(LogoutResponse::Done(session::clear_cookie(
             state.authn.secure_cookies,
         )))

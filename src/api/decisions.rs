@@ -9,12 +9,12 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::body::Body;
+use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::Caller;
 use crate::authz::{Action, AuthContext, Question, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
-use crate::startup::AppState;
 use crate::store::{TenantId, UserId};
 
 /// Most questions one request may ask.

@@ -9,16 +9,16 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::body::Body;
 use super::json_object::JsonObject;
 use super::models::{Flow, clean_name, sample};
 use super::page::{self, Page};
 use super::serialized::Serialized;
+use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::Caller;
 use crate::authz::{self, Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
-use crate::startup::AppState;
 use crate::store::flows::FlowChanges;
 use crate::store::flows::{Access, ByteBudget, Definition};
 use crate::store::{self, TenantId, UserId};

@@ -13,9 +13,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 
-use super::ApiTags;
+use super::state::AppState;
+use super::tags::ApiTags;
 use crate::error::{ApiError, Errors, can};
-use crate::startup::AppState;
 
 /// The loaded policy set. Only `version` and `last_reload_rejected` are shown unless the server
 /// runs with `--health-details`.

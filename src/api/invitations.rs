@@ -15,14 +15,14 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::models::{Membership, sample};
 use super::page::{self, Page};
+use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::Caller;
 use crate::authz::AccountAction;
 use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
-use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
 /// An invitation addressed to the caller: a role in a tenant, theirs once they accept.
@@ -153,6 +153,7 @@ impl InvitationApi {
         )
         .await;
         let (found, role) = state
+            .caches
             .after_change(Key::Role(caller.user_id, tenant), result)
             .await?
             .ok_or(ApiError::NotFound("invitation"))?;

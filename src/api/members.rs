@@ -9,15 +9,15 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::body::Body;
 use super::models::{Member, sample};
 use super::page::{self, Page};
+use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
-use crate::startup::AppState;
 use crate::store::invitations::Outcome;
 use crate::store::members::ChangeError;
 use crate::store::{self, TenantId, UserId};
@@ -199,7 +199,7 @@ impl MemberApi {
         .await;
         match result.map_err(change_error)? {
             Outcome::Updated => {
-                state.changed(Key::Role(user, tenant)).await;
+                state.caches.changed(Key::Role(user, tenant)).await;
                 let member = store::members::find(&state.db, tenant, user)
                     .await?
                     .ok_or(ApiError::NotFound("member"))?;
@@ -250,7 +250,11 @@ impl MemberApi {
             authz.keeps_manager(tenant, roles)
         })
         .await;
-        match state.after_change(Key::Role(user, tenant), result).await {
+        match state
+            .caches
+            .after_change(Key::Role(user, tenant), result)
+            .await
+        {
             Ok(()) => {}
             Err(ChangeError::NotAMember) => {
                 store::invitations::withdraw(&state.db, tenant, user).await?;

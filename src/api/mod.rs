@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+pub mod caller;
 mod console;
 mod decisions;
 mod flows;
@@ -13,6 +14,8 @@ mod members;
 mod models;
 pub mod page;
 mod serialized;
+pub mod state;
+pub mod tags;
 mod tenants;
 mod tokens;
 
@@ -21,33 +24,14 @@ use std::sync::Arc;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
-use poem_openapi::{OpenApiService, OperationId, Tags};
+use poem_openapi::{OpenApiService, OperationId};
 
 use crate::error::{ApiError, render_error};
 use crate::metrics::{Metrics, MetricsTarget};
-use crate::startup::AppState;
+pub use state::AppState;
+pub use tags::ApiTags;
 
 pub use decisions::MAX_ITEMS as MAX_DECISION_ITEMS;
-
-#[derive(Tags)]
-pub enum ApiTags {
-    /// Logging in and out with a browser session, and who you are.
-    Auth,
-    /// Minting API tokens.
-    Tokens,
-    /// Tenants and the session's current tenant.
-    Tenants,
-    /// Who belongs to a tenant, with which role.
-    Members,
-    /// Invitations to join a tenant, as their invitee sees them.
-    Invitations,
-    /// Flows: tenant-owned JSON documents.
-    Flows,
-    /// The decision API: ask the policies what a member may do.
-    Decisions,
-    /// Service health.
-    Health,
-}
 
 type Apis = (
     auth::AuthApi,
@@ -203,7 +187,14 @@ fn metrics_endpoint(state: Arc<AppState>) -> impl Endpoint + use<> {
         Response::builder()
             .content_type(format!("{}; charset=utf-8", Metrics::content_type()))
             .header(header::CACHE_CONTROL, "no-store")
-            .body(state.metrics.render(&state.authz.policy_status()))
+            .body({
+                let status = state.authz.policy_status();
+                state.metrics.render(&crate::metrics::PolicyGauges {
+                    version: &status.version,
+                    loaded_at: status.loaded_at,
+                    policies: status.policies,
+                })
+            })
     }))
 }
 

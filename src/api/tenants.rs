@@ -9,16 +9,16 @@ use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::ApiTags;
 use super::body::Body;
 use super::models::{Tenant, TenantWithRole, clean_name};
 use super::page::{self, Page};
+use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::config::TenantCreation;
 use crate::error::{ApiError, Errors, can};
 use crate::invalidation::Key;
-use crate::startup::AppState;
 use crate::store::{self, TenantId};
 
 /// A new tenant.
@@ -80,7 +80,7 @@ impl TenantApi {
             .await?;
         let role = state.settings.creator_role.clone();
         let tenant = store::tenants::create(&state.db, id, &name, caller.user_id, &role).await?;
-        state.changed(Key::Role(caller.user_id, id)).await;
+        state.caches.changed(Key::Role(caller.user_id, id)).await;
         Ok(CreatedTenant::Created(Json(TenantWithRole {
             id: tenant.id,
             name: tenant.name,

@@ -9,14 +9,14 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::ApiTags;
 use super::body::Body;
 use super::page::{self, Page};
+use super::state::AppState;
+use super::tags::ApiTags;
 use crate::auth::{Caller, MintRequest, Via, csrf};
 use crate::authz::AccountAction;
 use crate::config::DEFAULT_TOKEN_SECONDS;
 use crate::error::{ApiError, Errors, can};
-use crate::startup::AppState;
 use crate::store;
 
 /// A freshly minted token.
@@ -284,7 +284,10 @@ impl TokenApi {
         state
             .authz
             .require_account(&caller, AccountAction::RevokeToken { own_family })?;
-        state.revoke_families(caller.user_id, &[target]).await?;
+        state
+            .caches
+            .revoke_families(caller.user_id, &[target])
+            .await?;
         Ok(RevokeResponse::Done)
     }
 }

@@ -1,5 +1,6 @@
-//! Who is calling: API tokens, browser sessions, and the [`Caller`] extractor every guarded
-//! operation takes as a parameter (so the requirement shows in its signature and in the spec).
+//! Who is calling: API tokens, browser sessions, and the [`Caller`] they resolve to. The HTTP
+//! layer turns a request into a `Caller` (`api::caller`), which every guarded operation takes as
+//! a parameter, so the requirement shows in its signature and in the spec.
 
 pub mod csrf;
 pub mod mint_rate;
@@ -14,18 +15,14 @@ use std::time::Duration;
 use poem::Request;
 use poem::http::header;
 use poem::web::cookie::CookieJar;
-use poem_openapi::auth::{ApiKey, Bearer};
-use poem_openapi::registry::Registry;
-use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::authz::{AuthContext, AuthMethod};
+use crate::authz::{AuthContext, AuthMethod, Principal};
 use crate::cache::ConsistentCache;
 use crate::config::Settings;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
-use crate::startup::AppState;
 use crate::store::{self, TenantId, UserId};
 
 pub use session::SESSION_COOKIE;
@@ -137,6 +134,20 @@ impl Caller {
             Via::Session { current_tenant, .. } => *current_tenant,
             Via::Token { .. } => None,
         }
+    }
+}
+
+impl Principal for Caller {
+    fn user(&self) -> UserId {
+        self.user_id
+    }
+
+    fn auth(&self) -> AuthContext {
+        Caller::auth(self)
+    }
+
+    fn may_address(&self, tenant: TenantId) -> bool {
+        Caller::may_address(self, tenant)
     }
 }
 
@@ -475,60 +486,5 @@ impl Authn {
             return session::authenticate(self, cookie.value_str()).await;
         }
         Err(ApiError::MissingCredentials)
-    }
-}
-
-/// The `token` header scheme (for the OpenAPI document and Swagger UI's Authorize dialog).
-#[derive(SecurityScheme)]
-#[oai(
-    rename = "TokenHeader",
-    ty = "api_key",
-    key_name = "token",
-    key_in = "header"
-)]
-#[allow(dead_code)]
-pub struct TokenHeaderScheme(ApiKey);
-
-/// `Authorization: Bearer <token>`, accepted as an alternative to the `token` header.
-#[derive(SecurityScheme)]
-#[oai(rename = "Bearer", ty = "bearer", bearer_format = "JWT")]
-#[allow(dead_code)]
-pub struct BearerScheme(Bearer);
-
-/// The `session` cookie set by `POST /api/login`.
-#[derive(SecurityScheme)]
-#[oai(
-    rename = "SessionCookie",
-    ty = "api_key",
-    key_name = "session",
-    key_in = "cookie"
-)]
-#[allow(dead_code)]
-pub struct SessionCookieScheme(ApiKey);
-
-impl<'a> ApiExtractor<'a> for Caller {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        <TokenHeaderScheme as ApiExtractor>::register(registry);
-        <BearerScheme as ApiExtractor>::register(registry);
-        <SessionCookieScheme as ApiExtractor>::register(registry);
-    }
-
-    fn security_schemes() -> Vec<&'static str> {
-        vec!["TokenHeader", "Bearer", "SessionCookie"]
-    }
-
-    async fn from_request(
-        req: &'a Request,
-        _body: &mut poem::RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let state = req
-            .data::<Arc<AppState>>()
-            .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-        Ok(state.authn.authenticate(req).await?)
     }
 }

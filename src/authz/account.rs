@@ -15,9 +15,8 @@ use cedar_policy::{
     RestrictedExpression,
 };
 
-use super::AuthContext;
-use super::decide::Decision;
 use super::policies::PolicyBundle;
+use super::types::{AuthContext, Decision};
 use crate::store::UserId;
 
 /// An action on the caller's own account, with what the policies need to judge it.

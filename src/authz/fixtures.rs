@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{AccountAction, Action, AuthContext, AuthMethod, PolicyBundle, Query, Resource};
+use super::account::AccountAction;
+use super::policies::PolicyBundle;
+use super::types::{Action, AuthContext, AuthMethod, Query, Resource};
 use crate::store::flows::Attributes;
 use crate::store::{TenantId, UserId};
 

@@ -3,10 +3,11 @@
 //! Only ids appear: never a token, a session id or a password.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::Serialize;
+
+pub use crate::config::LogTarget;
 
 tokio::task_local! {
     /// The id of the request being served (set by the HTTP layer for the request's lifetime).
@@ -16,26 +17,6 @@ tokio::task_local! {
 /// The current request's id, if any.
 pub fn request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
-}
-
-/// Where decisions are written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogTarget {
-    Off,
-    Stdout,
-    File(PathBuf),
-}
-
-impl std::str::FromStr for LogTarget {
-    type Err = String;
-
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(match value {
-            "" | "off" => LogTarget::Off,
-            "stdout" | "-" => LogTarget::Stdout,
-            path => LogTarget::File(PathBuf::from(path)),
-        })
-    }
 }
 
 /// One decision, as logged.

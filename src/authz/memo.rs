@@ -16,8 +16,7 @@
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
-use super::decide::{Decision, Question, Subject};
-use super::{Action, AuthContext, Resource};
+use super::types::{Action, AuthContext, Decision, Question, Resource, Subject};
 use crate::store::flows::Attributes;
 use crate::store::{TenantId, UserId};
 
@@ -151,7 +150,7 @@ impl Memo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authz::AuthMethod;
+    use crate::authz::types::AuthMethod;
     use uuid::Uuid;
 
     fn decision(allowed: bool) -> Decision {
@@ -258,7 +257,7 @@ mod tests {
     #[test]
     fn a_batch_remembers_only_answers_given_on_the_questions_own_attributes() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-        let bundle = crate::authz::PolicyBundle::load(&dir).expect("shipped policies");
+        let bundle = crate::authz::policies::PolicyBundle::load(&dir).expect("shipped policies");
         let viewer = UserId(Uuid::from_u128(1));
         let owner = UserId(Uuid::from_u128(2));
         let tenant = TenantId(Uuid::from_u128(3));

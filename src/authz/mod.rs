@@ -7,9 +7,11 @@ pub mod fixtures;
 mod index;
 pub mod log;
 mod memo;
+mod names;
 pub mod policies;
 pub mod pushdown;
 pub mod reload;
+mod types;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +19,6 @@ use std::time::{Duration, Instant};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::auth::Caller;
 use crate::cache::ConsistentCache;
 use crate::error::{ApiError, ApiResult};
 use crate::metrics::Metrics;
@@ -26,166 +27,16 @@ use crate::store::page::{Keyset, Rows};
 use crate::store::{self, TenantId, UserId};
 
 pub use account::AccountAction;
-pub use decide::{Decision, Query, Question, Subject};
 pub use log::{DecisionLog, Entry, LogTarget};
 pub use policies::{Diagnostic, LoadError, PolicyBundle};
 pub use reload::{PolicyStatus, PolicyStore};
-
-/// The actions of the schema (`Zygo::Action::"…"`), named as there.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    CreateTenant,
-    SelectTenant,
-    ReadTenant,
-    ListMembers,
-    SetMemberRole,
-    RemoveMember,
-    ListFlows,
-    CreateFlow,
-    ReadFlow,
-    UpdateFlow,
-    DeleteFlow,
-    ShareFlow,
-    Authorize,
-    AuthorizeOnBehalf,
-}
-
-impl Action {
-    pub const ALL: [Action; 14] = [
-        Action::CreateTenant,
-        Action::SelectTenant,
-        Action::ReadTenant,
-        Action::ListMembers,
-        Action::SetMemberRole,
-        Action::RemoveMember,
-        Action::ListFlows,
-        Action::CreateFlow,
-        Action::ReadFlow,
-        Action::UpdateFlow,
-        Action::DeleteFlow,
-        Action::ShareFlow,
-        Action::Authorize,
-        Action::AuthorizeOnBehalf,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Action::CreateTenant => "CreateTenant",
-            Action::SelectTenant => "SelectTenant",
-            Action::ReadTenant => "ReadTenant",
-            Action::ListMembers => "ListMembers",
-            Action::SetMemberRole => "SetMemberRole",
-            Action::RemoveMember => "RemoveMember",
-            Action::ListFlows => "ListFlows",
-            Action::CreateFlow => "CreateFlow",
-            Action::ReadFlow => "ReadFlow",
-            Action::UpdateFlow => "UpdateFlow",
-            Action::DeleteFlow => "DeleteFlow",
-            Action::ShareFlow => "ShareFlow",
-            Action::Authorize => "Authorize",
-            Action::AuthorizeOnBehalf => "AuthorizeOnBehalf",
-        }
-    }
-
-    /// Whether a session must have selected the request's tenant first. Creating a tenant and
-    /// selecting one are how a session gets there.
-    pub fn needs_selected_tenant(self) -> bool {
-        !matches!(self, Action::CreateTenant | Action::SelectTenant)
-    }
-
-    /// The position in [`Action::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn parse(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.name() == name)
-    }
-}
+pub use types::{
+    Action, AuthContext, AuthMethod, Decision, Principal, Query, Question, Resource, ResourceKind,
+    Subject,
+};
 
 /// Rows read at a time when a list's rows are decided one by one (see [`Authz::flows`]).
 const DECIDED_BATCH: u64 = 200;
-
-/// How the caller authenticated, as the policies see it in `context.auth`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AuthContext {
-    pub method: AuthMethod,
-    /// A read-only token (the `ro` claim); sessions are never read-only.
-    pub read_only: bool,
-}
-
-/// `context.auth.method`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuthMethod {
-    Session,
-    Token,
-}
-
-impl AuthMethod {
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMethod::Session => "session",
-            AuthMethod::Token => "token",
-        }
-    }
-}
-
-impl AuthContext {
-    /// A browser session (also what the decision API assumes when asking on behalf of a member).
-    pub const SESSION: AuthContext = AuthContext {
-        method: AuthMethod::Session,
-        read_only: false,
-    };
-}
-
-/// What an action is applied to, inside the tenant of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Resource {
-    /// The tenant itself or one of its collections.
-    Tenant,
-    /// One flow (`…/flows/{flow_id}`).
-    Flow(Uuid),
-    /// One membership (`…/members/{user_id}`).
-    Member(UserId),
-}
-
-impl Resource {
-    /// The 404 a non-member gets for a specific resource; `None` for tenant-level resources (403).
-    pub fn hidden_as(self) -> Option<&'static str> {
-        match self {
-            Resource::Tenant => None,
-            Resource::Flow(_) => Some("flow"),
-            Resource::Member(_) => Some("member"),
-        }
-    }
-}
-
-/// The kind of a [`Resource`], which with the action fixes a request's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ResourceKind {
-    Tenant,
-    Flow,
-    Member,
-}
-
-impl Resource {
-    pub fn kind(self) -> ResourceKind {
-        match self {
-            Resource::Tenant => ResourceKind::Tenant,
-            Resource::Flow(_) => ResourceKind::Flow,
-            Resource::Member(_) => ResourceKind::Member,
-        }
-    }
-
-    /// `Type:id` as logged and as the decision API names it.
-    pub fn describe(self, tenant: TenantId) -> String {
-        match self {
-            Resource::Tenant => format!("Tenant:{tenant}"),
-            Resource::Flow(id) => format!("Flow:{id}"),
-            Resource::Member(user) => format!("Member:{user}"),
-        }
-    }
-}
 
 /// What the service answers for a decision: go ahead, or the error the client sees. A Deny is a
 /// 403, or a 404 when a non-member addresses a specific resource (so existence never leaks); a
@@ -418,7 +269,8 @@ impl Authz {
         decision: &Decision,
         started: Instant,
     ) {
-        self.metrics.decision(question.action, decision.allowed);
+        self.metrics
+            .decision(question.action.index(), decision.allowed);
         if !self.log.enabled() {
             return;
         }
@@ -441,31 +293,31 @@ impl Authz {
     /// The one authorization call of a guarded operation. `Ok` means go ahead; see [`outcome`].
     pub async fn require(
         &self,
-        caller: &Caller,
+        caller: &impl Principal,
         tenant: TenantId,
         action: Action,
         resource: Resource,
     ) -> ApiResult<()> {
-        let role = self.role_of(caller.user_id, tenant).await?;
+        let role = self.role_of(caller.user(), tenant).await?;
         self.require_on(caller, tenant, role.as_deref(), action, resource, None)
     }
 
     /// The authorization call of an operation on the caller's own account (see [`account`]):
     /// `Ok` to go ahead, 403 when the policies refuse.
-    pub fn require_account(&self, caller: &Caller, action: AccountAction) -> ApiResult<()> {
+    pub fn require_account(&self, caller: &impl Principal, action: AccountAction) -> ApiResult<()> {
         let started = Instant::now();
         let bundle = self.bundle();
-        let decision = bundle.decide_account(caller.user_id, caller.auth(), action);
+        let decision = bundle.decide_account(caller.user(), caller.auth(), action);
         if self.log.enabled() {
             self.log.record(&Entry {
                 time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 request_id: log::request_id(),
                 source: "require",
-                principal: caller.user_id.to_string(),
+                principal: caller.user().to_string(),
                 role: None,
                 tenant: String::new(),
                 action: action.name(),
-                resource: format!("User:{}", caller.user_id),
+                resource: format!("User:{}", caller.user()),
                 decision: if decision.allowed { "Allow" } else { "Deny" },
                 policies: &decision.reasons,
                 errors: &decision.errors,
@@ -486,7 +338,7 @@ impl Authz {
     /// [`judge_flow`] again.
     pub fn require_flow(
         &self,
-        caller: &Caller,
+        caller: &impl Principal,
         tenant: TenantId,
         role: Option<&str>,
         action: Action,
@@ -495,7 +347,7 @@ impl Authz {
     ) -> ApiResult<()> {
         let started = Instant::now();
         let subject = Subject {
-            user: caller.user_id,
+            user: caller.user(),
             role,
             tenant,
             auth: caller.auth(),
@@ -520,7 +372,7 @@ impl Authz {
 
     fn require_on(
         &self,
-        caller: &Caller,
+        caller: &impl Principal,
         tenant: TenantId,
         role: Option<&str>,
         action: Action,
@@ -529,7 +381,7 @@ impl Authz {
     ) -> ApiResult<()> {
         let started = Instant::now();
         let subject = Subject {
-            user: caller.user_id,
+            user: caller.user(),
             role,
             tenant,
             auth: caller.auth(),
@@ -567,15 +419,15 @@ impl Authz {
     /// under that budget, and a flow that would pass it ends the page.
     pub async fn flows(
         &self,
-        caller: &Caller,
+        caller: &impl Principal,
         tenant: TenantId,
         action: Action,
         page: Keyset,
         budget: ByteBudget,
     ) -> ApiResult<Rows<Flow>> {
-        let role = self.role_of(caller.user_id, tenant).await?;
+        let role = self.role_of(caller.user(), tenant).await?;
         let subject = Subject {
-            user: caller.user_id,
+            user: caller.user(),
             role: role.as_deref(),
             tenant,
             auth: caller.auth(),

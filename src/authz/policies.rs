@@ -11,10 +11,10 @@ use cedar_policy::{
 };
 use sha2::{Digest, Sha256};
 
-use super::decide::Names;
 use super::index::PolicyIndex;
 use super::memo::{MEMO_BYTES, Memo};
-use super::{Action, ResourceKind};
+use super::names::Names;
+use super::types::{Action, ResourceKind};
 
 pub const SCHEMA_FILE: &str = "schema.cedarschema";
 pub const ROLES_FILE: &str = "roles.cedarentities.json";

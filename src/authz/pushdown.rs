@@ -30,9 +30,8 @@ use cedar_policy::{
 use sea_orm::Condition;
 use uuid::Uuid;
 
-use super::Action;
-use super::decide::Subject;
 use super::policies::PolicyBundle;
+use super::types::{Action, Subject};
 use crate::store::TenantId;
 use crate::store::flows::{Access, Filter};
 
@@ -475,7 +474,7 @@ fn partial(entities: Entities, bundle: &PolicyBundle) -> Result<PartialEntities,
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::authz::AuthContext;
+    use crate::authz::types::AuthContext;
     use crate::store::UserId;
 
     #[test]

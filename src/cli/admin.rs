@@ -5,10 +5,9 @@ use std::io::BufRead;
 
 use uuid::Uuid;
 
-use super::{
-    CliResult, DbArgs, MemberCommand, PolicyArgs, TenantCommand, UserCommand, load_policies,
-    open_db, user_by_email,
-};
+use super::args::{MemberCommand, TenantCommand, UserCommand};
+use super::common::{CliResult, load_policies, open_db, user_by_email};
+use super::options::{DbArgs, PolicyArgs};
 use crate::auth::password;
 use crate::config::Settings;
 use crate::invalidation::{self, Key};

@@ -8,43 +8,17 @@
 
 mod admin;
 mod args;
+mod common;
+mod options;
 mod policy;
 mod serve;
 
 pub use args::{
-    Cli, Command, DbArgs, ExplainVia, MemberCommand, PolicyArgs, PolicyCommand, TenantCommand,
-    UserCommand,
+    Cli, Command, ExplainVia, MemberCommand, PolicyCommand, TenantCommand, UserCommand,
 };
+pub use common::CliResult;
+pub use options::{DbArgs, PolicyArgs};
 pub use serve::ServeArgs;
-
-use crate::authz::PolicyBundle;
-use crate::store::{self, UserId};
-
-/// A user mistake or an operational failure, printed as one sentence.
-pub type CliResult = Result<(), String>;
-
-fn load_policies(args: &PolicyArgs) -> Result<PolicyBundle, String> {
-    PolicyBundle::load(&args.policies).map_err(|err| {
-        format!(
-            "the policies in {} do not validate:\n{err}",
-            args.policies.display()
-        )
-    })
-}
-
-async fn open_db(args: &DbArgs) -> Result<sea_orm::DatabaseConnection, String> {
-    store::open(&args.settings())
-        .await
-        .map_err(|e| e.to_string())
-}
-
-async fn user_by_email(db: &sea_orm::DatabaseConnection, email: &str) -> Result<UserId, String> {
-    store::users::find_by_email(db, email)
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|u| UserId(u.id))
-        .ok_or_else(|| format!("no user with e-mail {email}"))
-}
 
 pub async fn run(cli: Cli) -> CliResult {
     match cli.command {
@@ -55,7 +29,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Policy(command) => policy::policy(command).await,
         Command::Openapi(policy) => policy::openapi(&policy),
         Command::Migrate { db } => {
-            open_db(&db).await?;
+            common::open_db(&db).await?;
             println!("the database schema is up to date");
             Ok(())
         }

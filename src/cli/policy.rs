@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use super::{
-    CliResult, DbArgs, ExplainVia, PolicyArgs, PolicyCommand, load_policies, open_db, user_by_email,
-};
+use super::args::{ExplainVia, PolicyCommand};
+use super::common::{CliResult, load_policies, open_db, user_by_email};
+use super::options::{DbArgs, PolicyArgs};
 use crate::authz::{
     Action, AuthContext, AuthMethod, FlowAsk, FlowJudgement, Query, Resource, Subject, fixtures,
     judge_flow, outcome,

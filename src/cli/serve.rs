@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{CliResult, DbArgs, PolicyArgs};
+use super::common::CliResult;
+use super::options::{DbArgs, PolicyArgs};
 use crate::authz::LogTarget;
 use crate::config::{
     DEFAULT_MAX_LIVE_TOKENS, DEFAULT_MAX_TOKEN_SECONDS, DEFAULT_REQUEST_TIMEOUT_SECONDS,
