@@ -212,7 +212,7 @@ impl AuthApi {
         // and one that comes later finds the session and ends it.
         let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
         let (id, started) = session::start(&state.authn, &txn, user_id, tenant).await?;
-        let unchanged = store::users::find_settled(&txn, user_id)
+        let unchanged = store::users::find_for_update(&txn, user_id)
             .await?
             .is_some_and(|now| !now.disabled && now.password_hash == user.password_hash);
         if !unchanged {

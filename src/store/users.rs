@@ -108,6 +108,24 @@ pub async fn end_credentials(
     Ok(at)
 }
 
+/// The user as stored now, holding the row (PostgreSQL) until the transaction ends: it waits
+/// for a kill switch in progress, and the transaction may then write the row (a login counts
+/// itself) without upgrading a shared lock, which concurrent logins would deadlock on.
+pub async fn find_for_update(
+    txn: &sea_orm::DatabaseTransaction,
+    id: UserId,
+) -> Result<Option<User>, sea_orm::DbErr> {
+    let select = user::Entity::find_by_id(id.0);
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        select
+            .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
+            .one(txn)
+            .await
+    } else {
+        select.one(txn).await
+    }
+}
+
 /// Holds the user's row (PostgreSQL) until the transaction ends, so that what is counted per
 /// user inside it (live tokens) is counted by one transaction at a time. On SQLite the
 /// transaction's first write serializes it instead.
