@@ -230,3 +230,63 @@ pub fn clean_name(field: &'static str, name: &str) -> crate::error::ApiResult<St
     }
     Ok(trimmed.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use poem_openapi::types::ToJSON;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::super::json_object::RawObject;
+    use super::Flow;
+    use crate::store::flows::Definition;
+
+    fn flow(owner: Option<Uuid>, nanos: u32, definition: serde_json::Value) -> Flow {
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 6, 10, 0, 0)
+            .single()
+            .and_then(|t| {
+                t.with_timezone(&Utc)
+                    .checked_add_signed(chrono::Duration::nanoseconds(i64::from(nanos)))
+            })
+            .expect("a valid time");
+        Flow {
+            id: Uuid::new_v4(),
+            name: "Ünïcode \"quoted\" \\ name\n".into(),
+            definition: RawObject(Definition::of(&definition).expect("json")),
+            owner,
+            labels: vec!["confidential".into(), "team-7".into()],
+            created_at: at,
+            updated_at: at + chrono::Duration::days(400),
+        }
+    }
+
+    #[test]
+    fn a_flow_serialises_as_its_documented_json() {
+        let cases = [
+            flow(None, 0, json!({})),
+            flow(
+                Some(Uuid::new_v4()),
+                123_456_789,
+                json!({"z": 1, "a": [1, 2.5, "x", null, true], "m": {"k": {}}}),
+            ),
+            flow(
+                Some(Uuid::nil()),
+                1_000,
+                json!({"\u{0000}": "nul", "emoji": "🦀"}),
+            ),
+            flow(
+                None,
+                7,
+                json!({"n": [0, -1, 1.5, 1e300, 18446744073709551615u64, -9223372036854775808i64],
+                       "s": "\"\\/\u{1f}\u{7f}\u{2028}é", "deep": {"a": [{"b": [[]]}]}}),
+            ),
+        ];
+        for case in cases {
+            let documented = serde_json::to_string(&case.to_json()).expect("json");
+            let written = serde_json::to_string(&case).expect("json");
+            assert_eq!(written, documented);
+        }
+    }
+}

@@ -385,3 +385,50 @@ impl PolicyBundle {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::super::policies::PolicyBundle;
+    use super::super::types::{Action, AuthContext, Question, Resource, Subject};
+    use crate::store::flows::Attributes;
+    use crate::store::{TenantId, UserId};
+
+    #[test]
+    fn a_batch_remembers_only_answers_given_on_the_questions_own_attributes() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let bundle = PolicyBundle::load(&dir).expect("shipped policies");
+        let viewer = UserId(Uuid::from_u128(1));
+        let owner = UserId(Uuid::from_u128(2));
+        let tenant = TenantId(Uuid::from_u128(3));
+        let open = Attributes {
+            owner: Some(owner),
+            ..Attributes::default()
+        };
+        let confidential = Attributes {
+            labels: vec!["confidential".into()],
+            ..open.clone()
+        };
+        let subject = Subject {
+            user: viewer,
+            role: Some("Viewer"),
+            tenant,
+            auth: AuthContext::SESSION,
+        };
+        let ask = |attrs| Question {
+            action: Action::ReadFlow,
+            resource: Resource::Flow(Uuid::from_u128(4)),
+            resource_tenant: tenant,
+            flow: Some(attrs),
+        };
+        let (first, second) = (ask(&open), ask(&confidential));
+        let alone = |question: &Question| bundle.decide_many_afresh(&subject, &[*question]);
+        // The shipped policies answer the two differently, so a mix-up would show.
+        assert_ne!(alone(&first), alone(&second));
+        // One batch builds the flow once, from the first question's attributes.
+        bundle.decide_many(&subject, &[first, second]);
+        assert_eq!(bundle.decide_many(&subject, &[second]), alone(&second));
+        assert_eq!(bundle.decide_many(&subject, &[first]), alone(&first));
+    }
+}
