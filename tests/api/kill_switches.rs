@@ -64,13 +64,21 @@ async fn mint_many(app: &TestApp, user: UserId, count: usize) -> Vec<String> {
     kept
 }
 
-/// A world whose users may hold and mint as many tokens as the test needs.
-async fn roomy_world() -> World {
+/// The test world on a server whose settings `configure` changed.
+async fn world_with(configure: impl FnOnce(&mut zygo::config::Settings)) -> World {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(dir.path());
-    settings.max_live_tokens = 100_000;
-    settings.token_mints_per_minute = 0;
+    configure(&mut settings);
     World::on(spawn_with(settings, dir).await).await
+}
+
+/// A world whose users may hold and mint as many tokens as the test needs.
+async fn roomy_world() -> World {
+    world_with(|settings| {
+        settings.max_live_tokens = 100_000;
+        settings.token_mints_per_minute = 0;
+    })
+    .await
 }
 
 /// Every token is refused: `token_revoked`, or `invalid_credentials` while the user is disabled.
@@ -277,10 +285,10 @@ async fn a_password_change_that_fails_changes_nothing() {
 
 #[tokio::test]
 async fn a_user_holds_at_most_the_configured_number_of_live_tokens() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path());
-    settings.max_live_tokens = 3;
-    let world = World::on(spawn_with(settings, dir).await).await;
+    let world = world_with(|settings| {
+        settings.max_live_tokens = 3;
+    })
+    .await;
     let app = &world.app;
     let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
     let session = Cred::Cookie(cookie);
@@ -316,10 +324,10 @@ async fn a_user_holds_at_most_the_configured_number_of_live_tokens() {
 
 #[tokio::test]
 async fn concurrent_mints_never_pass_the_live_token_bound() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path());
-    settings.max_live_tokens = 5;
-    let world = World::on(spawn_with(settings, dir).await).await;
+    let world = world_with(|settings| {
+        settings.max_live_tokens = 5;
+    })
+    .await;
     let app = &world.app;
     let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
     let session = Cred::Cookie(cookie);
@@ -338,10 +346,10 @@ async fn concurrent_mints_never_pass_the_live_token_bound() {
 
 #[tokio::test]
 async fn minting_faster_than_the_configured_rate_is_refused_with_a_wait() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path());
-    settings.token_mints_per_minute = 2;
-    let world = World::on(spawn_with(settings, dir).await).await;
+    let world = world_with(|settings| {
+        settings.token_mints_per_minute = 2;
+    })
+    .await;
     let app = &world.app;
     let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
     let session = Cred::Cookie(cookie);
@@ -475,12 +483,12 @@ async fn a_token_minted_while_the_user_logs_out_everywhere_does_not_survive_it()
 #[tokio::test]
 async fn a_login_racing_a_password_change_or_a_disable_keeps_no_session() {
     // Logins in flight hold places on the throttle's counters: room for all of them.
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path());
-    settings.login_failures_per_account_and_address = 100;
-    settings.login_failures_per_address = 100;
-    settings.login_failures_per_account = 100;
-    let world = World::on(spawn_with(settings, dir).await).await;
+    let world = world_with(|settings| {
+        settings.login_failures_per_account_and_address = 100;
+        settings.login_failures_per_address = 100;
+        settings.login_failures_per_account = 100;
+    })
+    .await;
     let app = &world.app;
     let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
     let login = || {
