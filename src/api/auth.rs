@@ -211,7 +211,7 @@ impl AuthApi {
         // a disable that committed while the password was being checked refuses this login,
         // and one that comes later finds the session and ends it.
         let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
-        let (id, started) = session::start(&state.authn, &txn, user_id, tenant).await?;
+        let (id, started) = state.authn.start_session(&txn, user_id, tenant).await?;
         let unchanged = store::users::find_for_update(&txn, user_id)
             .await?
             .is_some_and(|now| !now.disabled && now.password_hash == user.password_hash);
@@ -320,8 +320,10 @@ impl AuthApi {
         store::users::end_credentials(&txn, caller.user_id).await?;
         let cookie = match &caller.via {
             Via::Session { current_tenant, .. } => {
-                let (id, _) =
-                    session::start(&state.authn, &txn, caller.user_id, *current_tenant).await?;
+                let (id, _) = state
+                    .authn
+                    .start_session(&txn, caller.user_id, *current_tenant)
+                    .await?;
                 Some(session::cookie(&id, state.authn.secure_cookies))
             }
             Via::Token { .. } => None,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use poem::Request;
 use poem::http::header;
 use poem::web::cookie::CookieJar;
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use crate::authz::{AuthContext, AuthMethod, Principal};
@@ -461,6 +461,69 @@ impl Authn {
         })
     }
 
+    /// Starts a fresh session (never one the client proposed) and returns its cookie value and the
+    /// stored session.
+    pub async fn start_session(
+        &self,
+        db: &impl ConnectionTrait,
+        user: UserId,
+        tenant: Option<TenantId>,
+    ) -> ApiResult<(String, store::sessions::Session)> {
+        let id = session::new_id();
+        let lifetime = chrono::Duration::from_std(self.session_lifetime)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let session = store::sessions::create(
+            db,
+            session::hash_id(&id),
+            user,
+            tenant,
+            chrono::Utc::now() + lifetime,
+        )
+        .await?;
+        Ok((id, session))
+    }
+
+    /// Resolves a session cookie into a caller; unknown, expired (absolute lifetime or idle timeout)
+    /// or disabled-user sessions are a 401. A database that cannot be read is a 503, never a pass.
+    pub async fn from_session(&self, id: &str) -> ApiResult<Caller> {
+        let (db, reads) = (&self.db, &self.reads);
+        let id_hash = session::hash_id(id);
+        let session = reads
+            .session(&id_hash)
+            .await?
+            .ok_or(ApiError::SessionInvalid)?;
+        let now = chrono::Utc::now();
+        let idle = chrono::Duration::from_std(self.session_idle)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if session.expires_at <= now || session.last_seen_at + idle <= now {
+            store::sessions::delete(db, &id_hash).await?;
+            return Err(ApiError::SessionInvalid);
+        }
+        let user = UserId(session.user_id);
+        // A disabled user, or a session started before the user's last kill switch.
+        if !self
+            .standing(user)
+            .await?
+            .is_some_and(|standing| standing.admits_session(session.created_at))
+        {
+            return Err(ApiError::SessionInvalid);
+        }
+        let touch_after =
+            chrono::Duration::from_std(session::TOUCH_AFTER.min(self.session_idle / 2))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if now - session.last_seen_at >= touch_after {
+            store::sessions::touch(db, &id_hash).await?;
+        }
+        Ok(Caller {
+            user_id: user,
+            via: Via::Session {
+                id_hash,
+                current_tenant: session.current_tenant_id.map(TenantId),
+                created_at: session.created_at,
+            },
+        })
+    }
+
     /// Authenticates the request: a token (`token` header, or `Authorization: Bearer`) alone
     /// decides when present, even next to a valid cookie; otherwise the `session` cookie.
     pub async fn authenticate(&self, req: &Request) -> ApiResult<Caller> {
@@ -483,7 +546,7 @@ impl Authn {
         let jar = req.cookie();
         if let Some(cookie) = CookieJar::get(jar, SESSION_COOKIE) {
             self.check_same_origin(req)?;
-            return session::authenticate(self, cookie.value_str()).await;
+            return self.from_session(cookie.value_str()).await;
         }
         Err(ApiError::MissingCredentials)
     }

@@ -4,16 +4,27 @@
 use serde_json::json;
 use uuid::Uuid;
 use zygo::auth::session;
-use zygo::store::{self, TenantId};
+use zygo::store::{self, TenantId, UserId};
 
-use crate::helpers::spawn_app;
+use crate::helpers::TestDb;
+
+/// Stores a session as a login does and returns the hash it is found by.
+async fn start_session(db: &TestDb, user: UserId, tenant: Option<TenantId>) -> String {
+    let hash = session::hash_id(&session::new_id());
+    let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+    store::sessions::create(&db.db, hash.clone(), user, tenant, expires)
+        .await
+        .unwrap();
+    hash
+}
 
 #[tokio::test]
 async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
-    let app = spawn_app().await;
-    let state = &app.state;
-    let owner = app.add_user("reads@example.com", "reads-password-1").await;
-    let tenant = app.add_tenant("Reads", owner).await;
+    let state = TestDb::open().await;
+    let owner = state
+        .add_user("reads@example.com", "reads-password-1")
+        .await;
+    let tenant = state.add_tenant("Reads", owner).await;
     let flow = store::flows::create(
         &state.db,
         tenant,
@@ -24,8 +35,12 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
     )
     .await
     .unwrap();
-    let reader = app.add_user("reader@example.com", "reads-password-2").await;
-    let editor = app.add_user("editor@example.com", "reads-password-3").await;
+    let reader = state
+        .add_user("reader@example.com", "reads-password-2")
+        .await;
+    let editor = state
+        .add_user("editor@example.com", "reads-password-3")
+        .await;
     for (user, access) in [
         (reader, store::flows::Access::Read),
         (editor, store::flows::Access::Edit),
@@ -92,10 +107,7 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
     );
 
     for current in [None, Some(tenant)] {
-        let (id, _) = session::start(&state.authn, &state.db, owner, current)
-            .await
-            .unwrap();
-        let hash = session::hash_id(&id);
+        let hash = start_session(&state, owner, current).await;
         let direct = state.reads.session(&hash).await.unwrap();
         let pooled = store::sessions::find(&state.db, &hash).await.unwrap();
         assert!(direct.is_some());
@@ -110,11 +122,10 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
 /// commits sees it, whatever else is being read at the same moment.
 #[tokio::test]
 async fn concurrent_reads_each_get_their_own_row_and_see_committed_writes() {
-    let app = spawn_app().await;
-    let state = app.state.clone();
-    let owner = app.add_user("many@example.com", "reads-password-1").await;
-    let tenant = app.add_tenant("Many", owner).await;
-    let other = app.add_tenant("Other", owner).await;
+    let state = std::sync::Arc::new(TestDb::open().await);
+    let owner = state.add_user("many@example.com", "reads-password-1").await;
+    let tenant = state.add_tenant("Many", owner).await;
+    let other = state.add_tenant("Other", owner).await;
     let mut flows = Vec::new();
     for n in 0..40 {
         let labels = if n % 3 == 0 {
@@ -136,10 +147,7 @@ async fn concurrent_reads_each_get_their_own_row_and_see_committed_writes() {
     }
     let mut sessions = Vec::new();
     for _ in 0..10 {
-        let (id, _) = session::start(&state.authn, &state.db, owner, Some(tenant))
-            .await
-            .unwrap();
-        sessions.push(session::hash_id(&id));
+        sessions.push(start_session(&state, owner, Some(tenant)).await);
     }
 
     // Every flow three times, a missing id and each flow asked in the wrong tenant, all at once.

@@ -10,6 +10,8 @@
 //!
 //! - `app`: the in-process server ([`TestApp`], [`spawn_app`], [`spawn_with`], [`test_settings`])
 //!   and the client side ([`Cred`], [`Reply`], [`send`]);
+//! - `database`: [`TestDb`], a fresh migrated database with the request path's readers and no
+//!   server, for tests of the store alone;
 //! - `world`: [`World`], two tenants with a user in each role, and the store fixtures behind it;
 //! - `postgres`: which backend runs, fresh PostgreSQL databases, and [`PrivatePostgres`], a server a
 //!   test may stop;
@@ -20,6 +22,7 @@ use serde_json::Value;
 
 mod app;
 mod binary;
+mod database;
 mod postgres;
 mod proxy;
 mod world;
@@ -29,6 +32,7 @@ pub use app::{
     spawn_with, test_settings,
 };
 pub use binary::{listening_address, login_over_http, serve_binary, stop_binary};
+pub use database::TestDb;
 pub use postgres::{PrivatePostgres, backend, fresh_database_url, postgres_admin_url};
 pub use proxy::FreezableProxy;
 pub use world::{PASSWORD, World};

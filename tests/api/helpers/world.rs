@@ -1,31 +1,20 @@
 //! A small world of two tenants and a user in each role, and the store fixtures that build it.
 
 use serde_json::json;
-use uuid::Uuid;
-use zygo::auth::password;
 use zygo::store::{self, TenantId, UserId};
 
 use super::app::{Cred, TestApp, spawn_app};
+use super::database::{add_tenant, add_user};
 
 impl TestApp {
     /// Creates a user straight in the store (the CLI has its own test).
     pub async fn add_user(&self, email: &str, pass: &str) -> UserId {
-        let hash = password::hash(pass).expect("hash");
-        UserId(
-            store::users::create(&self.state.db, email, hash)
-                .await
-                .expect("user created")
-                .id,
-        )
+        add_user(&self.state.db, email, pass).await
     }
 
     /// Creates a tenant owned (as Admin) by `owner`.
     pub async fn add_tenant(&self, name: &str, owner: UserId) -> TenantId {
-        let id = TenantId(Uuid::new_v4());
-        store::tenants::create(&self.state.db, id, name, owner, "Admin")
-            .await
-            .expect("tenant created");
-        id
+        add_tenant(&self.state.db, name, owner).await
     }
 
     pub async fn set_role(&self, tenant: TenantId, user: UserId, role: &str) {
