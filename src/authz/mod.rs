@@ -2,6 +2,7 @@
 //! one `require` call every guarded operation makes before any side effect.
 
 pub mod account;
+pub mod analysis;
 mod decide;
 pub mod fixtures;
 mod index;

@@ -1,6 +1,8 @@
 //! The command line's arguments: every command and its flags (`serve`'s own are in
 //! [`super::serve::ServeArgs`]).
 
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
@@ -146,6 +148,25 @@ pub enum PolicyCommand {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Compare two policy folders with the SMT solver `cvc5`: per request environment, does NEW
+    /// grant more or less than OLD, with a counterexample for new access. Exits 0 when NEW grants
+    /// nothing new, 1 when it does, 2 when the comparison failed.
+    Diff {
+        /// The policy folder in force.
+        old: PathBuf,
+        /// The edited policy folder.
+        new: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Check each policy with the SMT solver `cvc5`: can it error, can it apply at all, is it
+    /// shadowed or redundant. Exits 0 when clean, 1 with findings, 2 when the analysis failed.
+    Analyze {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
     /// Format the `.cedar` files canonically (with `--check`, only report which are not).
     Fmt {
         #[arg(long)]
@@ -153,6 +174,15 @@ pub enum PolicyCommand {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+}
+
+/// How `policy diff` and `policy analyze` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// For people.
+    Text,
+    /// For a pipeline.
+    Json,
 }
 
 /// `policy explain --via`.

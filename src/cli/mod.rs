@@ -4,9 +4,11 @@
 //! - [`args`]: the commands and their flags;
 //! - [`serve`]: `zygo serve` and the settings its flags make;
 //! - [`admin`]: users, tenants and memberships;
+//! - [`analysis`]: `policy diff` and `policy analyze`, with their own exit codes;
 //! - [`policy`]: validate, test, explain and format the policies, and the OpenAPI document.
 
 mod admin;
+mod analysis;
 mod args;
 mod common;
 mod options;
@@ -14,11 +16,43 @@ mod policy;
 mod serve;
 
 pub use args::{
-    Cli, Command, ExplainVia, MemberCommand, PolicyCommand, TenantCommand, UserCommand,
+    Cli, Command, ExplainVia, MemberCommand, OutputFormat, PolicyCommand, TenantCommand,
+    UserCommand,
 };
 pub use common::CliResult;
 pub use options::{DbArgs, PolicyArgs};
 pub use serve::ServeArgs;
+
+/// Runs a command and gives the process's exit code, printing a failure on stderr: 0 success, 1
+/// failure; `policy diff` and `policy analyze` answer 0 (no new access / clean), 1 (new access /
+/// findings) or 2 (failed: bad input, solver missing).
+pub async fn exit_code(cli: Cli) -> u8 {
+    let checked = match cli.command {
+        Command::Policy(PolicyCommand::Diff { old, new, format }) => {
+            analysis::diff(&old, &new, format).await
+        }
+        Command::Policy(PolicyCommand::Analyze { policy, format }) => {
+            analysis::analyze(&policy, format).await
+        }
+        command => {
+            return match run(Cli { command }).await {
+                Ok(()) => 0,
+                Err(message) => {
+                    eprintln!("{message}");
+                    1
+                }
+            };
+        }
+    };
+    match checked {
+        Ok(false) => 0,
+        Ok(true) => 1,
+        Err(message) => {
+            eprintln!("{message}");
+            2
+        }
+    }
+}
 
 pub async fn run(cli: Cli) -> CliResult {
     match cli.command {

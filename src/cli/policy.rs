@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
+use super::analysis;
 use super::args::{ExplainVia, PolicyCommand};
 use super::common::{CliResult, load_policies, open_db, user_by_email};
 use super::options::{DbArgs, PolicyArgs};
@@ -42,6 +43,18 @@ pub(super) async fn policy(command: PolicyCommand) -> CliResult {
             .await
         }
         PolicyCommand::Fmt { check, policy } => fmt(check, &policy),
+        PolicyCommand::Diff { old, new, format } => found(analysis::diff(&old, &new, format).await),
+        PolicyCommand::Analyze { policy, format } => {
+            found(analysis::analyze(&policy, format).await)
+        }
+    }
+}
+
+/// A check's findings as a command's failure (exit 1); see [`super::exit_code`] for its own codes.
+fn found(result: analysis::CheckResult) -> CliResult {
+    match result? {
+        false => Ok(()),
+        true => Err(String::new()),
     }
 }
 

@@ -26,6 +26,7 @@ mod migrations;
 mod openapi;
 mod pages;
 mod policies;
+mod policy_analysis;
 mod policy_index;
 mod purge;
 mod reads;

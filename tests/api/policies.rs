@@ -59,7 +59,6 @@ fn the_role_hierarchy_is_data_in_the_policy_folder() {
             "read-only-tokens-never-write",
             "read-only-tokens-revoke-only-their-family",
             "shared-editors-update-flows",
-            "shared-flows-readable",
             "tenant-boundary",
             "users-manage-own-credentials",
             "viewers-read-flows"
