@@ -22,16 +22,30 @@ impl TestApp {
     /// Creates a tenant owned (as Admin) by `owner`.
     pub async fn add_tenant(&self, name: &str, owner: UserId) -> TenantId {
         let id = TenantId(Uuid::new_v4());
-        store::tenants::create(&self.state.db, id, name, owner, "Admin")
-            .await
-            .expect("tenant created");
+        store::tenants::create(
+            &self.state.db,
+            id,
+            name,
+            owner,
+            "Admin",
+            &zygo::store::audit::Actor::default(),
+        )
+        .await
+        .expect("tenant created");
         id
     }
 
     pub async fn set_role(&self, tenant: TenantId, user: UserId, role: &str) {
-        store::members::set_role(&self.state.db, tenant, user, role, |_| true)
-            .await
-            .expect("role set");
+        store::members::set_role(
+            &self.state.db,
+            tenant,
+            user,
+            role,
+            &zygo::store::audit::Actor::default(),
+            |_| true,
+        )
+        .await
+        .expect("role set");
     }
 }
 
