@@ -174,12 +174,26 @@ async fn main() {
     let mut tenants = Vec::new();
     for size in sizes {
         let tenant = TenantId(Uuid::new_v4());
-        store::tenants::create(&state.db, tenant, &format!("T{size}"), admin, "Admin")
-            .await
-            .expect("tenant");
-        store::members::set_role(&state.db, tenant, viewer, "Viewer", |_| true)
-            .await
-            .expect("viewer");
+        store::tenants::create(
+            &state.db,
+            tenant,
+            &format!("T{size}"),
+            admin,
+            "Admin",
+            &zygo::store::audit::Actor::default(),
+        )
+        .await
+        .expect("tenant");
+        store::members::set_role(
+            &state.db,
+            tenant,
+            viewer,
+            "Viewer",
+            &zygo::store::audit::Actor::default(),
+            |_| true,
+        )
+        .await
+        .expect("viewer");
         let started = Instant::now();
         fill(&state.db, tenant, admin, size).await;
         println!(

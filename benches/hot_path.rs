@@ -105,9 +105,16 @@ async fn main() {
             .id,
     );
     let tenant = TenantId(Uuid::new_v4());
-    store::tenants::create(&state.db, tenant, "Bench", user, "Admin")
-        .await
-        .expect("tenant");
+    store::tenants::create(
+        &state.db,
+        tenant,
+        "Bench",
+        user,
+        "Admin",
+        &zygo::store::audit::Actor::default(),
+    )
+    .await
+    .expect("tenant");
     let flow = store::flows::create(
         &state.db,
         tenant,
@@ -115,6 +122,7 @@ async fn main() {
         "one",
         serde_json::json!({"a": 1}),
         &[],
+        &zygo::store::audit::Actor::default(),
     )
     .await
     .expect("flow");

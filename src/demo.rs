@@ -85,15 +85,30 @@ pub async fn seed(db: &DatabaseConnection, creator_role: &str) -> Result<String,
             Some((t, _)) => TenantId(t.id),
             None => {
                 let id = TenantId(uuid::Uuid::new_v4());
-                store::tenants::create(db, id, name, owner, creator_role)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                store::tenants::create(
+                    db,
+                    id,
+                    name,
+                    owner,
+                    creator_role,
+                    &store::audit::Actor::default(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 for (_, flow, definition) in FLOWS.iter().filter(|f| f.0 == name) {
                     let definition: serde_json::Value =
                         serde_json::from_str(definition).map_err(|e| e.to_string())?;
-                    store::flows::create(db, id, owner, flow, definition, &[])
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    store::flows::create(
+                        db,
+                        id,
+                        owner,
+                        flow,
+                        definition,
+                        &[],
+                        &store::audit::Actor::default(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
                 }
                 id
             }
@@ -110,9 +125,16 @@ pub async fn seed(db: &DatabaseConnection, creator_role: &str) -> Result<String,
                 .map_err(|e| e.to_string())?
                 .is_none()
             {
-                store::members::set_role(db, *tenant, *id, role, |_| true)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                store::members::set_role(
+                    db,
+                    *tenant,
+                    *id,
+                    role,
+                    &store::audit::Actor::default(),
+                    |_| true,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
             }
         }
     }

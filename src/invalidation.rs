@@ -129,8 +129,9 @@ impl Caches {
         &self,
         user: UserId,
         families: &[String],
+        actor: &crate::store::audit::Actor,
     ) -> crate::error::ApiResult<()> {
-        self.authn.revoke_families(user, families).await?;
+        self.authn.revoke_families(user, families, actor).await?;
         for family in families {
             // Families are minted as UUIDs; anything else was never recorded, so never cached.
             if let Ok(family) = Uuid::parse_str(family) {
@@ -143,9 +144,21 @@ impl Caches {
     /// Ends every session and every token of the user issued until now (see
     /// [`crate::store::users::end_credentials`]): a constant number of statements, however many
     /// there are; forgotten here and signalled to the other processes.
-    pub async fn end_everything(&self, user: UserId) -> crate::error::ApiResult<()> {
+    pub async fn end_everything(
+        &self,
+        user: UserId,
+        actor: &crate::store::audit::Actor,
+    ) -> crate::error::ApiResult<()> {
+        use crate::store::audit::{self, Event, action};
         let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
         crate::store::users::end_credentials(&txn, user).await?;
+        let event = Event::new(
+            None,
+            actor,
+            action::LOGGED_OUT_EVERYWHERE,
+            format!("user:{}", user.0),
+        );
+        audit::record(&txn, event).await?;
         txn.commit().await?;
         self.changed(Key::User(user)).await;
         Ok(())

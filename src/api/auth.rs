@@ -17,6 +17,7 @@ use crate::auth::{Caller, Via, password, session};
 use crate::authz::{AccountAction, Action, Resource};
 use crate::error::{ApiError, ApiResult, Errors, can};
 use crate::invalidation::Key;
+use crate::store::audit::{Actor, Event, action};
 use crate::store::{self, TenantId};
 
 /// E-mail and password.
@@ -100,6 +101,24 @@ pub enum PasswordChanged {
 /// The peer's IP address (the throttling key of a client).
 fn client_ip(req: &poem::Request) -> Option<std::net::IpAddr> {
     req.remote_addr().as_socket_addr().map(|addr| addr.ip())
+}
+
+/// Records a refused login: the account tried when it exists (never what was typed: an unknown
+/// e-mail may be a password typed in the wrong field), with no actor (nobody authenticated).
+async fn login_failed(state: &AppState, account: Option<store::UserId>) -> ApiResult<()> {
+    let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+    let event = Event::new(
+        None,
+        &Actor {
+            user: None,
+            credential: Some("password".into()),
+        },
+        action::LOGIN_FAILED,
+        account.map(|u| format!("user:{}", u.0)),
+    );
+    store::audit::record(&txn, event).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Checks a password off the reactor, in one of the bounded argon2 turns.
@@ -187,6 +206,7 @@ impl AuthApi {
             _ => {
                 state.metrics.login(false);
                 state.authn.throttle.failed(&attempt).await?;
+                login_failed(&state, user.map(|u| store::UserId(u.id))).await?;
                 return Err(ApiError::LoginFailed.into());
             }
         };
@@ -217,13 +237,13 @@ impl AuthApi {
             .is_some_and(|now| !now.disabled && now.password_hash == user.password_hash);
         if !unchanged {
             txn.rollback().await?;
+            login_failed(&state, Some(user_id)).await?;
             return Err(ApiError::LoginFailed.into());
         }
         if let Some(upgraded) = upgraded {
             store::users::set_password_hash(&txn, user_id, upgraded).await?;
         }
         store::users::record_login(&txn, user_id).await?;
-        txn.commit().await?;
         let caller = Caller {
             user_id,
             via: Via::Session {
@@ -232,6 +252,14 @@ impl AuthApi {
                 created_at: started.created_at,
             },
         };
+        let event = Event::new(
+            None,
+            &caller.actor(),
+            action::LOGIN_SUCCEEDED,
+            format!("user:{}", user_id.0),
+        );
+        store::audit::record(&txn, event).await?;
+        txn.commit().await?;
         let profile = me(&state, &caller).await?;
         Ok(LoginResponse::Ok(
             Json(profile),
@@ -318,6 +346,13 @@ impl AuthApi {
         let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
         store::users::set_password_hash(&txn, caller.user_id, hash).await?;
         store::users::end_credentials(&txn, caller.user_id).await?;
+        let event = Event::new(
+            None,
+            &caller.actor(),
+            action::PASSWORD_CHANGED,
+            format!("user:{}", caller.user_id.0),
+        );
+        store::audit::record(&txn, event).await?;
         let cookie = match &caller.via {
             Via::Session { current_tenant, .. } => {
                 let (id, _) = state
@@ -351,7 +386,10 @@ impl AuthApi {
         state
             .authz
             .require_account(&caller, AccountAction::LogoutEverywhere)?;
-        state.caches.end_everything(caller.user_id).await?;
+        state
+            .caches
+            .end_everything(caller.user_id, &caller.actor())
+            .await?;
         Ok(LogoutResponse::Done(session::clear_cookie(
             state.authn.secure_cookies,
         )))

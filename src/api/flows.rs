@@ -241,7 +241,7 @@ async fn change(
     changes: impl FnOnce() -> ApiResult<FlowChanges>,
 ) -> ApiResult<Serialized<Flow>> {
     let role = flow_member(state, caller, tenant).await?;
-    store::flows::update_decided(&state.db, tenant, flow, |existing| {
+    store::flows::update_decided(&state.db, tenant, flow, &caller.actor(), |existing| {
         state.authz.require_flow(
             caller,
             tenant,
@@ -276,6 +276,7 @@ async fn set_share(
         flow,
         user,
         access,
+        &caller.actor(),
         |existing, member| {
             state.authz.require_flow(
                 caller,
@@ -396,6 +397,7 @@ impl FlowApi {
             &name,
             definition,
             &labels,
+            &caller.actor(),
         )
         .await?;
         Ok(CreatedFlow::Created(Serialized(flow.into())))
@@ -517,17 +519,19 @@ impl FlowApi {
     ) -> Result<DeletedFlow, Errors<{ can::RESOURCE | can::SERVER }>> {
         let tenant = TenantId(tenant_id.0);
         let role = flow_member(&state, &caller, tenant).await?;
-        let deleted = store::flows::delete_decided(&state.db, tenant, flow_id.0, |existing| {
-            state.authz.require_flow(
-                &caller,
-                tenant,
-                role.as_deref(),
-                Action::DeleteFlow,
-                flow_id.0,
-                existing.map(|f| &f.attrs),
-            )
-        })
-        .await?;
+        let actor = caller.actor();
+        let deleted =
+            store::flows::delete_decided(&state.db, tenant, flow_id.0, &actor, |existing| {
+                state.authz.require_flow(
+                    &caller,
+                    tenant,
+                    role.as_deref(),
+                    Action::DeleteFlow,
+                    flow_id.0,
+                    existing.map(|f| &f.attrs),
+                )
+            })
+            .await?;
         if deleted {
             Ok(DeletedFlow::Deleted)
         } else {

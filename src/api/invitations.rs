@@ -147,6 +147,7 @@ impl InvitationApi {
             tenant,
             invitee,
             issued_after(&state),
+            &caller.actor(),
             |inviter, inviter_role, invited_role| {
                 authz.may_invite(tenant, inviter, inviter_role, invitee, invited_role)
             },
@@ -185,8 +186,14 @@ impl InvitationApi {
             .authz
             .require_account(&caller, AccountAction::AnswerInvitation)?;
         let tenant = TenantId(tenant_id.0);
-        if store::invitations::decline(&state.db, tenant, caller.user_id, issued_after(&state))
-            .await?
+        if store::invitations::decline(
+            &state.db,
+            tenant,
+            caller.user_id,
+            issued_after(&state),
+            &caller.actor(),
+        )
+        .await?
         {
             Ok(DeclinedResponse::Declined)
         } else {

@@ -194,6 +194,7 @@ impl MemberApi {
             user,
             &body.role,
             caller.user_id,
+            &caller.actor(),
             |roles| authz.keeps_manager(tenant, roles),
         )
         .await;
@@ -246,7 +247,8 @@ impl MemberApi {
             )
             .await?;
         let authz = &state.authz;
-        let result = store::members::remove(&state.db, tenant, user, |roles| {
+        let actor = caller.actor();
+        let result = store::members::remove(&state.db, tenant, user, &actor, |roles| {
             authz.keeps_manager(tenant, roles)
         })
         .await;
@@ -257,7 +259,7 @@ impl MemberApi {
         {
             Ok(()) => {}
             Err(ChangeError::NotAMember) => {
-                store::invitations::withdraw(&state.db, tenant, user).await?;
+                store::invitations::withdraw(&state.db, tenant, user, &actor).await?;
             }
             Err(err) => return Err(change_error(err).into()),
         }

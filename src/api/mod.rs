@@ -1,6 +1,7 @@
 //! HTTP only: one poem-openapi struct per tag, the OpenAPI document, Swagger UI, and the error
 //! rendering every response goes through.
 
+mod audit;
 mod auth;
 mod body;
 pub mod caller;
@@ -41,6 +42,7 @@ type Apis = (
     invitations::InvitationApi,
     flows::FlowApi,
     decisions::DecisionApi,
+    audit::AuditApi,
     health::HealthApi,
 );
 
@@ -54,6 +56,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
         invitations::InvitationApi,
         flows::FlowApi,
         decisions::DecisionApi,
+        audit::AuditApi,
         health::HealthApi,
     );
     OpenApiService::new(apis, "Zygo", env!("CARGO_PKG_VERSION")).description(
@@ -267,10 +270,24 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
         crate::config::DEFAULT_MAX_DEFINITION_BYTES + crate::config::BODY_HEADROOM_BYTES,
         |state| state.settings.max_body_bytes(),
     );
-    let handle = crate::authz::log::REQUEST_ID.scope(id.clone(), async move {
-        limit_body(&mut req, max_body).await?;
-        next.call(req).await.map(IntoResponse::into_response)
-    });
+    // Every audit event the request writes names it, its client and the policies in force.
+    let origin = crate::store::audit::Origin {
+        request_id: Some(id.clone()),
+        client: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string()),
+        policy_version: req
+            .data::<Arc<AppState>>()
+            .map(|state| state.authz.bundle().version().to_owned()),
+    };
+    let handle = crate::authz::log::REQUEST_ID.scope(
+        id.clone(),
+        crate::store::audit::ORIGIN.scope(origin, async move {
+            limit_body(&mut req, max_body).await?;
+            next.call(req).await.map(IntoResponse::into_response)
+        }),
+    );
     // The backstop behind the database timeouts: a connection that stops answering mid-query
     // (a network partition) must not hold a request, or a draining shutdown, for long.
     let result = match deadline {

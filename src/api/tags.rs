@@ -16,6 +16,8 @@ pub enum ApiTags {
     Invitations,
     /// Flows: tenant-owned JSON documents.
     Flows,
+    /// The audit trail: who changed what, when, with which credential.
+    Audit,
     /// The decision API: ask the policies what a member may do.
     Decisions,
     /// Service health.

@@ -79,7 +79,9 @@ impl TenantApi {
             .require(&caller, id, Action::CreateTenant, Resource::Tenant)
             .await?;
         let role = state.settings.creator_role.clone();
-        let tenant = store::tenants::create(&state.db, id, &name, caller.user_id, &role).await?;
+        let tenant =
+            store::tenants::create(&state.db, id, &name, caller.user_id, &role, &caller.actor())
+                .await?;
         state.caches.changed(Key::Role(caller.user_id, id)).await;
         Ok(CreatedTenant::Created(Json(TenantWithRole {
             id: tenant.id,

@@ -286,7 +286,7 @@ impl TokenApi {
             .require_account(&caller, AccountAction::RevokeToken { own_family })?;
         state
             .caches
-            .revoke_families(caller.user_id, &[target])
+            .revoke_families(caller.user_id, &[target], &caller.actor())
             .await?;
         Ok(RevokeResponse::Done)
     }

@@ -128,6 +128,21 @@ impl Caller {
         }
     }
 
+    /// The caller as an audit event names it: the user and the credential, never its secret (a
+    /// token's `jti`; the first 16 hex digits of the hash of the session id).
+    pub fn actor(&self) -> store::audit::Actor {
+        let credential = match &self.via {
+            Via::Session { id_hash, .. } => {
+                format!("session:{}", id_hash.get(..16).unwrap_or(id_hash))
+            }
+            Via::Token { jti, .. } => format!("token:{jti}"),
+        };
+        store::audit::Actor {
+            user: Some(self.user_id),
+            credential: Some(credential),
+        }
+    }
+
     /// The session's current tenant (`None` for tokens).
     pub fn current_tenant(&self) -> Option<TenantId> {
         match &self.via {
@@ -250,8 +265,26 @@ impl Authn {
 
     /// Revokes token families in the database and forgets them here; other processes hear of it
     /// through [`crate::startup::AppState::revoke_families`] (or within the cache TTL).
-    pub async fn revoke_families(&self, user: UserId, families: &[String]) -> ApiResult<()> {
-        store::tokens::revoke(&self.db, user, families).await?;
+    pub async fn revoke_families(
+        &self,
+        user: UserId,
+        families: &[String],
+        actor: &store::audit::Actor,
+    ) -> ApiResult<()> {
+        use store::audit::{Event, action};
+        let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
+        store::tokens::revoke(&txn, user, families).await?;
+        for family in families {
+            let event = Event::new(
+                None,
+                actor,
+                action::TOKEN_REVOKED,
+                format!("family:{family}"),
+            )
+            .after(serde_json::json!({ "user": user.0 }));
+            store::audit::record(&txn, event).await?;
+        }
+        txn.commit().await?;
         self.metrics.tokens_revoked(families.len());
         for family in families {
             self.revoked_families.invalidate(family).await;
@@ -344,12 +377,26 @@ impl Authn {
                 limit: self.max_live_tokens,
             });
         }
+        // What was asked for and given, never the token itself.
+        let event = store::audit::Event::new(
+            None,
+            &caller.actor(),
+            store::audit::action::TOKEN_MINTED,
+            format!("token:{}", claims.jti),
+        )
+        .after(serde_json::json!({
+            "name": request.name,
+            "read_only": request.read_only,
+            "lifetime_seconds": seconds,
+            "family": claims.fam,
+        }));
+        store::audit::record(&txn, event).await?;
         txn.commit().await?;
         // A kill switch (log out everywhere, a password change, disabling) that committed after
         // the caller was authenticated must not leave this token alive: check the caller's
         // credential once more against the stored user, past the cache.
         if !self.still_valid(caller).await? {
-            self.revoke_families(user, std::slice::from_ref(&claims.fam))
+            self.revoke_families(user, std::slice::from_ref(&claims.fam), &caller.actor())
                 .await?;
             return Err(match caller.via {
                 Via::Session { .. } => ApiError::SessionInvalid,

@@ -24,10 +24,11 @@ pub enum Action {
     ShareFlow,
     Authorize,
     AuthorizeOnBehalf,
+    ReadAudit,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 15] = [
         Action::CreateTenant,
         Action::SelectTenant,
         Action::ReadTenant,
@@ -42,6 +43,7 @@ impl Action {
         Action::ShareFlow,
         Action::Authorize,
         Action::AuthorizeOnBehalf,
+        Action::ReadAudit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +62,7 @@ impl Action {
             Action::ShareFlow => "ShareFlow",
             Action::Authorize => "Authorize",
             Action::AuthorizeOnBehalf => "AuthorizeOnBehalf",
+            Action::ReadAudit => "ReadAudit",
         }
     }
 

@@ -9,9 +9,21 @@ use super::args::{MemberCommand, TenantCommand, UserCommand};
 use super::common::{CliResult, load_policies, open_db, user_by_email};
 use super::options::{DbArgs, PolicyArgs};
 use crate::auth::password;
+use crate::authz::PolicyBundle;
 use crate::config::Settings;
 use crate::invalidation::{self, Key};
+use crate::store::audit::{self, Actor, Origin};
 use crate::store::{self, TenantId, members::ChangeError};
+
+/// Where the operator's changes come from, for their audit events: the command line (no request,
+/// no client address), with the version of the policy folder it checked the change against.
+fn origin(bundle: Option<&PolicyBundle>) -> Origin {
+    Origin {
+        request_id: None,
+        client: None,
+        policy_version: bundle.map(|b| b.version().to_owned()),
+    }
+}
 
 pub(super) async fn tenant(command: TenantCommand) -> CliResult {
     match command {
@@ -39,7 +51,10 @@ async fn tenant_add(name: &str, admin: &str, db: &DbArgs, policy: &PolicyArgs) -
     let conn = open_db(db).await?;
     let user = user_by_email(&conn, admin).await?;
     let id = TenantId(Uuid::new_v4());
-    store::tenants::create(&conn, id, name, user, &role)
+    let actor = Actor::cli();
+    let create = store::tenants::create(&conn, id, name, user, &role, &actor);
+    audit::ORIGIN
+        .scope(origin(Some(&bundle)), create)
         .await
         .map_err(|e| e.to_string())?;
     println!("{id}");
@@ -92,7 +107,10 @@ async fn set_disabled(email: &str, db: &DbArgs, disable: bool) -> CliResult {
     let user = user_by_email(&conn, email).await?;
     // Disabling is a kill switch: every session and token issued so far stays dead even if the
     // account is enabled again later (enabling never moves `credentials_valid_after` back).
-    store::users::set_disabled_ending_credentials(&conn, user, disable)
+    let actor = Actor::cli();
+    let change = store::users::set_disabled_ending_credentials(&conn, user, disable, &actor);
+    audit::ORIGIN
+        .scope(origin(None), change)
         .await
         .map_err(|e| e.to_string())?;
     signal(&conn, Key::User(user)).await;
@@ -136,11 +154,14 @@ pub(super) async fn member(command: MemberCommand) -> CliResult {
                 return Err(format!("no tenant with id {tenant_id}"));
             }
             let user = user_by_email(&conn, &email).await?;
-            store::members::set_role(&conn, tenant, user, &role, |roles| {
+            let actor = Actor::cli();
+            let change = store::members::set_role(&conn, tenant, user, &role, &actor, |roles| {
                 bundle.keeps_manager(tenant, roles)
-            })
-            .await
-            .map_err(change_error)?;
+            });
+            audit::ORIGIN
+                .scope(origin(Some(&bundle)), change)
+                .await
+                .map_err(change_error)?;
             signal(&conn, Key::Role(user, tenant)).await;
             Ok(())
         }
@@ -154,11 +175,14 @@ pub(super) async fn member(command: MemberCommand) -> CliResult {
             let conn = open_db(&db).await?;
             let tenant = TenantId(tenant_id);
             let user = user_by_email(&conn, &email).await?;
-            store::members::remove(&conn, tenant, user, |roles| {
+            let actor = Actor::cli();
+            let change = store::members::remove(&conn, tenant, user, &actor, |roles| {
                 bundle.keeps_manager(tenant, roles)
-            })
-            .await
-            .map_err(change_error)?;
+            });
+            audit::ORIGIN
+                .scope(origin(Some(&bundle)), change)
+                .await
+                .map_err(change_error)?;
             signal(&conn, Key::Role(user, tenant)).await;
             Ok(())
         }

@@ -36,6 +36,9 @@ pub enum Command {
     /// Work with the policy folder.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Check and export the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the OpenAPI document (the committed `openapi/openapi.json`): the roles come from the
     /// policy folder, the token lifetime bound is the default.
     Openapi(PolicyArgs),
@@ -107,6 +110,32 @@ pub enum MemberCommand {
         db: DbArgs,
         #[command(flatten)]
         policy: PolicyArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit chains (every chain, or one tenant's) and name the first event that was
+    /// edited, removed or reordered (exit status 1). Prints each chain's head hash: kept
+    /// elsewhere, it later proves that no event was cut off the end.
+    Verify {
+        /// Only this tenant's chain.
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Write the events from `--since` on as JSON lines in the OCSF schema (Authentication 3002,
+    /// Account Change 3001, Entity Management 3004), oldest first.
+    Export {
+        /// An RFC 3339 instant or a date (YYYY-MM-DD, midnight UTC).
+        #[arg(long)]
+        since: String,
+        /// Only this tenant's events.
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 

@@ -10,13 +10,15 @@
 mod admin;
 mod analysis;
 mod args;
+mod audit;
 mod common;
 mod options;
 mod policy;
 mod serve;
 
 pub use args::{
-    Cli, Command, ExplainVia, MemberCommand, OutputFormat, PolicyCommand, TenantCommand,
+    AuditCommand, Cli, Command, ExplainVia, MemberCommand, OutputFormat, PolicyCommand,
+    TenantCommand,
     UserCommand,
 };
 pub use common::CliResult;
@@ -61,6 +63,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Tenant(command) => admin::tenant(command).await,
         Command::Member(command) => admin::member(command).await,
         Command::Policy(command) => policy::policy(command).await,
+        Command::Audit(command) => audit::audit(command).await,
         Command::Openapi(policy) => policy::openapi(&policy),
         Command::Migrate { db } => {
             common::open_db(&db).await?;

@@ -19,6 +19,7 @@ use sea_orm::{
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::audit::{self, Actor, Event, action};
 use super::entities::{flow, flow_label, flow_share, membership};
 use super::page::{Keyset, Position, Rows};
 use super::{TenantId, UserId, supports_row_locks};
@@ -480,6 +481,7 @@ pub async fn create(
     name: &str,
     definition: impl serde::Serialize,
     labels: &[String],
+    actor: &Actor,
 ) -> Result<Flow, DbErr> {
     let definition = Definition::of(&definition)
         .map_err(|err| DbErr::Custom(format!("a flow definition is not JSON: {err}")))?;
@@ -509,13 +511,22 @@ pub async fn create(
             ..Attributes::default()
         },
     };
-    // One statement when there are no labels (the common case: writes queue on SQLite).
-    if labels.is_empty() {
-        return Ok(flow(row.insert(db).await?, Vec::new()));
-    }
     let txn = db.begin().await?;
     let row = row.insert(&txn).await?;
-    let labels = set_labels(&txn, id, labels).await?;
+    let labels = if labels.is_empty() {
+        Vec::new()
+    } else {
+        set_labels(&txn, id, labels).await?
+    };
+    // The name and labels, never the definition (it may be large, and is the tenant's data).
+    let event = Event::new(
+        Some(tenant),
+        actor,
+        action::FLOW_CREATED,
+        format!("flow:{id}"),
+    )
+    .after(serde_json::json!({ "name": row.name, "labels": labels }));
+    audit::record(&txn, event).await?;
     txn.commit().await?;
     Ok(flow(row, labels))
 }
@@ -586,7 +597,10 @@ pub async fn update(
     id: Uuid,
     changes: FlowChanges,
 ) -> Result<Option<Flow>, DbErr> {
-    update_decided(db, tenant, id, |_| Ok::<_, DbErr>(changes)).await
+    update_decided(db, tenant, id, &Actor::default(), |_| {
+        Ok::<_, DbErr>(changes)
+    })
+    .await
 }
 
 /// Reads the flow in a change transaction (see [`begin_change`]), asks `decide` for the changes
@@ -596,6 +610,7 @@ pub async fn update_decided<E: From<DbErr>>(
     db: &DatabaseConnection,
     tenant: TenantId,
     id: Uuid,
+    actor: &Actor,
     decide: impl FnOnce(Option<&Flow>) -> Result<FlowChanges, E>,
 ) -> Result<Option<Flow>, E> {
     let (txn, existing) = begin_change(db, tenant, id).await?;
@@ -608,6 +623,32 @@ pub async fn update_decided<E: From<DbErr>>(
         txn.rollback().await?;
         return Ok(Some(existing));
     }
+    // Which fields changed, with the old and new name and labels; a definition is named, never
+    // copied.
+    let mut fields = Vec::new();
+    let (mut before, mut after) = (serde_json::Map::new(), serde_json::Map::new());
+    if let Some(name) = &changes.name {
+        fields.push("name");
+        before.insert("name".into(), existing.name.clone().into());
+        after.insert("name".into(), name.clone().into());
+    }
+    if changes.definition.is_some() {
+        fields.push("definition");
+    }
+    if let Some(labels) = &changes.labels {
+        fields.push("labels");
+        before.insert("labels".into(), existing.attrs.labels.clone().into());
+        after.insert("labels".into(), labels.clone().into());
+    }
+    after.insert("fields".into(), fields.into());
+    let event = Event::new(
+        Some(tenant),
+        actor,
+        action::FLOW_CHANGED,
+        format!("flow:{id}"),
+    )
+    .before(before.into())
+    .after(after.into());
     let mut active = flow::ActiveModel {
         id: Set(id),
         ..Default::default()
@@ -623,6 +664,7 @@ pub async fn update_decided<E: From<DbErr>>(
     if let Some(labels) = &changes.labels {
         set_labels(&txn, id, labels).await?;
     }
+    audit::record(&txn, event).await?;
     let flow = find(&txn, tenant, id).await?;
     txn.commit().await?;
     Ok(flow)
@@ -631,7 +673,7 @@ pub async fn update_decided<E: From<DbErr>>(
 /// Deletes the flow (its labels and shares go with it); false when it does not exist in this
 /// tenant.
 pub async fn delete(db: &DatabaseConnection, tenant: TenantId, id: Uuid) -> Result<bool, DbErr> {
-    delete_decided(db, tenant, id, |_| Ok::<_, DbErr>(())).await
+    delete_decided(db, tenant, id, &Actor::default(), |_| Ok::<_, DbErr>(())).await
 }
 
 /// [`delete`] once `decide` agreed on the flow as read in the same transaction (see
@@ -640,18 +682,27 @@ pub async fn delete_decided<E: From<DbErr>>(
     db: &DatabaseConnection,
     tenant: TenantId,
     id: Uuid,
+    actor: &Actor,
     decide: impl FnOnce(Option<&Flow>) -> Result<(), E>,
 ) -> Result<bool, E> {
     let (txn, existing) = begin_change(db, tenant, id).await?;
     decide(existing.as_ref())?;
-    if existing.is_none() {
+    let Some(existing) = existing else {
         return Ok(false);
-    }
+    };
     let result = flow::Entity::delete_many()
         .filter(flow::Column::Id.eq(id))
         .filter(flow::Column::TenantId.eq(tenant.0))
         .exec(&txn)
         .await?;
+    let event = Event::new(
+        Some(tenant),
+        actor,
+        action::FLOW_DELETED,
+        format!("flow:{id}"),
+    )
+    .before(serde_json::json!({ "name": existing.name, "labels": existing.attrs.labels }));
+    audit::record(&txn, event).await?;
     txn.commit().await?;
     Ok(result.rows_affected > 0)
 }
@@ -671,6 +722,7 @@ pub async fn share(
         id,
         user,
         Some(access),
+        &Actor::default(),
         |_, _| Ok::<_, DbErr>(()),
     )
     .await
@@ -684,7 +736,10 @@ pub async fn unshare(
     id: Uuid,
     user: UserId,
 ) -> Result<bool, DbErr> {
-    set_share_decided(db, tenant, id, user, None, |_, _| Ok::<_, DbErr>(())).await
+    set_share_decided(db, tenant, id, user, None, &Actor::default(), |_, _| {
+        Ok::<_, DbErr>(())
+    })
+    .await
 }
 
 /// Replaces `user`'s share of the flow with `access` (none: no share) once `decide` agreed, in
@@ -700,6 +755,7 @@ pub async fn set_share_decided<E: From<DbErr>>(
     id: Uuid,
     user: UserId,
     access: Option<Access>,
+    actor: &Actor,
     decide: impl FnOnce(Option<&Flow>, bool) -> Result<(), E>,
 ) -> Result<bool, E> {
     let txn = db.begin().await?;
@@ -716,11 +772,21 @@ pub async fn set_share_decided<E: From<DbErr>>(
     if existing.is_none() {
         return Ok(false);
     }
-    flow_share::Entity::delete_many()
+    let removed = flow_share::Entity::delete_many()
         .filter(flow_share::Column::FlowId.eq(id))
         .filter(flow_share::Column::UserId.eq(user.0))
         .exec(&txn)
         .await?;
+    // A share given (or changed), or one taken away; taking away nothing changes nothing.
+    if access.is_some() || removed.rows_affected > 0 {
+        let name = match access {
+            Some(_) => action::FLOW_SHARED,
+            None => action::FLOW_UNSHARED,
+        };
+        let event = Event::new(Some(tenant), actor, name, format!("flow:{id}"))
+            .after(serde_json::json!({ "user": user.0, "access": access.map(|a| a.name()) }));
+        audit::record(&txn, event).await?;
+    }
     if let Some(access) = access {
         flow_share::ActiveModel {
             flow_id: Set(id),

@@ -17,6 +17,7 @@ use sea_orm::{
     QueryFilter, Set, TransactionTrait,
 };
 
+use super::audit::{self, Actor, Event, action};
 use super::entities::{invitation, membership, tenant, user};
 use super::members::{ChangeError, lock_roles};
 use super::page::{Keyset, Position, Rows};
@@ -61,8 +62,10 @@ pub async fn set_role_or_invite(
     user_id: UserId,
     role: &str,
     inviter: UserId,
+    actor: &Actor,
     keeps_manager: impl Fn(&[&str]) -> bool,
 ) -> Result<Outcome, ChangeError> {
+    let target = format!("user:{}", user_id.0);
     let txn = db.begin().await?;
     let current = lock_roles(&txn, tenant).await?;
     if let Some(model) = current.iter().find(|m| m.user_id == user_id.0).cloned() {
@@ -79,9 +82,13 @@ pub async fn set_role_or_invite(
         if !keeps_manager(&after) {
             return Err(ChangeError::LastManager);
         }
+        let event = Event::new(Some(tenant), actor, action::MEMBER_ROLE_CHANGED, target)
+            .before(serde_json::json!({ "role": model.role }))
+            .after(serde_json::json!({ "role": role }));
         let mut active: membership::ActiveModel = model.into();
         active.role = Set(role.to_owned());
         active.update(&txn).await?;
+        audit::record(&txn, event).await?;
         txn.commit().await?;
         return Ok(Outcome::Updated);
     }
@@ -112,36 +119,64 @@ pub async fn set_role_or_invite(
         .exec_without_returning(&txn)
         .await?;
     }
+    // Recorded whether or not the id names a user: the trail is read by the tenant's Admins, and
+    // must not tell them more than the answer did.
+    let event = Event::new(Some(tenant), actor, action::MEMBER_INVITED, target)
+        .after(serde_json::json!({ "role": role }));
+    audit::record(&txn, event).await?;
     txn.commit().await?;
     Ok(Outcome::Invited)
 }
 
-/// Withdraws the invitation of `user` to the tenant, if there is one.
+/// Withdraws the invitation of `user` to the tenant, if there is one. The withdrawal is
+/// recorded either way (the answer, and so the trail, does not tell whether there was one).
 pub async fn withdraw(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     tenant: TenantId,
     user_id: UserId,
+    actor: &Actor,
 ) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
     let deleted = invitation::Entity::delete_by_id((tenant.0, user_id.0))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    let event = Event::new(
+        Some(tenant),
+        actor,
+        action::INVITATION_WITHDRAWN,
+        format!("user:{}", user_id.0),
+    );
+    audit::record(&txn, event).await?;
+    txn.commit().await?;
     Ok(deleted.rows_affected > 0)
 }
 
 /// The invitee declines the invitation to the tenant: it is gone. `false` when there is no
 /// such invitation, or only one made before `issued_after` (expired: left to the purge).
 pub async fn decline(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     tenant: TenantId,
     user_id: UserId,
     issued_after: DateTime<Utc>,
+    actor: &Actor,
 ) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
     let deleted = invitation::Entity::delete_many()
         .filter(invitation::Column::TenantId.eq(tenant.0))
         .filter(invitation::Column::UserId.eq(user_id.0))
         .filter(invitation::Column::CreatedAt.gt(issued_after))
-        .exec(db)
+        .exec(&txn)
         .await?;
+    if deleted.rows_affected > 0 {
+        let event = Event::new(
+            Some(tenant),
+            actor,
+            action::INVITATION_DECLINED,
+            format!("user:{}", user_id.0),
+        );
+        audit::record(&txn, event).await?;
+    }
+    txn.commit().await?;
     Ok(deleted.rows_affected > 0)
 }
 
@@ -205,6 +240,7 @@ pub async fn accept(
     tenant: TenantId,
     user_id: UserId,
     issued_after: DateTime<Utc>,
+    actor: &Actor,
     may_invite: impl Fn(UserId, &str, &str) -> bool,
 ) -> Result<Option<(tenant::Model, String)>, DbErr> {
     let txn = db.begin().await?;
@@ -254,6 +290,17 @@ pub async fn accept(
             }
             .insert(&txn)
             .await?;
+            let event = Event::new(
+                Some(tenant),
+                actor,
+                action::MEMBER_ADDED,
+                format!("user:{}", user_id.0),
+            )
+            .after(serde_json::json!({
+                "role": pending.role,
+                "invited_by": pending.invited_by,
+            }));
+            audit::record(&txn, event).await?;
             pending.role
         }
     };

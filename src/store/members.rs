@@ -11,6 +11,7 @@ use sea_orm::{
     DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
 };
 
+use super::audit::{self, Actor, Event, action};
 use super::entities::{flow, flow_share, invitation, membership, user};
 use super::page::{Keyset, Position, Rows};
 use super::{TenantId, UserId, supports_row_locks};
@@ -131,6 +132,7 @@ pub async fn set_role(
     tenant: TenantId,
     user_id: UserId,
     role: &str,
+    actor: &Actor,
     keeps_manager: impl Fn(&[&str]) -> bool,
 ) -> Result<Change, ChangeError> {
     let txn = db.begin().await?;
@@ -157,11 +159,16 @@ pub async fn set_role(
     if !keeps_manager(&after) {
         return Err(ChangeError::LastManager);
     }
+    let target = format!("user:{}", user_id.0);
     let change = match existing {
         Some(model) => {
+            let event = Event::new(Some(tenant), actor, action::MEMBER_ROLE_CHANGED, target)
+                .before(serde_json::json!({ "role": model.role }))
+                .after(serde_json::json!({ "role": role }));
             let mut active: membership::ActiveModel = model.into();
             active.role = Set(role.to_owned());
             active.update(&txn).await?;
+            audit::record(&txn, event).await?;
             Change::Updated
         }
         None => {
@@ -173,6 +180,9 @@ pub async fn set_role(
             }
             .insert(&txn)
             .await?;
+            let event = Event::new(Some(tenant), actor, action::MEMBER_ADDED, target)
+                .after(serde_json::json!({ "role": role }));
+            audit::record(&txn, event).await?;
             Change::Added
         }
     };
@@ -194,13 +204,21 @@ pub async fn remove(
     db: &DatabaseConnection,
     tenant: TenantId,
     user_id: UserId,
+    actor: &Actor,
     keeps_manager: impl Fn(&[&str]) -> bool,
 ) -> Result<(), ChangeError> {
     let txn = db.begin().await?;
     let current = lock_roles(&txn, tenant).await?;
-    if !current.iter().any(|m| m.user_id == user_id.0) {
+    let Some(removed) = current.iter().find(|m| m.user_id == user_id.0) else {
         return Err(ChangeError::NotAMember);
-    }
+    };
+    let event = Event::new(
+        Some(tenant),
+        actor,
+        action::MEMBER_REMOVED,
+        format!("user:{}", user_id.0),
+    )
+    .before(serde_json::json!({ "role": removed.role }));
     let after: Vec<&str> = current
         .iter()
         .filter(|m| m.user_id != user_id.0)
@@ -218,6 +236,7 @@ pub async fn remove(
         .filter(invitation::Column::InvitedBy.eq(user_id.0))
         .exec(&txn)
         .await?;
+    audit::record(&txn, event).await?;
     txn.commit().await?;
     Ok(())
 }

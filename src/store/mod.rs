@@ -3,6 +3,7 @@
 //! Queries that read or write tenant data take a [`TenantId`] and filter by it, so a handler cannot
 //! reach another tenant's rows by forgetting a `WHERE`.
 
+pub mod audit;
 pub mod entities;
 pub mod flows;
 pub mod invitations;

@@ -93,6 +93,16 @@ impl Keyset {
         self.apply_in(select, created_at, id, Order::Asc, IdAs::Uuid)
     }
 
+    /// [`Keyset::apply`] for a list shown newest first.
+    pub fn apply_newest_first<E: EntityTrait>(
+        &self,
+        select: Select<E>,
+        created_at: impl ColumnTrait,
+        id: impl ColumnTrait,
+    ) -> Select<E> {
+        self.apply_in(select, created_at, id, Order::Desc, IdAs::Uuid)
+    }
+
     /// [`Keyset::apply`] for a list shown newest first whose id column holds the UUID as text
     /// (a token's `jti`).
     pub fn apply_newest_first_text_id<E: EntityTrait>(

@@ -6,6 +6,7 @@ use sea_orm::{
     QueryOrder, Set, TransactionTrait,
 };
 
+use super::audit::{self, Actor, Event, action};
 use super::entities::{membership, tenant};
 use super::page::{Keyset, Position, Rows};
 use super::{TenantId, UserId};
@@ -19,6 +20,7 @@ pub async fn create(
     name: &str,
     creator: UserId,
     role: &str,
+    actor: &Actor,
 ) -> Result<Tenant, sea_orm::DbErr> {
     let txn = db.begin().await?;
     let now = Utc::now();
@@ -37,6 +39,18 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
+    let event = Event::new(
+        Some(id),
+        actor,
+        action::TENANT_CREATED,
+        format!("tenant:{}", id.0),
+    )
+    .after(serde_json::json!({
+        "name": name,
+        "first_member": creator.0,
+        "role": role,
+    }));
+    audit::record(&txn, event).await?;
     txn.commit().await?;
     Ok(tenant)
 }

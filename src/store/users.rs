@@ -162,11 +162,25 @@ pub async fn set_disabled_ending_credentials(
     db: &sea_orm::DatabaseConnection,
     id: UserId,
     disabled: bool,
+    actor: &super::audit::Actor,
 ) -> Result<bool, sea_orm::DbErr> {
+    use super::audit::{self, Event, action};
     let txn = sea_orm::TransactionTrait::begin(db).await?;
     let found = set_disabled(&txn, id, disabled).await?;
     if found && disabled {
         end_credentials(&txn, id).await?;
+    }
+    if found {
+        let name = if disabled {
+            action::USER_DISABLED
+        } else {
+            action::USER_ENABLED
+        };
+        audit::record(
+            &txn,
+            Event::new(None, actor, name, format!("user:{}", id.0)),
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(found)

@@ -619,6 +619,7 @@ async fn policy_explain_shows_the_flow_attributes_it_decided_on() {
         "secret",
         serde_json::json!({}),
         &["confidential".into()],
+        &zygo::store::audit::Actor::default(),
     )
     .await
     .unwrap();
@@ -737,6 +738,7 @@ async fn member_remove_deletes_the_members_shares_and_clears_its_ownership_in_th
                 "flow",
                 serde_json::json!({}),
                 &["confidential".into()],
+                &zygo::store::audit::Actor::default(),
             )
             .await
             .unwrap()

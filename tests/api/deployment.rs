@@ -201,9 +201,15 @@ async fn without_a_signal_the_cache_ttl_still_bounds_how_stale_another_instance_
     let flows = format!("/api/tenants/{}/flows", world.acme);
     b.get(&flows, &carol).await.assert_status(200);
     // Removed straight in the database, as a process that signals nobody would.
-    zygo::store::members::remove(&world.app.state.db, world.acme, world.carol, |_| true)
-        .await
-        .unwrap();
+    zygo::store::members::remove(
+        &world.app.state.db,
+        world.acme,
+        world.carol,
+        &zygo::store::audit::Actor::default(),
+        |_| true,
+    )
+    .await
+    .unwrap();
     let (b, carol, flows) = (&b, &carol, flows.as_str());
     let took = time_until(Duration::from_secs(10), move || async move {
         b.get(flows, carol).await.status == 403

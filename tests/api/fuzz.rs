@@ -186,7 +186,8 @@ fn model_allows(role: Option<&str>, action: Action, same_tenant: bool, kind: u8)
         SelectTenant | ReadTenant | ListMembers | ListFlows | ReadFlow | Authorize => 1,
         CreateFlow => 2,
         // The flow of these questions has no owner and no shares: only Admins write or share it.
-        UpdateFlow | DeleteFlow | ShareFlow | SetMemberRole | RemoveMember | AuthorizeOnBehalf => 3,
+        UpdateFlow | DeleteFlow | ShareFlow | SetMemberRole | RemoveMember | AuthorizeOnBehalf
+        | ReadAudit => 3,
     };
     let applies_to = match action {
         ReadFlow | UpdateFlow | DeleteFlow | ShareFlow => 1,

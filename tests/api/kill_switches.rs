@@ -172,15 +172,25 @@ async fn disabling_a_user_with_eleven_thousand_tokens_ends_them_for_good() {
     let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
     let tokens = mint_many(app, world.alice, MANY).await;
     // What `zygo user disable` and `zygo user enable` run (tests/api/cli.rs runs the binary).
-    let disabled = store::users::set_disabled_ending_credentials(&app.state.db, world.alice, true)
-        .await
-        .unwrap();
+    let disabled = store::users::set_disabled_ending_credentials(
+        &app.state.db,
+        world.alice,
+        true,
+        &zygo::store::audit::Actor::default(),
+    )
+    .await
+    .unwrap();
     assert!(disabled);
     app.state.authn.forget_user(world.alice).await;
     assert_all_dead_as(app, &tokens, "invalid_credentials").await;
-    store::users::set_disabled_ending_credentials(&app.state.db, world.alice, false)
-        .await
-        .unwrap();
+    store::users::set_disabled_ending_credentials(
+        &app.state.db,
+        world.alice,
+        false,
+        &zygo::store::audit::Actor::default(),
+    )
+    .await
+    .unwrap();
     app.state.authn.forget_user(world.alice).await;
     // Enabled again: the user logs in, but nothing issued before the switch comes back.
     assert_all_dead(app, &tokens).await;
@@ -534,15 +544,25 @@ async fn a_login_racing_a_password_change_or_a_disable_keeps_no_session() {
     let logins = futures_util::future::join_all((0..12).map(|_| login()));
     let disable = async {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        store::users::set_disabled_ending_credentials(&app.state.db, world.alice, true)
-            .await
-            .unwrap();
+        store::users::set_disabled_ending_credentials(
+            &app.state.db,
+            world.alice,
+            true,
+            &zygo::store::audit::Actor::default(),
+        )
+        .await
+        .unwrap();
         app.state.authn.forget_user(world.alice).await;
     };
     let (replies, ()) = tokio::join!(logins, disable);
-    store::users::set_disabled_ending_credentials(&app.state.db, world.alice, false)
-        .await
-        .unwrap();
+    store::users::set_disabled_ending_credentials(
+        &app.state.db,
+        world.alice,
+        false,
+        &zygo::store::audit::Actor::default(),
+    )
+    .await
+    .unwrap();
     app.state.authn.forget_user(world.alice).await;
     for reply in &replies {
         match crate::helpers::session_cookie(reply) {

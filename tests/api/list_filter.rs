@@ -146,6 +146,7 @@ async fn every_page_concatenated_is_exactly_the_flows_a_single_read_allows() {
             &format!("flow {n}"),
             json!({}),
             &labels,
+            &zygo::store::audit::Actor::default(),
         )
         .await
         .unwrap();
@@ -171,6 +172,7 @@ async fn every_page_concatenated_is_exactly_the_flows_a_single_read_allows() {
         "elsewhere",
         json!({}),
         &[],
+        &zygo::store::audit::Actor::default(),
     )
     .await
     .unwrap();

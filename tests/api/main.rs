@@ -4,6 +4,7 @@
 // Tests fail loudly by design: an unwrap here is an assertion.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod cli;
 mod console;
 mod csrf;

@@ -32,6 +32,7 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
         "Ünïcode name",
         json!({"nested": {"list": [1, 2.5, "three", null, true]}}),
         &["zeta".into(), "alpha".into(), "alpha".into()],
+        &zygo::store::audit::Actor::default(),
     )
     .await
     .unwrap();
@@ -140,6 +141,7 @@ async fn concurrent_reads_each_get_their_own_row_and_see_committed_writes() {
             &format!("flow {n}"),
             json!({"n": n}),
             &labels,
+            &zygo::store::audit::Actor::default(),
         )
         .await
         .unwrap();

@@ -136,11 +136,18 @@ impl Matrix {
         let initech = app.add_tenant("Initech", erin).await;
         app.set_role(initech, gina, "Viewer").await;
         app.set_role(world.acme, frank, "Viewer").await;
-        let initech_flow =
-            store::flows::create(&app.state.db, initech, erin, "tps", json!({}), &[])
-                .await
-                .unwrap()
-                .id;
+        let initech_flow = store::flows::create(
+            &app.state.db,
+            initech,
+            erin,
+            "tps",
+            json!({}),
+            &[],
+            &zygo::store::audit::Actor::default(),
+        )
+        .await
+        .unwrap()
+        .id;
         let creds = vec![
             (Who::Admin, Cred::Token(world.token_of("alice").await)),
             (Who::Editor, Cred::Token(world.token_of("bob").await)),
@@ -179,6 +186,7 @@ impl Matrix {
             "fresh",
             json!({}),
             &[],
+            &zygo::store::audit::Actor::default(),
         )
         .await
         .unwrap()

@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table (see `migrations/` for the schema and its reasons).
 
+pub mod audit_event;
 pub mod flow;
 pub mod flow_label;
 pub mod flow_share;

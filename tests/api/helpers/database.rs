@@ -56,7 +56,14 @@ pub async fn add_user(db: &DatabaseConnection, email: &str, pass: &str) -> UserI
 /// Creates a tenant owned (as Admin) by `owner`.
 pub async fn add_tenant(db: &DatabaseConnection, name: &str, owner: UserId) -> TenantId {
     let id = TenantId(Uuid::new_v4());
-    store::tenants::create(db, id, name, owner, "Admin")
+    store::tenants::create(
+        db,
+        id,
+        name,
+        owner,
+        "Admin",
+        &store::audit::Actor::default(),
+    )
         .await
         .expect("tenant created");
     id

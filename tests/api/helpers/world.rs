@@ -18,9 +18,16 @@ impl TestApp {
     }
 
     pub async fn set_role(&self, tenant: TenantId, user: UserId, role: &str) {
-        store::members::set_role(&self.state.db, tenant, user, role, |_| true)
-            .await
-            .expect("role set");
+        store::members::set_role(
+            &self.state.db,
+            tenant,
+            user,
+            role,
+            &zygo::store::audit::Actor::default(),
+            |_| true,
+        )
+        .await
+        .expect("role set");
     }
 }
 

@@ -1,0 +1,456 @@
+//! The audit trail: who changed what, when, from where, with which credential.
+//!
+//! [`record`] appends an event inside the caller's transaction, so a change and its event commit
+//! or roll back together. Events are chained: one chain per tenant (`tenant:<id>`) and one for
+//! account- and server-level events (`account`). Each event carries its place in the chain
+//! (`seq`, from 1), the previous event's hash, and its own hash: SHA-256 over the previous hash
+//! and a canonical encoding of every other column ([`hash_of`]). [`verify`] walks the chains and
+//! names the first event that was edited, removed or reordered.
+//!
+//! Appends to one chain are serialised: on PostgreSQL by a transaction-scoped advisory lock on
+//! the chain (taken before the head is read, released at commit or rollback); on SQLite by the
+//! database's single writer. A unique `(chain, seq)` index makes a fork impossible regardless.
+//!
+//! The HTTP layer says where a request comes from once, for every event the request writes:
+//! [`ORIGIN`] (request id, client address, the policy version in force), a task-local like the
+//! decision log's request id.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::entities::audit_event;
+use super::page::{Keyset, Position, Rows};
+use super::{TenantId, UserId};
+
+pub use audit_event::Model as AuditEvent;
+
+/// The action names. `policy.published` and `policy.rolled_back` are reserved for policy
+/// releases.
+pub mod action {
+    pub const LOGIN_SUCCEEDED: &str = "login.succeeded";
+    pub const LOGIN_FAILED: &str = "login.failed";
+    pub const TOKEN_MINTED: &str = "token.minted";
+    pub const TOKEN_REVOKED: &str = "token.revoked";
+    pub const LOGGED_OUT_EVERYWHERE: &str = "account.logged_out_everywhere";
+    pub const PASSWORD_CHANGED: &str = "password.changed";
+    pub const USER_DISABLED: &str = "user.disabled";
+    pub const USER_ENABLED: &str = "user.enabled";
+    pub const TENANT_CREATED: &str = "tenant.created";
+    pub const MEMBER_INVITED: &str = "member.invited";
+    pub const MEMBER_ADDED: &str = "member.added";
+    pub const MEMBER_ROLE_CHANGED: &str = "member.role_changed";
+    pub const MEMBER_REMOVED: &str = "member.removed";
+    pub const INVITATION_WITHDRAWN: &str = "invitation.withdrawn";
+    pub const INVITATION_DECLINED: &str = "invitation.declined";
+    pub const FLOW_CREATED: &str = "flow.created";
+    pub const FLOW_CHANGED: &str = "flow.changed";
+    pub const FLOW_DELETED: &str = "flow.deleted";
+    pub const FLOW_SHARED: &str = "flow.shared";
+    pub const FLOW_UNSHARED: &str = "flow.unshared";
+    /// Reserved: a policy version released.
+    pub const POLICY_PUBLISHED: &str = "policy.published";
+    /// Reserved: a policy release rolled back.
+    pub const POLICY_ROLLED_BACK: &str = "policy.rolled_back";
+
+    /// A user's own security events (`GET /api/me/audit`).
+    pub const SECURITY: &[&str] = &[
+        LOGIN_SUCCEEDED,
+        LOGIN_FAILED,
+        TOKEN_MINTED,
+        TOKEN_REVOKED,
+        LOGGED_OUT_EVERYWHERE,
+        PASSWORD_CHANGED,
+        USER_DISABLED,
+        USER_ENABLED,
+    ];
+}
+
+/// The chain of account- and server-level events.
+pub const ACCOUNT_CHAIN: &str = "account";
+
+/// The `prev_hash` of a chain's first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Who made a change: the user and the credential used, named without its secret
+/// (`token:<jti>`, `session:<prefix of the session id's hash>`, `cli` for the operator).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub user: Option<UserId>,
+    pub credential: Option<String>,
+}
+
+impl Actor {
+    /// The operator running the command line.
+    pub fn cli() -> Self {
+        Actor {
+            user: None,
+            credential: Some("cli".into()),
+        }
+    }
+}
+
+/// Where the request that writes events comes from (see [`ORIGIN`]).
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub request_id: Option<String>,
+    pub client: Option<String>,
+    pub policy_version: Option<String>,
+}
+
+tokio::task_local! {
+    /// The origin of the events the current task records.
+    pub static ORIGIN: Origin;
+}
+
+/// One change to record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The tenant (its chain), or `None` for the account chain.
+    pub tenant: Option<TenantId>,
+    pub actor: Actor,
+    pub action: &'static str,
+    /// What was changed: `user:<id>`, `flow:<id>`, `token:<jti>`, `tenant:<id>`…
+    pub target: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+impl Event {
+    /// An event with no before/after.
+    pub fn new(
+        tenant: Option<TenantId>,
+        actor: &Actor,
+        action: &'static str,
+        target: impl Into<Option<String>>,
+    ) -> Self {
+        Event {
+            tenant,
+            actor: actor.clone(),
+            action,
+            target: target.into(),
+            before: None,
+            after: None,
+        }
+    }
+
+    pub fn before(mut self, value: serde_json::Value) -> Self {
+        self.before = Some(value);
+        self
+    }
+
+    pub fn after(mut self, value: serde_json::Value) -> Self {
+        self.after = Some(value);
+        self
+    }
+}
+
+/// The chain of a tenant's events, or of account events.
+pub fn chain_of(tenant: Option<TenantId>) -> String {
+    tenant.map_or_else(|| ACCOUNT_CHAIN.to_owned(), |t| format!("tenant:{}", t.0))
+}
+
+/// The advisory lock key of a chain (PostgreSQL).
+fn lock_key(chain: &str) -> i64 {
+    let digest = Sha256::digest(format!("zygo-audit:{chain}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// Appends `event` to its chain, inside the caller's transaction.
+pub async fn record(txn: &DatabaseTransaction, event: Event) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let chain = chain_of(event.tenant);
+    let origin = ORIGIN.try_with(Clone::clone).unwrap_or_default();
+    // The chain's head and the database clock, read once the chain is ours.
+    let head_sql = match backend {
+        DbBackend::Postgres => {
+            txn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT pg_advisory_xact_lock($1)",
+                [lock_key(&chain).into()],
+            ))
+            .await?;
+            "SELECT clock_timestamp() AS now, \
+             (SELECT seq FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1) AS seq, \
+             (SELECT hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1) AS hash"
+        }
+        _ => {
+            "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now, \
+             (SELECT seq FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1) AS seq, \
+             (SELECT hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1) AS hash"
+        }
+    };
+    let row = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            head_sql,
+            [chain.clone().into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("the audit chain head query returned no row".into()))?;
+    let at: DateTime<Utc> = match backend {
+        DbBackend::Postgres => row.try_get("", "now")?,
+        _ => {
+            let text: String = row.try_get("", "now")?;
+            DateTime::parse_from_rfc3339(&text)
+                .map_err(|e| DbErr::Custom(format!("the database clock: {e}")))?
+                .with_timezone(&Utc)
+        }
+    };
+    let seq: Option<i64> = row.try_get("", "seq")?;
+    let prev: Option<String> = row.try_get("", "hash")?;
+    let mut model = AuditEvent {
+        id: Uuid::new_v4(),
+        chain,
+        seq: seq.unwrap_or(0) + 1,
+        at,
+        actor_id: event.actor.user.map(|u| u.0),
+        credential: event.actor.credential,
+        tenant_id: event.tenant.map(|t| t.0),
+        action: event.action.to_owned(),
+        target: event.target,
+        before: event.before.map(|v| v.to_string()),
+        after: event.after.map(|v| v.to_string()),
+        request_id: origin.request_id,
+        client: origin.client,
+        policy_version: origin.policy_version,
+        prev_hash: prev.unwrap_or_else(|| GENESIS.to_owned()),
+        hash: String::new(),
+    };
+    model.hash = hash_of(&model);
+    model.into_active_model().reset_all().insert(txn).await?;
+    Ok(())
+}
+
+/// The hash an event must carry: SHA-256 (hex) over its previous hash, a newline, and the JSON
+/// array of its other columns in a fixed order (time as RFC 3339 in microseconds, UTC).
+pub fn hash_of(event: &AuditEvent) -> String {
+    let canonical = serde_json::json!([
+        event.id.to_string(),
+        event.chain,
+        event.seq,
+        event.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        event.actor_id.map(|u| u.to_string()),
+        event.credential,
+        event.tenant_id.map(|t| t.to_string()),
+        event.action,
+        event.target,
+        event.before,
+        event.after,
+        event.request_id,
+        event.client,
+        event.policy_version,
+    ]);
+    let mut hasher = Sha256::new();
+    hasher.update(event.prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.to_string().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// What is wrong with the first bad event of a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flaw {
+    /// Its content no longer matches its hash.
+    Edited,
+    /// Events before it are missing (its `seq` skips).
+    Removed,
+    /// It is not chained to the event before it: that one was edited (with its hash
+    /// recomputed), removed, or the two were reordered.
+    Unlinked,
+}
+
+impl std::fmt::Display for Flaw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Flaw::Edited => "edited: its content does not match its hash",
+            Flaw::Removed => "an event before it was removed: its sequence number skips",
+            Flaw::Unlinked => {
+                "not chained to the event before it: that event was edited, removed or reordered"
+            }
+        })
+    }
+}
+
+/// The first bad event of a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub chain: String,
+    pub seq: i64,
+    pub id: Uuid,
+    pub flaw: Flaw,
+}
+
+/// A chain walked by [`verify`].
+#[derive(Debug, Clone)]
+pub struct ChainReport {
+    pub chain: String,
+    pub events: u64,
+    /// The last event's hash: recorded elsewhere, it also proves later that no event was cut off
+    /// the end.
+    pub head: Option<String>,
+    pub broken: Option<Broken>,
+}
+
+/// Events read per query while walking a chain.
+const WALK_BATCH: u64 = 1000;
+
+/// Walks the chains (a tenant's, or every chain) and reports the first bad event of each.
+pub async fn verify(
+    db: &impl ConnectionTrait,
+    tenant: Option<TenantId>,
+) -> Result<Vec<ChainReport>, DbErr> {
+    let chains: Vec<String> = match tenant {
+        Some(tenant) => vec![chain_of(Some(tenant))],
+        None => {
+            audit_event::Entity::find()
+                .select_only()
+                .column(audit_event::Column::Chain)
+                .distinct()
+                .order_by_asc(audit_event::Column::Chain)
+                .into_tuple()
+                .all(db)
+                .await?
+        }
+    };
+    let mut reports = Vec::with_capacity(chains.len());
+    for chain in chains {
+        reports.push(verify_chain(db, chain).await?);
+    }
+    Ok(reports)
+}
+
+async fn verify_chain(db: &impl ConnectionTrait, chain: String) -> Result<ChainReport, DbErr> {
+    let mut report = ChainReport {
+        chain: chain.clone(),
+        events: 0,
+        head: None,
+        broken: None,
+    };
+    let mut last: Option<(i64, String)> = None;
+    loop {
+        let after = last.as_ref().map_or(0, |(seq, _)| *seq);
+        let batch = audit_event::Entity::find()
+            .filter(audit_event::Column::Chain.eq(&chain))
+            .filter(audit_event::Column::Seq.gt(after))
+            .order_by_asc(audit_event::Column::Seq)
+            .limit(WALK_BATCH)
+            .all(db)
+            .await?;
+        let done = (batch.len() as u64) < WALK_BATCH;
+        for event in batch {
+            report.events += 1;
+            if report.broken.is_none() {
+                let (expected_seq, expected_prev) = match &last {
+                    Some((seq, hash)) => (seq + 1, hash.as_str()),
+                    None => (1, GENESIS),
+                };
+                let flaw = if hash_of(&event) != event.hash {
+                    Some(Flaw::Edited)
+                } else if event.seq != expected_seq {
+                    Some(Flaw::Removed)
+                } else if event.prev_hash != expected_prev {
+                    Some(Flaw::Unlinked)
+                } else {
+                    None
+                };
+                report.broken = flaw.map(|flaw| Broken {
+                    chain: chain.clone(),
+                    seq: event.seq,
+                    id: event.id,
+                    flaw,
+                });
+            }
+            last = Some((event.seq, event.hash));
+        }
+        if done {
+            break;
+        }
+    }
+    report.head = last.map(|(_, hash)| hash);
+    Ok(report)
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this tenant's chain.
+    pub tenant: Option<TenantId>,
+    /// Only this user's own security events (the account chain, as actor or as target).
+    pub own: Option<UserId>,
+    pub action: Option<String>,
+    pub actor: Option<UserId>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A page of events, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &Filter,
+    page: Keyset,
+) -> Result<Rows<AuditEvent>, DbErr> {
+    let mut select = audit_event::Entity::find();
+    if let Some(tenant) = filter.tenant {
+        select = select.filter(audit_event::Column::TenantId.eq(tenant.0));
+    }
+    if let Some(user) = filter.own {
+        select = select
+            .filter(audit_event::Column::Chain.eq(ACCOUNT_CHAIN))
+            .filter(
+                Condition::any()
+                    .add(audit_event::Column::ActorId.eq(user.0))
+                    .add(audit_event::Column::Target.eq(format!("user:{}", user.0))),
+            );
+    }
+    if let Some(action) = &filter.action {
+        select = select.filter(audit_event::Column::Action.eq(action.as_str()));
+    }
+    if let Some(actor) = filter.actor {
+        select = select.filter(audit_event::Column::ActorId.eq(actor.0));
+    }
+    if let Some(since) = filter.since {
+        select = select.filter(audit_event::Column::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        select = select.filter(audit_event::Column::At.lt(until));
+    }
+    let rows = page
+        .apply_newest_first(select, audit_event::Column::At, audit_event::Column::Id)
+        .all(db)
+        .await?;
+    Ok(page.collect(rows, |e| Position {
+        created_at: e.at,
+        id: e.id,
+    }))
+}
+
+/// Every event at or after `since` (of one tenant, or all), oldest first, by chain order: the
+/// export reads them a batch at a time through `after`.
+pub async fn since(
+    db: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+    tenant: Option<TenantId>,
+    after: Option<Position>,
+    limit: u64,
+) -> Result<Rows<AuditEvent>, DbErr> {
+    let mut select = audit_event::Entity::find().filter(audit_event::Column::At.gte(since));
+    if let Some(tenant) = tenant {
+        select = select.filter(audit_event::Column::TenantId.eq(tenant.0));
+    }
+    let page = Keyset { after, limit };
+    let rows = page
+        .apply(select, audit_event::Column::At, audit_event::Column::Id)
+        .all(db)
+        .await?;
+    Ok(page.collect(rows, |e| Position {
+        created_at: e.at,
+        id: e.id,
+    }))
+}

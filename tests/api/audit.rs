@@ -1,0 +1,547 @@
+//! The audit trail: every administrative change writes one event in its own transaction, the
+//! chains verify and name the first tampered event, and the trail is served to a tenant's Admins
+//! and to each user for their own security events.
+
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder};
+use serde_json::{Value, json};
+use zygo::store::audit::{self, Flaw};
+use zygo::store::entities::audit_event;
+
+use crate::helpers::{Cred, PASSWORD, World, jwt_part, session_cookie};
+
+/// Every event of the trail, in the order written (chain, then place in it).
+async fn events(world: &World) -> Vec<audit_event::Model> {
+    let mut all = audit_event::Entity::find()
+        .order_by_asc(audit_event::Column::At)
+        .order_by_asc(audit_event::Column::Seq)
+        .all(&world.app.state.db)
+        .await
+        .unwrap();
+    all.sort_by(|a, b| (a.at, &a.chain, a.seq).cmp(&(b.at, &b.chain, b.seq)));
+    all
+}
+
+fn last<'a>(events: &'a [audit_event::Model], action: &str) -> &'a audit_event::Model {
+    events
+        .iter()
+        .rev()
+        .find(|e| e.action == action)
+        .unwrap_or_else(|| panic!("no {action} event in {events:#?}"))
+}
+
+fn json_of(text: &Option<String>) -> Value {
+    text.as_deref()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn every_administrative_change_writes_its_event_with_who_what_and_where_and_no_secret() {
+    let world = World::new().await;
+    let app = &world.app;
+    let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
+    let alice = Cred::Cookie(cookie.clone());
+    let wrong = app
+        .post(
+            "/api/login",
+            &Cred::None,
+            json!({"email": "bob@example.com", "password": "not the password"}),
+        )
+        .await;
+    wrong.assert_problem(401, "login_failed");
+    let minted = app
+        .get(
+            "/api/token?expiration=300&name=deploy&read_only=true",
+            &alice,
+        )
+        .await;
+    let token = minted.assert_status(200)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let jti = jwt_part(&token, 1)["jti"].as_str().unwrap().to_owned();
+    app.post("/api/token/revoke", &alice, json!({"jti": jti}))
+        .await
+        .assert_status(204);
+    let acme = world.acme;
+    app.put(
+        &format!("/api/tenants/{acme}/members/{}", world.bob),
+        &alice,
+        json!({"role": "Viewer"}),
+    )
+    .await
+    .assert_status(200);
+    app.put(
+        &format!("/api/tenants/{acme}/members/{}", world.dave),
+        &alice,
+        json!({"role": "Editor"}),
+    )
+    .await
+    .assert_status(202);
+    app.delete(
+        &format!("/api/tenants/{acme}/members/{}", world.carol),
+        &alice,
+    )
+    .await
+    .assert_status(204);
+    let flow = world.flow(acme, &alice, "deploy").await;
+    let flows = format!("/api/tenants/{acme}/flows/{flow}");
+    app.patch(
+        &flows,
+        &alice,
+        json!({"name": "deploy-2", "definition": {"x": "secret-definition"}}),
+    )
+    .await
+    .assert_status(200);
+    app.put(
+        &format!("{flows}/shares/{}", world.bob),
+        &alice,
+        json!({"access": "read"}),
+    )
+    .await
+    .assert_status(200);
+    app.delete(&format!("{flows}/shares/{}", world.bob), &alice)
+        .await
+        .assert_status(204);
+    app.delete(&flows, &alice).await.assert_status(204);
+    let created = app
+        .post("/api/tenants", &alice, json!({"name": "Initech"}))
+        .await;
+    let initech = created.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changed = app
+        .put(
+            "/api/me/password",
+            &alice,
+            json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    changed.assert_status(204);
+    let fresh = session_cookie(&changed).unwrap();
+    app.post(
+        "/api/logout-everywhere",
+        &Cred::Cookie(fresh.clone()),
+        json!({}),
+    )
+    .await
+    .assert_status(204);
+
+    let all = events(&world).await;
+    let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
+    for expected in [
+        "tenant.created",
+        "member.added",
+        "login.succeeded",
+        "login.failed",
+        "token.minted",
+        "token.revoked",
+        "member.role_changed",
+        "member.invited",
+        "member.removed",
+        "flow.created",
+        "flow.changed",
+        "flow.shared",
+        "flow.unshared",
+        "flow.deleted",
+        "password.changed",
+        "account.logged_out_everywhere",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let alice_id = world.alice.0;
+    let session_ref = |e: &audit_event::Model| e.credential.clone().unwrap_or_default();
+
+    let login = last(&all, "login.succeeded");
+    assert_eq!(login.actor_id, Some(alice_id));
+    assert_eq!(login.chain, "account");
+    assert_eq!(login.target.as_deref(), Some(&*format!("user:{alice_id}")));
+    assert!(session_ref(login).starts_with("session:"), "{login:?}");
+    assert!(login.request_id.is_some() && login.client.as_deref() == Some("127.0.0.1"));
+    assert!(login.policy_version.is_some());
+
+    let failed = last(&all, "login.failed");
+    assert_eq!(failed.actor_id, None);
+    assert_eq!(
+        failed.target.as_deref(),
+        Some(&*format!("user:{}", world.bob.0))
+    );
+
+    let minted = last(&all, "token.minted");
+    assert_eq!(minted.target.as_deref(), Some(&*format!("token:{jti}")));
+    let after = json_of(&minted.after);
+    assert_eq!(after["name"], "deploy");
+    assert_eq!(after["read_only"], true);
+    assert_eq!(after["lifetime_seconds"], 300);
+    assert_eq!(session_ref(minted), session_ref(login));
+
+    let role = last(&all, "member.role_changed");
+    assert_eq!(role.tenant_id, Some(acme.0));
+    assert_eq!(role.chain, format!("tenant:{}", acme.0));
+    assert_eq!(role.actor_id, Some(alice_id));
+    assert_eq!(
+        role.target.as_deref(),
+        Some(&*format!("user:{}", world.bob.0))
+    );
+    assert_eq!(json_of(&role.before), json!({"role": "Editor"}));
+    assert_eq!(json_of(&role.after), json!({"role": "Viewer"}));
+
+    let invited = last(&all, "member.invited");
+    assert_eq!(json_of(&invited.after), json!({"role": "Editor"}));
+    let removed = last(&all, "member.removed");
+    assert_eq!(json_of(&removed.before), json!({"role": "Viewer"}));
+
+    let changed = last(&all, "flow.changed");
+    assert_eq!(changed.target.as_deref(), Some(&*format!("flow:{flow}")));
+    assert_eq!(
+        json_of(&changed.after)["fields"],
+        json!(["name", "definition"])
+    );
+    assert_eq!(json_of(&changed.before)["name"], "deploy");
+    let shared = last(&all, "flow.shared");
+    assert_eq!(
+        json_of(&shared.after),
+        json!({"user": world.bob.0, "access": "read"})
+    );
+    let tenant = last(&all, "tenant.created");
+    assert_eq!(
+        tenant.target.as_deref(),
+        Some(&*format!("tenant:{initech}"))
+    );
+
+    // No secret anywhere: passwords, the token, the session cookies, a flow definition.
+    let text = format!("{all:?}");
+    for secret in [
+        PASSWORD,
+        "not the password",
+        "a brand new passphrase",
+        token.as_str(),
+        cookie.as_str(),
+        fresh.as_str(),
+        "secret-definition",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "`{secret}` found in the audit trail"
+        );
+    }
+    // Each event's chain verifies.
+    let reports = audit::verify(&app.state.db, None).await.unwrap();
+    assert!(reports.iter().all(|r| r.broken.is_none()), "{reports:?}");
+}
+
+/// Makes every insert of `action` fail after the row is written (a trigger), on either backend.
+async fn fail_after_inserting(world: &World, action: &str) {
+    let db = &world.app.state.db;
+    let statements = match db.get_database_backend() {
+        DbBackend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION fail_audit() RETURNS trigger AS $$ BEGIN \
+                 IF NEW.action = '{action}' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql"
+            ),
+            "CREATE TRIGGER fail_audit AFTER INSERT ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION fail_audit()"
+                .to_owned(),
+        ],
+        _ => vec![format!(
+            "CREATE TRIGGER fail_audit AFTER INSERT ON audit_events \
+             WHEN NEW.action = '{action}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )],
+    };
+    for sql in statements {
+        db.execute_unprepared(&sql).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_change_whose_transaction_fails_after_its_event_was_written_leaves_neither() {
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let before = events(&world).await.len();
+    fail_after_inserting(&world, "member.role_changed").await;
+    let member = format!("/api/tenants/{}/members/{}", world.acme, world.bob);
+    let reply = app.put(&member, &alice, json!({"role": "Viewer"})).await;
+    reply.assert_problem(500, "internal");
+    let members = app
+        .get(&format!("/api/tenants/{}/members", world.acme), &alice)
+        .await;
+    let bob = members.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user_id"] == world.bob.to_string())
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        bob["role"], "Editor",
+        "the change rolled back with its event"
+    );
+    assert_eq!(
+        events(&world).await.len(),
+        before,
+        "no event without its change"
+    );
+}
+
+/// Runs a statement on the test's database.
+async fn sql(world: &World, statement: &str) {
+    world
+        .app
+        .state
+        .db
+        .execute_unprepared(statement)
+        .await
+        .unwrap();
+}
+
+/// A tenant chain of five events: the tenant, two members, two flows.
+async fn five_events(world: &World) -> Vec<audit_event::Model> {
+    let chain = format!("tenant:{}", world.acme.0);
+    let all: Vec<_> = events(world)
+        .await
+        .into_iter()
+        .filter(|e| e.chain == chain)
+        .collect();
+    assert_eq!(all.len(), 3, "{all:#?}");
+    let alice = Cred::Token(world.token_of("alice").await);
+    world.flow(world.acme, &alice, "one").await;
+    world.flow(world.acme, &alice, "two").await;
+    let all: Vec<_> = events(world)
+        .await
+        .into_iter()
+        .filter(|e| e.chain == chain)
+        .collect();
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    all
+}
+
+async fn first_broken(world: &World) -> Option<audit::Broken> {
+    audit::verify(&world.app.state.db, Some(world.acme))
+        .await
+        .unwrap()
+        .remove(0)
+        .broken
+}
+
+#[tokio::test]
+async fn verify_passes_an_untouched_trail_and_names_an_edited_event() {
+    let world = World::new().await;
+    let chain = five_events(&world).await;
+    assert_eq!(first_broken(&world).await, None);
+    let third = &chain[2];
+    sql(
+        &world,
+        &format!(
+            "UPDATE audit_events SET target = 'user:00000000-0000-0000-0000-000000000000' \
+             WHERE chain = '{}' AND seq = 3",
+            third.chain
+        ),
+    )
+    .await;
+    let broken = first_broken(&world).await.unwrap();
+    assert_eq!(
+        (broken.seq, broken.id, broken.flaw),
+        (3, third.id, Flaw::Edited)
+    );
+}
+
+#[tokio::test]
+async fn verify_names_the_event_after_a_deleted_one() {
+    let world = World::new().await;
+    let chain = five_events(&world).await;
+    sql(
+        &world,
+        &format!(
+            "DELETE FROM audit_events WHERE chain = '{}' AND seq = 2",
+            chain[1].chain
+        ),
+    )
+    .await;
+    let broken = first_broken(&world).await.unwrap();
+    assert_eq!(
+        (broken.seq, broken.id, broken.flaw),
+        (3, chain[2].id, Flaw::Removed)
+    );
+}
+
+#[tokio::test]
+async fn verify_names_reordered_events() {
+    let world = World::new().await;
+    let chain = five_events(&world).await;
+    // Swap the places of events 2 and 3 (through a free number, for the unique index).
+    let name = &chain[0].chain;
+    for (from, to) in [(2, 1000), (3, 2), (1000, 3)] {
+        sql(
+            &world,
+            &format!("UPDATE audit_events SET seq = {to} WHERE chain = '{name}' AND seq = {from}"),
+        )
+        .await;
+    }
+    let broken = first_broken(&world).await.unwrap();
+    assert_eq!(broken.seq, 2);
+    assert_eq!(broken.id, chain[2].id);
+    assert_eq!(
+        broken.flaw,
+        Flaw::Edited,
+        "the place in the chain is hashed"
+    );
+}
+
+#[tokio::test]
+async fn verify_names_an_event_whose_predecessor_was_forged_with_a_recomputed_hash() {
+    let world = World::new().await;
+    let chain = five_events(&world).await;
+    let mut forged = chain[2].clone();
+    forged.target = Some("flow:forged".into());
+    forged.hash = audit::hash_of(&forged);
+    sql(
+        &world,
+        &format!(
+            "UPDATE audit_events SET target = 'flow:forged', hash = '{}' \
+             WHERE chain = '{}' AND seq = 3",
+            forged.hash, forged.chain
+        ),
+    )
+    .await;
+    let broken = first_broken(&world).await.unwrap();
+    assert_eq!(
+        (broken.seq, broken.id, broken.flaw),
+        (4, chain[3].id, Flaw::Unlinked)
+    );
+}
+
+#[tokio::test]
+async fn concurrent_changes_in_one_tenant_never_fork_its_chain() {
+    let world = World::new().await;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let names: Vec<String> = (0..16).map(|n| format!("f{n}")).collect();
+    let creations = names
+        .iter()
+        .map(|name| world.flow(world.acme, &alice, name));
+    futures_util::future::join_all(creations).await;
+    let report = audit::verify(&world.app.state.db, Some(world.acme))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(report.broken, None);
+    assert_eq!(report.events, 3 + 16);
+}
+
+#[tokio::test]
+async fn the_tenant_trail_is_for_its_admins_paged_and_filtered() {
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    for n in 0..3 {
+        world.flow(world.acme, &alice, &format!("f{n}")).await;
+    }
+    let base = format!("/api/tenants/{}/audit", world.acme);
+    // Newest first, a page at a time.
+    let first = app.get(&format!("{base}?limit=4"), &alice).await;
+    let body = first.assert_status(200);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0]["action"], "flow.created");
+    assert_eq!(items[0]["seq"], 6);
+    assert_eq!(items[0]["actor_id"], world.alice.to_string());
+    assert!(
+        items[0]["credential"]
+            .as_str()
+            .unwrap()
+            .starts_with("token:")
+    );
+    let cursor = body["next_cursor"].as_str().unwrap();
+    let second = app
+        .get(&format!("{base}?limit=4&cursor={cursor}"), &alice)
+        .await;
+    let rest = second.assert_status(200);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["items"][1]["action"], "tenant.created");
+    assert_eq!(rest["next_cursor"], Value::Null);
+    // Filters: action, actor, time.
+    let only = app
+        .get(&format!("{base}?action=member.added"), &alice)
+        .await;
+    let only = only.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(only.len(), 2);
+    assert!(only.iter().all(|e| e["action"] == "member.added"));
+    let by_alice = app
+        .get(&format!("{base}?actor={}", world.alice), &alice)
+        .await;
+    assert_eq!(
+        by_alice.assert_status(200)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let future = app
+        .get(&format!("{base}?since=2999-01-01T00:00:00Z"), &alice)
+        .await;
+    assert_eq!(future.assert_status(200)["items"], json!([]));
+    let backwards = app
+        .get(
+            &format!("{base}?since=2999-01-01T00:00:00Z&until=2000-01-01T00:00:00Z"),
+            &alice,
+        )
+        .await;
+    backwards.assert_problem(422, "validation_failed");
+    // The policies decide: a Viewer member is refused, a non-member gets 404.
+    let carol = Cred::Token(world.token_of("carol").await);
+    app.get(&base, &carol)
+        .await
+        .assert_problem(403, "forbidden");
+    // A non-member gets the answer every tenant-level route gives it, the same as for a tenant
+    // that does not exist.
+    let dave = Cred::Token(world.token_of("dave").await);
+    app.get(&base, &dave).await.assert_problem(403, "forbidden");
+    app.get(
+        &format!("/api/tenants/{}/audit", uuid::Uuid::new_v4()),
+        &dave,
+    )
+    .await
+    .assert_problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn my_trail_holds_my_own_security_events_only() {
+    let world = World::new().await;
+    let app = &world.app;
+    let (cookie, _) = app.login("carol@example.com", PASSWORD).await;
+    let carol = Cred::Cookie(cookie);
+    app.post(
+        "/api/login",
+        &Cred::None,
+        json!({"email": "carol@example.com", "password": "wrong"}),
+    )
+    .await
+    .assert_problem(401, "login_failed");
+    let token = app.token(&carol, None).await;
+    // Someone else's activity does not show.
+    world.token_of("bob").await;
+    let mine = app.get("/api/me/audit", &Cred::Token(token)).await;
+    let items = mine.assert_status(200)["items"].as_array().unwrap().clone();
+    let actions: Vec<&str> = items
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["token.minted", "login.failed", "login.succeeded"]);
+    assert!(items.iter().all(|e| e["tenant_id"] == Value::Null));
+    let failed = app.get("/api/me/audit?action=login.failed", &carol).await;
+    assert_eq!(
+        failed.assert_status(200)["items"].as_array().unwrap().len(),
+        1
+    );
+    app.get("/api/me/audit", &Cred::None)
+        .await
+        .assert_problem(401, "unauthenticated");
+}
