@@ -13,6 +13,7 @@ mod m20261206_000001_credentials_valid_after;
 mod m20261206_000002_invitations;
 mod m20261206_000003_shares_follow_membership;
 mod m20261206_000004_flow_definitions_as_text;
+mod m20261206_000020_policy_versions;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000002_invitations::Migration),
             Box::new(m20261206_000003_shares_follow_membership::Migration),
             Box::new(m20261206_000004_flow_definitions_as_text::Migration),
+            Box::new(m20261206_000020_policy_versions::Migration),
         ]
     }
 }
