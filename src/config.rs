@@ -49,6 +49,18 @@ pub enum TenantCreation {
     Operators,
 }
 
+/// Where the policy set in force comes from (`--policy-source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PolicySource {
+    /// The policy folder, watched for edits (the default: one machine, authoring, `serve --demo`
+    /// on a fresh clone).
+    #[default]
+    Folder,
+    /// The active version published in the database (`zygo policy publish`): every instance on
+    /// the database serves the same one and follows publishes and rollbacks.
+    Database,
+}
+
 /// A secret value; `Debug` prints a placeholder so it never reaches a log by accident.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);
@@ -157,6 +169,9 @@ pub struct Settings {
     pub tenant_creation: TenantCreation,
     /// Where authorization decisions are logged (off by default).
     pub decision_log: LogTarget,
+    /// Where the policy set in force comes from: the folder (default) or the database's active
+    /// published version.
+    pub policy_source: PolicySource,
     /// Whether to pick up edits of the policy folder while serving (file watch and SIGHUP).
     pub watch_policies: bool,
     /// How long the policy folder must stay unchanged before an edit is loaded, so a folder
@@ -215,6 +230,7 @@ impl Settings {
             creator_role: "Admin".into(),
             tenant_creation: TenantCreation::Anyone,
             decision_log: LogTarget::Off,
+            policy_source: PolicySource::Folder,
             watch_policies: true,
             policy_settle: Duration::from_millis(DEFAULT_POLICY_SETTLE_MS),
             health_details: false,

@@ -37,6 +37,9 @@ pub enum Key {
     User(UserId),
     /// A token family was revoked.
     Family(Uuid),
+    /// A policy version was published or rolled back to: instances that take their policies
+    /// from the database look the active version up now.
+    Policies,
 }
 
 impl Key {
@@ -46,6 +49,7 @@ impl Key {
             Key::Role(user, tenant) => format!("role {user} {tenant}"),
             Key::User(user) => format!("user {user}"),
             Key::Family(family) => format!("family {family}"),
+            Key::Policies => "policies".to_owned(),
         }
     }
 
@@ -58,6 +62,7 @@ impl Key {
             ),
             ("user", Some(user), None) => Key::User(UserId(Uuid::parse_str(user).ok()?)),
             ("family", Some(family), None) => Key::Family(Uuid::parse_str(family).ok()?),
+            ("policies", None, None) => Key::Policies,
             _ => return None,
         };
         words.next().is_none().then_some(key)
@@ -121,6 +126,7 @@ impl Caches {
             Key::Role(user, tenant) => self.authz.forget_role(user, tenant).await,
             Key::User(user) => self.authn.forget_user(user).await,
             Key::Family(family) => self.authn.forget_family(&family.to_string()).await,
+            Key::Policies => self.refresh_policies().await,
         }
     }
 
@@ -164,11 +170,20 @@ impl Caches {
         Ok(())
     }
 
-    /// Forgets every cached role and user status of this process.
+    /// Forgets every cached role and user status of this process (and, with the policies in the
+    /// database, looks the active version up: a publish may have been missed).
     pub async fn forget_all(&self) {
         self.authz.forget_all_roles().await;
         self.authn.forget_all_users().await;
         self.authn.forget_all_families().await;
+        self.refresh_policies().await;
+    }
+
+    /// With the policies in the database: serves the active version now if it changed.
+    async fn refresh_policies(&self) {
+        if let Err(err) = self.authz.policy_store().refresh().await {
+            tracing::warn!("{err}");
+        }
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Metrics {
     policy_count: IntGauge,
     /// Rejected policy reloads (a bad edit of the folder kept the last good set).
     pub policy_reloads_rejected: IntCounter,
+    /// 1 while the database's active policy version is one this binary refused (the last good
+    /// set stays in force); 0 otherwise.
+    pub policy_active_refused: IntGauge,
     tokens_minted: IntCounterVec,
     token_revocations: IntCounter,
     login_throttled: IntCounter,
@@ -155,6 +158,11 @@ impl Metrics {
                 r,
                 "zygo_policy_reloads_rejected_total",
                 "Policy reloads refused because the edited folder did not validate (the last good set stays).",
+            ),
+            policy_active_refused: gauge(
+                r,
+                "zygo_policy_active_refused",
+                "1 while the active published policy version does not validate against this binary and an older one stays in force; 0 otherwise.",
             ),
             tokens_minted: counter_vec(
                 r,

@@ -11,7 +11,7 @@ use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use crate::api;
 use crate::auth::{Authn, TokenKeys, token};
 use crate::authz::{Authz, DecisionLog, PolicyBundle, PolicyStore};
-use crate::config::Settings;
+use crate::config::{PolicySource, Settings};
 use crate::invalidation;
 use crate::metrics::{Metrics, MetricsTarget};
 use crate::net::DeadlineAcceptor;
@@ -28,6 +28,8 @@ pub enum StartError {
     Database(#[from] store::OpenError),
     #[error("{0}")]
     TokenKey(#[from] token::KeyError),
+    #[error("the policies come from the database, but {0}")]
+    NoPublishedVersion(String),
     #[error("the creator role `{0}` is not defined by the policy folder")]
     CreatorRole(String),
     #[error("cannot open the decision log: {0}")]
@@ -48,18 +50,29 @@ pub struct Application {
 
 /// Builds the shared state from settings (also used by tests that want the state without a socket).
 pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError> {
-    let bundle =
-        PolicyBundle::load(&settings.policies_dir).map_err(|err| StartError::Policies {
-            dir: settings.policies_dir.display().to_string(),
-            errors: err.to_string(),
-        })?;
+    let from_database = settings.policy_source == PolicySource::Database;
+    // In database mode the set is the active published version; the folder is not read.
+    let folder_bundle = if from_database {
+        None
+    } else {
+        Some(
+            PolicyBundle::load(&settings.policies_dir).map_err(|err| StartError::Policies {
+                dir: settings.policies_dir.display().to_string(),
+                errors: err.to_string(),
+            })?,
+        )
+    };
+    let db = store::open(&settings.database).await?;
+    let bundle = match folder_bundle {
+        Some(bundle) => bundle,
+        None => active_version(&db).await?,
+    };
     for warning in bundle.warnings() {
         tracing::warn!("{warning}");
     }
     if !bundle.roles().contains(&settings.creator_role) {
         return Err(StartError::CreatorRole(settings.creator_role.clone()));
     }
-    let db = store::open(&settings.database).await?;
     let reads = store::reads::Reads::new(
         &settings.database,
         store::open_reads(&settings.database, &db).await?,
@@ -79,12 +92,30 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
     let metrics = Arc::new(Metrics::new(&crate::authz::Action::ALL.map(|a| a.name())));
     let authn = Authn::new(keys, db.clone(), reads.clone(), &settings, metrics.clone());
     let log = DecisionLog::open(&settings.decision_log).map_err(StartError::DecisionLog)?;
-    let policies = Arc::new(PolicyStore::new(
-        settings.policies_dir.clone(),
-        bundle,
-        metrics.policy_reloads_rejected.clone(),
-        settings.policy_settle,
-    ));
+    let policies = Arc::new(if from_database {
+        PolicyStore::from_database(
+            db.clone(),
+            bundle,
+            metrics.policy_reloads_rejected.clone(),
+            metrics.policy_active_refused.clone(),
+        )
+    } else {
+        PolicyStore::new(
+            settings.policies_dir.clone(),
+            bundle,
+            metrics.policy_reloads_rejected.clone(),
+            settings.policy_settle,
+        )
+    });
+    if from_database {
+        policies.poll_database(
+            if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+                crate::authz::reload::DATABASE_POLL_POSTGRES
+            } else {
+                crate::authz::reload::DATABASE_POLL_SQLITE
+            },
+        );
+    }
     let authz = Authz::new(
         policies,
         reads.pool.clone(),
@@ -111,6 +142,28 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
     });
     spawn_purger(Arc::downgrade(&state));
     Ok(state)
+}
+
+/// The active published version, which must validate against this binary to start on it.
+async fn active_version(db: &sea_orm::DatabaseConnection) -> Result<PolicyBundle, StartError> {
+    let unavailable = |e: sea_orm::DbErr| StartError::NoPublishedVersion(format!("{e}"));
+    let number = store::policy_versions::active(db)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            StartError::NoPublishedVersion(
+                "no policy version is published yet: run `zygo policy publish --message …` first"
+                    .into(),
+            )
+        })?;
+    let version = store::policy_versions::find(db, number)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| StartError::NoPublishedVersion(format!("version {number} is missing")))?;
+    crate::authz::releases::bundle_of(&version).map_err(|err| StartError::Policies {
+        dir: format!("published version {number}"),
+        errors: err.to_string(),
+    })
 }
 
 /// Purges expired rows every `purge_interval` in the background (see [`store::purge`]), until
@@ -148,7 +201,7 @@ fn spawn_purger(state: std::sync::Weak<AppState>) {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let bind = settings.bind.clone();
-        let watch = settings.watch_policies;
+        let watch = settings.watch_policies && settings.policy_source == PolicySource::Folder;
         // The socket first: a taken port refuses the start before anything is written to disk.
         let acceptor = TcpListener::bind(bind.clone())
             .into_acceptor()

@@ -14,6 +14,7 @@ mod m20261206_000002_invitations;
 mod m20261206_000003_shares_follow_membership;
 mod m20261206_000004_flow_definitions_as_text;
 mod m20261206_000010_audit_events;
+mod m20261206_000020_policy_versions;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000003_shares_follow_membership::Migration),
             Box::new(m20261206_000004_flow_definitions_as_text::Migration),
             Box::new(m20261206_000010_audit_events::Migration),
+            Box::new(m20261206_000020_policy_versions::Migration),
         ]
     }
 }

@@ -198,12 +198,25 @@ pub fn run(bundle: &PolicyBundle, dir: &Path) -> Result<Vec<Outcome>, String> {
         .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
         .collect();
     files.sort();
-    let own = TenantId(Uuid::from_u128(1));
-    let other = TenantId(Uuid::from_u128(2));
-    let mut outcomes = Vec::new();
+    let mut texts = Vec::new();
     for file in files {
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        texts.push((file, text));
+    }
+    run_texts(bundle, texts)
+}
+
+/// Runs fixture files given as (name, text) against the bundle: a stored version's fixtures, or
+/// a folder's as read.
+pub fn run_texts(
+    bundle: &PolicyBundle,
+    files: impl IntoIterator<Item = (PathBuf, String)>,
+) -> Result<Vec<Outcome>, String> {
+    let own = TenantId(Uuid::from_u128(1));
+    let other = TenantId(Uuid::from_u128(2));
+    let mut outcomes = Vec::new();
+    for (file, text) in files {
         let fixture: FixtureFile =
             serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
         for case in fixture.cases {

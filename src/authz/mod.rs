@@ -11,6 +11,7 @@ mod memo;
 mod names;
 pub mod policies;
 pub mod pushdown;
+pub mod releases;
 pub mod reload;
 mod types;
 
@@ -29,7 +30,7 @@ use crate::store::{self, TenantId, UserId};
 
 pub use account::AccountAction;
 pub use log::{DecisionLog, Entry, LogTarget};
-pub use policies::{Diagnostic, LoadError, PolicyBundle};
+pub use policies::{Diagnostic, LoadError, PolicyBundle, PolicyFiles};
 pub use reload::{PolicyStatus, PolicyStore};
 pub use types::{
     Action, AuthContext, AuthMethod, Decision, Principal, Query, Question, Resource, ResourceKind,

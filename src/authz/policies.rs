@@ -86,6 +86,8 @@ pub struct PolicyBundle {
     pub(super) memo: Memo,
     roles: BTreeSet<String>,
     version: String,
+    /// The published version's number, when the set came from the database.
+    release: Option<i64>,
     warnings: Vec<Diagnostic>,
 }
 
@@ -93,6 +95,7 @@ impl fmt::Debug for PolicyBundle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PolicyBundle")
             .field("version", &self.version)
+            .field("release", &self.release)
             .field("roles", &self.roles)
             .finish_non_exhaustive()
     }
@@ -172,47 +175,129 @@ fn read(path: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
     }
 }
 
+/// The files a policy set is made of, read from a folder or from a stored version: the schema,
+/// the roles, the `.cedar` files and the decision fixtures (`tests/*.json`), by file name. Both go
+/// through the same validation ([`PolicyBundle::from_files`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyFiles {
+    /// Where the files come from (a folder, or `version N`): diagnostics are located under it.
+    pub root: PathBuf,
+    /// `schema.cedarschema`; `None` when missing or unreadable.
+    pub schema: Option<String>,
+    /// `roles.cedarentities.json`; `None` when missing or unreadable.
+    pub roles: Option<String>,
+    /// Each `.cedar` file, by file name.
+    pub policies: BTreeMap<String, String>,
+    /// Each fixture file of `tests/`, by file name.
+    pub fixtures: BTreeMap<String, String>,
+    /// Files that could not be read.
+    pub unreadable: Vec<Diagnostic>,
+}
+
+impl PolicyFiles {
+    /// Reads a policy folder (a missing `tests/` is no fixtures).
+    pub fn read(dir: &Path) -> Result<PolicyFiles, LoadError> {
+        let mut unreadable = Vec::new();
+        let schema = read(&dir.join(SCHEMA_FILE), &mut unreadable);
+        let roles = read(&dir.join(ROLES_FILE), &mut unreadable);
+        let named = |dir: &Path, ext: &str| -> std::io::Result<Vec<(String, PathBuf)>> {
+            Ok(std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == ext))
+                .filter_map(|p| Some((p.file_name()?.to_str()?.to_owned(), p)))
+                .collect())
+        };
+        let files = named(dir, "cedar").map_err(|err| LoadError {
+            diagnostics: vec![diagnostic_at(
+                dir,
+                1,
+                1,
+                format!("cannot read the policy folder: {err}"),
+            )],
+        })?;
+        let mut policies = BTreeMap::new();
+        for (name, path) in files {
+            if let Some(text) = read(&path, &mut unreadable) {
+                policies.insert(name, text);
+            }
+        }
+        let mut fixtures = BTreeMap::new();
+        for (name, path) in named(&dir.join("tests"), "json").unwrap_or_default() {
+            if let Some(text) = read(&path, &mut unreadable) {
+                fixtures.insert(name, text);
+            }
+        }
+        Ok(PolicyFiles {
+            root: dir.to_path_buf(),
+            schema,
+            roles,
+            policies,
+            fixtures,
+            unreadable,
+        })
+    }
+
+    /// Writes the files into `dir` (created if needed), fixtures under `tests/`.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir.join("tests"))?;
+        if let Some(schema) = &self.schema {
+            std::fs::write(dir.join(SCHEMA_FILE), schema)?;
+        }
+        if let Some(roles) = &self.roles {
+            std::fs::write(dir.join(ROLES_FILE), roles)?;
+        }
+        for (name, text) in &self.policies {
+            std::fs::write(dir.join(checked_name(name)?), text)?;
+        }
+        for (name, text) in &self.fixtures {
+            std::fs::write(dir.join("tests").join(checked_name(name)?), text)?;
+        }
+        Ok(())
+    }
+}
+
+/// A stored file name, refused when it could leave the folder it is written into.
+fn checked_name(name: &str) -> std::io::Result<&str> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("`{name}` is not a plain file name"),
+        ));
+    }
+    Ok(name)
+}
+
 impl PolicyBundle {
     /// Reads and validates the policy folder (strict mode). Warnings are kept in the bundle.
     pub fn load(dir: &Path) -> Result<PolicyBundle, LoadError> {
-        let mut diagnostics = Vec::new();
+        PolicyBundle::from_files(&PolicyFiles::read(dir)?)
+    }
+
+    /// Validates a policy set given as files (a folder as read, or a stored version): the one
+    /// validation every set goes through. Its version is the content hash of the files.
+    pub fn from_files(files: &PolicyFiles) -> Result<PolicyBundle, LoadError> {
+        let dir = files.root.as_path();
+        let mut diagnostics = files.unreadable.clone();
         let mut hasher = Sha256::new();
 
         let schema_path = dir.join(SCHEMA_FILE);
-        let schema = read(&schema_path, &mut diagnostics).and_then(|text| {
+        let schema = files.schema.as_ref().and_then(|text| {
             hasher.update(text.as_bytes());
-            match Schema::from_cedarschema_str(&text) {
+            match Schema::from_cedarschema_str(text) {
                 Ok((schema, warnings)) => {
                     for warning in warnings {
-                        diagnostics.extend(locate(&schema_path, &text, &warning, true));
+                        diagnostics.extend(locate(&schema_path, text, &warning, true));
                     }
                     Some(schema)
                 }
                 Err(err) => {
-                    diagnostics.extend(locate(&schema_path, &text, &err, false));
+                    diagnostics.extend(locate(&schema_path, text, &err, false));
                     None
                 }
             }
         });
 
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|ext| ext == "cedar"))
-                .collect(),
-            Err(err) => {
-                return Err(LoadError {
-                    diagnostics: vec![diagnostic_at(
-                        dir,
-                        1,
-                        1,
-                        format!("cannot read the policy folder: {err}"),
-                    )],
-                });
-            }
-        };
-        files.sort();
-        if files.is_empty() {
+        if files.policies.is_empty() {
             diagnostics.push(diagnostic_at(dir, 1, 1, "no .cedar policy files".into()));
         }
 
@@ -221,22 +306,16 @@ impl PolicyBundle {
         // The file's text is shared by its policies: a copy each would cost the file's size times
         // the number of policies in it.
         let mut origin: BTreeMap<String, (PathBuf, std::sync::Arc<str>)> = BTreeMap::new();
-        for file in &files {
-            let Some(text) = read(file, &mut diagnostics) else {
-                continue;
-            };
+        for (name, text) in &files.policies {
+            let file = &dir.join(name);
             let shared: std::sync::Arc<str> = std::sync::Arc::from(text.as_str());
-            let starts = policy_starts(&text);
-            hasher.update(
-                file.file_name()
-                    .map(|n| n.as_encoded_bytes())
-                    .unwrap_or_default(),
-            );
+            let starts = policy_starts(text);
+            hasher.update(name.as_bytes());
             hasher.update(text.as_bytes());
-            let parsed = match PolicySet::from_str(&text) {
+            let parsed = match PolicySet::from_str(text) {
                 Ok(set) => set,
                 Err(err) => {
-                    diagnostics.extend(locate(file, &text, &err, false));
+                    diagnostics.extend(locate(file, text, &err, false));
                     continue;
                 }
             };
@@ -286,8 +365,8 @@ impl PolicyBundle {
         }
 
         let roles_path = dir.join(ROLES_FILE);
-        let roles_text = read(&roles_path, &mut diagnostics);
-        if let Some(text) = &roles_text {
+        let roles_text = files.roles.as_ref();
+        if let Some(text) = roles_text {
             hasher.update(text.as_bytes());
         }
 
@@ -313,7 +392,7 @@ impl PolicyBundle {
         let mut role_entities = Vec::new();
         let mut role_closure = HashMap::new();
         let mut roles = BTreeSet::new();
-        if let Some(text) = &roles_text {
+        if let Some(text) = roles_text {
             match Entities::from_json_str(text, Some(&schema)) {
                 Ok(entities) => {
                     for entity in entities.iter() {
@@ -389,6 +468,7 @@ impl PolicyBundle {
             memo: Memo::new(MEMO_BYTES),
             roles,
             version: hex::encode(&hasher.finalize()[..8]),
+            release: None,
             warnings: diagnostics,
         };
         bundle.checked_shapes = bundle.check_shapes();
@@ -403,6 +483,18 @@ impl PolicyBundle {
     /// A short content hash of the folder, to tell which set is loaded.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The number of the published version this set is (see `zygo policy publish`), or `None`
+    /// for a set read from a folder.
+    pub fn release(&self) -> Option<i64> {
+        self.release
+    }
+
+    /// The set, known as published version `number`.
+    pub fn with_release(mut self, number: i64) -> Self {
+        self.release = Some(number);
+        self
     }
 
     /// Validation warnings (the set is usable, but something deserves a look).

@@ -7,6 +7,14 @@
 //! good set, logs the located errors and reports the rejection in `/healthz`. Every request
 //! holds one `Arc` snapshot from start to end, so it is evaluated against exactly one complete
 //! set.
+//!
+//! With the database as the source (`--policy-source database`), the set in force is the active
+//! published version instead (see [`crate::store::policy_versions`]): it is looked up at once when
+//! another process signals a publish or rollback (PostgreSQL NOTIFY, through
+//! [`crate::invalidation`]) and polled as a fallback ([`DATABASE_POLL_SQLITE`],
+//! [`DATABASE_POLL_POSTGRES`]). A version that does not validate against this binary is never
+//! served: the last good set stays, `/healthz` says `degraded` and names the refused version,
+//! and `zygo_policy_active_refused` is 1.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,9 +24,16 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::policies::{LoadError, PolicyBundle, ROLES_FILE, SCHEMA_FILE};
+use crate::store::policy_versions;
 
 /// How often the folder is checked for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How often the active published version is looked up on SQLite (no signal between processes).
+pub const DATABASE_POLL_SQLITE: Duration = Duration::from_millis(250);
+
+/// How often it is looked up on PostgreSQL, where NOTIFY is the fast path and this the fallback.
+pub const DATABASE_POLL_POSTGRES: Duration = Duration::from_secs(1);
 
 /// What `/healthz` says about the policies.
 #[derive(Debug, Clone)]
@@ -29,6 +44,12 @@ pub struct PolicyStatus {
     /// The located errors of the last rejected edit since the current set loaded.
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
+    /// `folder` or `database`.
+    pub source: &'static str,
+    /// The published version in force (database source).
+    pub release: Option<i64>,
+    /// The version the database names active, when it is one this binary refused.
+    pub refused_release: Option<i64>,
 }
 
 pub struct PolicyStore {
@@ -43,6 +64,17 @@ pub struct PolicyStore {
     settle: Duration,
     /// Counts rejected reloads (`zygo_policy_reloads_rejected_total`).
     rejected: prometheus::IntCounter,
+    /// The database the active version is read from, when it is the source.
+    database: Option<Database>,
+}
+
+/// The database source's connection and state.
+struct Database {
+    db: sea_orm::DatabaseConnection,
+    /// One lookup at a time (a signal and the poll may arrive together).
+    refreshing: tokio::sync::Mutex<()>,
+    /// 1 while the active version is one this binary refused (`zygo_policy_active_refused`).
+    refused_gauge: prometheus::IntGauge,
 }
 
 /// A hash of everything the bundle is built from; cheap enough to compute twice a second.
@@ -84,6 +116,9 @@ impl PolicyStore {
             policies: bundle.policy_ids().len(),
             last_error: None,
             last_error_at: None,
+            source: "folder",
+            release: bundle.release(),
+            refused_release: None,
         };
         let seen = fingerprint(&dir);
         PolicyStore {
@@ -94,7 +129,126 @@ impl PolicyStore {
             pending: Mutex::new(None),
             settle,
             rejected,
+            database: None,
         }
+    }
+
+    /// The store of `bundle`, the active version of `db` as read at start; it follows the
+    /// database's active version (see [`PolicyStore::refresh`]), never a folder.
+    pub fn from_database(
+        db: sea_orm::DatabaseConnection,
+        bundle: PolicyBundle,
+        rejected: prometheus::IntCounter,
+        refused_gauge: prometheus::IntGauge,
+    ) -> Self {
+        let mut store = PolicyStore::new(PathBuf::new(), bundle, rejected, Duration::ZERO);
+        store
+            .status
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .source = "database";
+        store.database = Some(Database {
+            db,
+            refreshing: tokio::sync::Mutex::new(()),
+            refused_gauge,
+        });
+        store
+    }
+
+    /// Whether the set follows the database's active version.
+    pub fn follows_database(&self) -> bool {
+        self.database.is_some()
+    }
+
+    /// Database source: serves the active published version if it is not the one in force.
+    /// A version that does not validate here is refused once (logged, counted, shown on
+    /// `/healthz`) and the set in force stays. Returns the number newly in force, if any.
+    pub async fn refresh(&self) -> Result<Option<i64>, String> {
+        let Some(database) = &self.database else {
+            return Ok(None);
+        };
+        let _one = database.refreshing.lock().await;
+        let active = policy_versions::active(&database.db)
+            .await
+            .map_err(|e| format!("cannot read the active policy version: {e}"))?;
+        let Some(number) = active else {
+            return Ok(None);
+        };
+        let status = self.status();
+        if status.release == Some(number) {
+            if status.refused_release.is_some() {
+                // Rolled back to the version in force: nothing is refused any more.
+                let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+                status.refused_release = None;
+                status.last_error = None;
+                status.last_error_at = None;
+                database.refused_gauge.set(0);
+            }
+            return Ok(None);
+        }
+        if status.refused_release == Some(number) {
+            return Ok(None);
+        }
+        let version = policy_versions::find(&database.db, number)
+            .await
+            .map_err(|e| format!("cannot read policy version {number}: {e}"))?
+            .ok_or_else(|| format!("the active policy version {number} is missing"))?;
+        let built = tokio::task::spawn_blocking(move || super::releases::bundle_of(&version)).await;
+        let built = built.map_err(|e| format!("loading policy version {number} failed: {e}"))?;
+        let now = Utc::now();
+        match built {
+            Ok(bundle) => {
+                let version = bundle.version().to_owned();
+                let policies = bundle.policy_ids().len();
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(bundle);
+                *self.status.lock().unwrap_or_else(|p| p.into_inner()) = PolicyStatus {
+                    version: version.clone(),
+                    loaded_at: now,
+                    policies,
+                    last_error: None,
+                    last_error_at: None,
+                    source: "database",
+                    release: Some(number),
+                    refused_release: None,
+                };
+                database.refused_gauge.set(0);
+                tracing::info!(%version, release = number, policies, "policy version now in force");
+                Ok(Some(number))
+            }
+            Err(err) => {
+                self.rejected.inc();
+                database.refused_gauge.set(1);
+                tracing::error!(
+                    "policy version {number} does not validate against this binary, keeping version {}:\n{err}",
+                    status.version
+                );
+                let mut status = self.status.lock().unwrap_or_else(|p| p.into_inner());
+                status.last_error = Some(format!(
+                    "published version {number} does not validate against this binary:\n{err}"
+                ));
+                status.last_error_at = Some(now);
+                status.refused_release = Some(number);
+                Err(err.to_string())
+            }
+        }
+    }
+
+    /// Database source: looks the active version up every `every` until the store is dropped.
+    pub fn poll_database(self: &Arc<Self>, every: Duration) {
+        let store = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(store) = store.upgrade() else {
+                    return;
+                };
+                if let Err(err) = store.refresh().await {
+                    tracing::debug!("policy version lookup: {err}");
+                }
+            }
+        });
     }
 
     /// The set in force.
@@ -176,6 +330,9 @@ impl PolicyStore {
                     policies,
                     last_error: None,
                     last_error_at: None,
+                    source: "folder",
+                    release: None,
+                    refused_release: None,
                 };
                 tracing::info!(%version, policies, "policies reloaded");
                 Ok(Some(version))

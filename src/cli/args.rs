@@ -172,6 +172,9 @@ pub enum PolicyCommand {
         /// Ask as a read-only token (`context.auth.read_only`; only with `--via token`).
         #[arg(long, requires = "via")]
         read_only: bool,
+        /// Explain with the policy folder or with the database's active published version.
+        #[arg(long, env = "ZYGO_POLICY_SOURCE", value_enum, default_value = "folder")]
+        policy_source: crate::config::PolicySource,
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
@@ -195,6 +198,52 @@ pub enum PolicyCommand {
         policy: PolicyArgs,
         #[arg(long, value_enum, default_value = "text")]
         format: OutputFormat,
+    },
+    /// Publish the policy folder as the next version in the database and make it the active one:
+    /// validates, runs the fixtures, refuses new access (unless `--allow-new-access`), stores
+    /// the set and activates it in one transaction. Instances serving `--policy-source database`
+    /// follow within a second.
+    Publish {
+        /// What the change is, for the history.
+        #[arg(long)]
+        message: String,
+        /// Publish even when the change lets someone do something the active version does not.
+        #[arg(long)]
+        allow_new_access: bool,
+        /// Who publishes (default: the OS user, from `USER`/`LOGNAME`).
+        #[arg(long, env = "ZYGO_OPERATOR")]
+        by: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// List the published versions (newest first, the active one marked) and the activations.
+    Versions {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Show one published version: who, when, message, diff summary, hash and files.
+    Show {
+        number: i64,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Write a published version's files into a folder (created if needed), fixtures in `tests/`.
+    Pull {
+        number: i64,
+        dir: std::path::PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Make an earlier published version the active one again (recorded as a rollback).
+    Rollback {
+        number: i64,
+        /// Who rolls back (default: the OS user, from `USER`/`LOGNAME`).
+        #[arg(long, env = "ZYGO_OPERATOR")]
+        by: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Format the `.cedar` files canonically (with `--check`, only report which are not).
     Fmt {

@@ -18,8 +18,7 @@ mod serve;
 
 pub use args::{
     AuditCommand, Cli, Command, ExplainVia, MemberCommand, OutputFormat, PolicyCommand,
-    TenantCommand,
-    UserCommand,
+    TenantCommand, UserCommand,
 };
 pub use common::CliResult;
 pub use options::{DbArgs, PolicyArgs};

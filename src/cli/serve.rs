@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// within the request timeout. Default: the number of cores.
     #[arg(long, env = "ZYGO_PASSWORD_CHECKS", value_parser = clap::value_parser!(u64).range(1..))]
     pub password_checks: Option<u64>,
+    /// Where the policies come from: `folder` (the policy folder, watched for edits; one machine
+    /// and authoring) or `database` (the active version published with `zygo policy publish`;
+    /// every instance on the database serves it and follows publishes and rollbacks).
+    #[arg(long, env = "ZYGO_POLICY_SOURCE", value_enum, default_value = "folder")]
+    pub policy_source: crate::config::PolicySource,
     /// Milliseconds the policy folder must stay unchanged before an edit is loaded (so a folder
     /// caught half-written is not); 0 loads as soon as a change is seen.
     #[arg(long, env = "ZYGO_POLICY_SETTLE_MS", default_value_t = crate::config::DEFAULT_POLICY_SETTLE_MS)]
@@ -152,6 +157,7 @@ pub(super) async fn serve(args: ServeArgs) -> CliResult {
     if let Some(checks) = args.password_checks {
         settings.password_checks = usize::try_from(checks).unwrap_or(usize::MAX);
     }
+    settings.policy_source = args.policy_source;
     settings.policy_settle = Duration::from_millis(args.policy_settle_ms);
     settings.health_details = args.health_details;
     settings.invitation_lifetime = Duration::from_secs(args.invitation_seconds);

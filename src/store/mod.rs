@@ -10,6 +10,7 @@ pub mod invitations;
 pub mod login_failures;
 pub mod members;
 pub mod page;
+pub mod policy_versions;
 pub mod purge;
 pub mod reads;
 pub mod sessions;

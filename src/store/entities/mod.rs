@@ -8,6 +8,8 @@ pub mod invitation;
 pub mod issued_token;
 pub mod login_failure;
 pub mod membership;
+pub mod policy_activation;
+pub mod policy_version;
 pub mod revoked_family;
 pub mod session;
 pub mod tenant;

@@ -64,7 +64,7 @@ pub async fn add_tenant(db: &DatabaseConnection, name: &str, owner: UserId) -> T
         "Admin",
         &store::audit::Actor::default(),
     )
-        .await
-        .expect("tenant created");
+    .await
+    .expect("tenant created");
     id
 }
