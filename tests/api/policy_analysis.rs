@@ -72,9 +72,9 @@ fn diffing_the_shipped_policies_against_themselves_finds_every_environment_the_s
     let diff = json(&output);
     assert_eq!(diff["grants_more"], false);
     let environments = diff["environments"].as_array().expect("environments");
-    assert_eq!(environments.len(), 19);
+    assert_eq!(environments.len(), 20);
     assert!(environments.iter().all(|e| e["change"] == "same"), "{diff}");
-    assert_eq!(diff["summary"], "19 environments same");
+    assert_eq!(diff["summary"], "20 environments same");
 }
 
 #[test]
@@ -95,7 +95,7 @@ fn letting_viewers_delete_flows_grants_more_with_a_counterexample_both_authorize
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let diff = json(&output);
     assert_eq!(diff["grants_more"], true);
-    assert_eq!(diff["summary"], "18 environments same, 1 grants more");
+    assert_eq!(diff["summary"], "19 environments same, 1 grants more");
     let delete = environment(&diff, "DeleteFlow");
     assert_eq!(delete["change"], "grants_more");
     let example = &delete["counterexample"];
@@ -183,7 +183,7 @@ fn taking_flow_deletion_from_admins_grants_less_and_exits_zero() {
     assert!(text.contains("grants less"), "{text}");
     assert!(
         text.trim_end()
-            .ends_with("18 environments same, 1 grants less"),
+            .ends_with("19 environments same, 1 grants less"),
         "{text}"
     );
 }
@@ -211,7 +211,7 @@ fn a_rule_only_requests_the_service_never_builds_would_meet_grants_nothing() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let diff = json(&output);
-    assert_eq!(diff["summary"], "19 environments same", "{diff}");
+    assert_eq!(diff["summary"], "20 environments same", "{diff}");
 }
 
 #[test]
