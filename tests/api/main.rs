@@ -27,6 +27,7 @@ mod openapi;
 mod pages;
 mod policies;
 mod policy_index;
+mod policy_releases;
 mod purge;
 mod reads;
 mod reload;
