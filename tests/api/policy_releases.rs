@@ -168,6 +168,24 @@ async fn a_set_the_binary_refuses_is_not_published_and_an_instance_keeps_its_las
         "nothing stored"
     );
 
+    // Valid, but its own fixtures fail: refused too.
+    let failing = tempfile::tempdir().unwrap();
+    let failing = copy_policies(failing.path());
+    std::fs::create_dir_all(failing.join("tests")).unwrap();
+    std::fs::write(
+        failing.join("tests").join("wrong.json"),
+        r#"{"cases": [{"role": "Viewer", "action": "DeleteFlow", "resource": "Flow", "in": "own", "expect": "Allow"}]}"#,
+    )
+    .unwrap();
+    let refused = publish(&settings, &failing, "bad");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("1 decision fixtures failed"), "{stderr}");
+    assert!(
+        stderr.contains("wrong.json: Viewer DeleteFlow Flow"),
+        "{stderr}"
+    );
+
     // Forced into the table anyway (another binary, or by hand): the instance keeps version 1.
     let files = zygo::authz::PolicyFiles::read(&bad).unwrap_or_else(|e| panic!("{e}"));
     let json =
@@ -282,7 +300,18 @@ async fn two_instances_on_one_database_both_follow_a_publish_and_a_rollback() {
     let changed = changed_policies(scratch.path());
     let second = version_of(&changed);
     let published = Instant::now();
-    assert!(publish(&settings, &changed, "second").status.success());
+    ok(
+        &settings,
+        &[
+            "policy",
+            "publish",
+            "--policies",
+            changed.to_str().unwrap(),
+            "--message",
+            "second",
+            "--allow-new-access",
+        ],
+    );
     let mut seen = Vec::new();
     for app in [&world.app, &other] {
         let followed = eventually(10, || async {
