@@ -122,3 +122,60 @@ pub fn new_version(
         diff_summary: diff_summary.to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn stored(files: &PolicyFiles, number: i64) -> Version {
+        let bundle = PolicyBundle::from_files(files).unwrap();
+        let new = new_version(files, &bundle, "ann", "m", "s").unwrap();
+        Version {
+            number,
+            content_hash: new.content_hash,
+            schema: new.schema,
+            roles: new.roles,
+            policies: new.policies,
+            fixtures: new.fixtures,
+            published_by: new.published_by,
+            published_at: chrono::Utc::now(),
+            message: new.message,
+            diff_summary: new.diff_summary,
+        }
+    }
+
+    #[test]
+    fn a_stored_version_validates_as_its_folder_and_keeps_its_hash_and_fixtures() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let folder = PolicyBundle::load(&dir).unwrap();
+        let files = PolicyFiles::read(&dir).unwrap();
+        let version = stored(&files, 3);
+        let bundle = bundle_of(&version).unwrap();
+        assert_eq!(bundle.version(), folder.version());
+        assert_eq!(bundle.release(), Some(3));
+        assert_eq!(folder.release(), None);
+        let back = files_of(&version).unwrap();
+        assert_eq!(back.fixtures, files.fixtures);
+        assert!(check_fixtures(&bundle, &back).unwrap() > 0);
+    }
+
+    #[test]
+    fn a_stored_version_that_does_not_validate_is_located_under_its_number() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let files = PolicyFiles::read(&dir).unwrap();
+        let mut version = stored(&files, 5);
+        let mut policies: BTreeMap<String, String> =
+            serde_json::from_str(&version.policies).unwrap();
+        policies.insert(
+            "fly.cedar".into(),
+            "@id(\"fly\")\npermit (principal, action == Zygo::Action::\"Fly\", resource);\n".into(),
+        );
+        version.policies = serde_json::to_string(&policies).unwrap();
+        let err = bundle_of(&version).unwrap_err().to_string();
+        assert!(err.starts_with("version 5/fly.cedar:2:"), "{err}");
+    }
+}
