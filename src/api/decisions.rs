@@ -88,8 +88,12 @@ pub struct DecisionResponse {
     /// The principal's role in the tenant; null for a non-member.
     #[oai(nullable)]
     pub role: Option<String>,
-    /// The policy version the answers come from.
+    /// The policy version the answers come from (the content hash of the set).
     pub policy_version: String,
+    /// The number of the published version the answers come from, when the server takes its
+    /// policies from the database; null for a policy folder.
+    #[oai(nullable)]
+    pub policy_release: Option<i64>,
     pub results: Vec<DecisionResult>,
 }
 
@@ -119,6 +123,7 @@ impl Example for DecisionResponse {
             principal: super::models::sample::USER,
             role: Some("Editor".into()),
             policy_version: "3f2a9c41d7e0b865".into(),
+            policy_release: Some(12),
             results: vec![DecisionResult {
                 action: question.action,
                 resource: question.resource,
@@ -245,7 +250,7 @@ impl DecisionApi {
                 ..question
             })
             .collect();
-        let (role, policy_version, decisions) = state
+        let (role, provenance, decisions) = state
             .authz
             .answer_asked_by(
                 (caller.user_id, caller.auth()),
@@ -275,7 +280,8 @@ impl DecisionApi {
         Ok(Json(DecisionResponse {
             principal: principal.0,
             role: role.map(|r| r.to_string()),
-            policy_version,
+            policy_version: provenance.version,
+            policy_release: provenance.release,
             results,
         }))
     }

@@ -23,8 +23,22 @@ use crate::error::{ApiError, Errors, can};
 pub struct PolicyHealth {
     /// Content hash of the policy folder as loaded.
     pub version: String,
-    /// Whether the last edit of the policy folder was rejected (an older set is in force).
+    /// Whether the last edit of the policy folder, or the last version published in the
+    /// database, was rejected (an older set is in force).
     pub last_reload_rejected: bool,
+    /// Where the set comes from: `folder` or `database` (`--policy-source`; with
+    /// `--health-details`).
+    #[oai(skip_serializing_if_is_none)]
+    pub source: Option<String>,
+    /// The number of the published version in force (database source, with
+    /// `--health-details`).
+    #[oai(skip_serializing_if_is_none)]
+    pub release: Option<i64>,
+    /// The version the database names active but this binary refused because it does not
+    /// validate here; the version in `release` stays in force (database source, with
+    /// `--health-details`).
+    #[oai(skip_serializing_if_is_none)]
+    pub refused_release: Option<i64>,
     /// When this set was loaded (with `--health-details`).
     #[oai(skip_serializing_if_is_none)]
     pub loaded_at: Option<DateTime<Utc>>,
@@ -44,8 +58,9 @@ pub struct PolicyHealth {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Health {
-    /// `ok` when the service can serve with the policies as edited; `degraded` when it serves,
-    /// but the last edit of the policy folder was rejected and an older set is in force.
+    /// `ok` when the service can serve with the policies as edited or published; `degraded`
+    /// when it serves, but the last edit of the policy folder (or the active published version)
+    /// was rejected and an older set is in force.
     pub status: String,
     pub policy: PolicyHealth,
 }
@@ -57,6 +72,9 @@ impl poem_openapi::types::Example for Health {
             policy: PolicyHealth {
                 version: "3f2a9c41d7e0b865".into(),
                 last_reload_rejected: false,
+                source: Some("database".into()),
+                release: Some(12),
+                refused_release: None,
                 loaded_at: Some(super::models::sample::time()),
                 policies: Some(7),
                 last_reload_error: MaybeUndefined::Null,
@@ -107,6 +125,9 @@ impl HealthApi {
             PolicyHealth {
                 version: status.version,
                 last_reload_rejected: rejected,
+                source: Some(status.source.into()),
+                release: status.release,
+                refused_release: status.refused_release,
                 loaded_at: Some(status.loaded_at),
                 policies: Some(status.policies),
                 last_reload_error: MaybeUndefined::from_opt_null(status.last_error),
@@ -116,6 +137,9 @@ impl HealthApi {
             PolicyHealth {
                 version: status.version,
                 last_reload_rejected: rejected,
+                source: None,
+                release: None,
+                refused_release: None,
                 loaded_at: None,
                 policies: None,
                 last_reload_error: MaybeUndefined::Undefined,

@@ -63,7 +63,9 @@ pub fn service() -> OpenApiService<Apis, ()> {
         "Multi-tenant API authenticated by browser sessions or API tokens and authorized by \
          Cedar policies. Log in with `POST /api/login` (sets the `session` cookie) or mint a token \
          with `GET /api/token` and send it in the `token` header. Every error is \
-         `application/problem+json` with a stable `code`.",
+         `application/problem+json` with a stable `code`. Every answer to a request the policies \
+         decided (the guarded operations, the decision API) carries the deciding policy \
+         version's content hash in the `Zygo-Policy-Version` header, to quote in a report.",
     )
 }
 
@@ -229,6 +231,10 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Internal(format!("handler panicked: {message}")).into_response()
 }
 
+/// Header carrying the policy version (content hash) that decided the request, on every answer
+/// whose request was authorized by the policies (the guarded operations and the decision API).
+pub const POLICY_VERSION_HEADER: &str = "zygo-policy-version";
+
 /// Header carrying the request id (taken from the client when sane, else generated).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -279,14 +285,18 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
             .map(|addr| addr.ip().to_string()),
         policy_version: req
             .data::<Arc<AppState>>()
-            .map(|state| state.authz.bundle().version().to_owned()),
+            .map(|state| state.authz.bundle().provenance()),
     };
+    let decided_by = Arc::new(std::sync::Mutex::new(None::<String>));
     let handle = crate::authz::log::REQUEST_ID.scope(
         id.clone(),
-        crate::store::audit::ORIGIN.scope(origin, async move {
-            limit_body(&mut req, max_body).await?;
-            next.call(req).await.map(IntoResponse::into_response)
-        }),
+        crate::authz::log::DECIDED_BY.scope(
+            decided_by.clone(),
+            crate::store::audit::ORIGIN.scope(origin, async move {
+                limit_body(&mut req, max_body).await?;
+                next.call(req).await.map(IntoResponse::into_response)
+            }),
+        ),
     );
     // The backstop behind the database timeouts: a connection that stops answering mid-query
     // (a network partition) must not hold a request, or a draining shutdown, for long.
@@ -331,6 +341,11 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
     }
     if let Ok(value) = header::HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    // The policy version that decided, so a client's report can name it.
+    let decided = decided_by.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(value) = decided.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(POLICY_VERSION_HEADER, value);
     }
     Ok(response)
 }

@@ -37,6 +37,14 @@ pub use types::{
     Subject,
 };
 
+/// Which policy set decided: its content hash, and its published number when it came from the
+/// database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub version: String,
+    pub release: Option<i64>,
+}
+
 /// Rows read at a time when a list's rows are decided one by one (see [`Authz::flows`]).
 const DECIDED_BATCH: u64 = 200;
 
@@ -263,9 +271,11 @@ impl Authz {
         self.roles.invalidate_all().await;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         source: &'static str,
+        bundle: &PolicyBundle,
         subject: &Subject<'_>,
         question: &Question,
         decision: &Decision,
@@ -273,12 +283,16 @@ impl Authz {
     ) {
         self.metrics
             .decision(question.action.index(), decision.allowed);
+        log::note_version(bundle.version());
         if !self.log.enabled() {
             return;
         }
         self.log.record(&Entry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            decision_id: log::decision_id(),
             request_id: log::request_id(),
+            policy_version: bundle.version(),
+            policy_release: bundle.release(),
             source,
             principal: subject.user.to_string(),
             role: subject.role,
@@ -310,10 +324,14 @@ impl Authz {
         let started = Instant::now();
         let bundle = self.bundle();
         let decision = bundle.decide_account(caller.user(), caller.auth(), action);
+        log::note_version(bundle.version());
         if self.log.enabled() {
             self.log.record(&Entry {
                 time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                decision_id: log::decision_id(),
                 request_id: log::request_id(),
+                policy_version: bundle.version(),
+                policy_release: bundle.release(),
                 source: "require",
                 principal: caller.user().to_string(),
                 role: None,
@@ -354,8 +372,9 @@ impl Authz {
             tenant,
             auth: caller.auth(),
         };
+        let bundle = self.bundle();
         let (judgement, answer) = judge_flow(
-            &self.bundle(),
+            &bundle,
             &subject,
             !caller.may_address(tenant),
             FlowAsk { action, id, flow },
@@ -367,7 +386,7 @@ impl Authz {
                 resource_tenant: tenant,
                 flow,
             };
-            self.record("require", &subject, &question, decision, started);
+            self.record("require", &bundle, &subject, &question, decision, started);
         }
         answer
     }
@@ -394,8 +413,8 @@ impl Authz {
             resource_tenant: tenant,
             flow,
         };
-        let decision = self
-            .bundle()
+        let bundle = self.bundle();
+        let decision = bundle
             .decide_many(&subject, std::slice::from_ref(&question))
             .pop()
             .unwrap_or_else(|| Decision {
@@ -403,7 +422,7 @@ impl Authz {
                 reasons: vec![],
                 errors: vec!["no decision".into()],
             });
-        self.record("require", &subject, &question, &decision, started);
+        self.record("require", &bundle, &subject, &question, &decision, started);
         outcome(
             &decision,
             role,
@@ -494,7 +513,7 @@ impl Authz {
         tenant: TenantId,
         auth: AuthContext,
         questions: &[Question<'_>],
-    ) -> ApiResult<(Option<Arc<str>>, String, Vec<Decision>)> {
+    ) -> ApiResult<(Option<Arc<str>>, Provenance, Vec<Decision>)> {
         self.answer_asked_by((user, auth), user, tenant, auth, questions)
             .await
     }
@@ -511,7 +530,7 @@ impl Authz {
         tenant: TenantId,
         auth: AuthContext,
         questions: &[Question<'_>],
-    ) -> ApiResult<(Option<Arc<str>>, String, Vec<Decision>)> {
+    ) -> ApiResult<(Option<Arc<str>>, Provenance, Vec<Decision>)> {
         let started = Instant::now();
         let role = self.role_of(user, tenant).await?;
         let (asker, asker_auth) = asker;
@@ -580,9 +599,20 @@ impl Authz {
             })
             .collect();
         for (question, decision) in questions.iter().zip(&decisions) {
-            self.record("decision_api", &subject, question, decision, started);
+            self.record(
+                "decision_api",
+                &bundle,
+                &subject,
+                question,
+                decision,
+                started,
+            );
         }
-        Ok((role.clone(), bundle.version().to_owned(), decisions))
+        let provenance = Provenance {
+            version: bundle.version().to_owned(),
+            release: bundle.release(),
+        };
+        Ok((role.clone(), provenance, decisions))
     }
 
     /// Whether an invitation of `invitee` into `tenant` with `invited_role`, left by `inviter`,
@@ -619,7 +649,14 @@ impl Authz {
             .decide_many(&subject, &[question])
             .pop()
             .unwrap_or_else(|| Decision::deny("no decision".into()));
-        self.record("invitation", &subject, &question, &decision, started);
+        self.record(
+            "invitation",
+            &bundle,
+            &subject,
+            &question,
+            &decision,
+            started,
+        );
         decision.allowed
     }
 

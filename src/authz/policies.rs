@@ -485,6 +485,15 @@ impl PolicyBundle {
         &self.version
     }
 
+    /// The set's name in audit events: its hash, and its published number when it has one (as
+    /// `zygo policy explain` prints it).
+    pub fn provenance(&self) -> String {
+        match self.release {
+            Some(number) => format!("{} (published version {number})", self.version),
+            None => self.version.clone(),
+        }
+    }
+
     /// The number of the published version this set is (see `zygo policy publish`), or `None`
     /// for a set read from a folder.
     pub fn release(&self) -> Option<i64> {

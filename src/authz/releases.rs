@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::analysis::{self, PolicyDiff};
 use super::fixtures;
 use super::policies::{Diagnostic, LoadError, PolicyBundle, PolicyFiles};
 use crate::store::policy_versions::{NewVersion, Version};
@@ -82,23 +83,46 @@ pub struct GateOutcome {
     pub summary: String,
 }
 
-/// The gate of a publish: does `new` let anyone do something `active` does not? Refused unless
-/// `allow_new_access`. The comparison itself is the policy analysis (`zygo policy diff`); until
-/// it is wired in here, the change is recorded as not analyzed and passes.
-pub fn gate_new_access(
-    active: Option<&PolicyBundle>,
+/// Why the gate stopped a publish.
+#[derive(Debug)]
+pub enum GateRefusal {
+    /// The change lets someone do something the active version does not, and
+    /// `--allow-new-access` was not given: the comparison, with its counterexamples.
+    NewAccess(Box<PolicyDiff>),
+    /// The comparison could not be made (the solver is missing or failed, the sets do not
+    /// compare); nothing is published unproven.
+    Failed(String),
+}
+
+/// The gate of a publish: does `new` let anyone do something `active` does not? The comparison is
+/// the policy analysis of `zygo policy diff` (the SMT solver `cvc5`); new access is refused
+/// unless `allow_new_access`, and a comparison that cannot be made refuses the publish.
+pub async fn gate_new_access(
+    active: Option<(i64, &PolicyBundle)>,
     new: &PolicyBundle,
     allow_new_access: bool,
-) -> Result<GateOutcome, String> {
-    let _ = (new, allow_new_access);
-    let summary = match active {
-        None => "first version: nothing to compare with".to_owned(),
-        Some(active) if active.version() == new.version() => {
-            format!("same content as version {}", active.version())
-        }
-        Some(_) => "not analyzed".to_owned(),
+) -> Result<GateOutcome, GateRefusal> {
+    let Some((number, active)) = active else {
+        return Ok(GateOutcome {
+            summary: "first version: nothing to compare with".to_owned(),
+        });
     };
-    Ok(GateOutcome { summary })
+    if active.version() == new.version() {
+        return Ok(GateOutcome {
+            summary: format!("same content as version {number}"),
+        });
+    }
+    let diff = analysis::diff(active, new)
+        .await
+        .map_err(|err| GateRefusal::Failed(err.to_string()))?;
+    let summary = format!("against version {number}: {}", diff.summary());
+    match (diff.grants_more(), allow_new_access) {
+        (true, false) => Err(GateRefusal::NewAccess(Box::new(diff))),
+        (true, true) => Ok(GateOutcome {
+            summary: format!("{summary} (new access allowed with --allow-new-access)"),
+        }),
+        (false, _) => Ok(GateOutcome { summary }),
+    }
 }
 
 /// A validated folder as a version to store.
@@ -121,4 +145,61 @@ pub fn new_version(
         message: message.to_owned(),
         diff_summary: diff_summary.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::path::Path;
+
+    use super::*;
+
+    fn stored(files: &PolicyFiles, number: i64) -> Version {
+        let bundle = PolicyBundle::from_files(files).unwrap();
+        let new = new_version(files, &bundle, "ann", "m", "s").unwrap();
+        Version {
+            number,
+            content_hash: new.content_hash,
+            schema: new.schema,
+            roles: new.roles,
+            policies: new.policies,
+            fixtures: new.fixtures,
+            published_by: new.published_by,
+            published_at: chrono::Utc::now(),
+            message: new.message,
+            diff_summary: new.diff_summary,
+        }
+    }
+
+    #[test]
+    fn a_stored_version_validates_as_its_folder_and_keeps_its_hash_and_fixtures() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let folder = PolicyBundle::load(&dir).unwrap();
+        let files = PolicyFiles::read(&dir).unwrap();
+        let version = stored(&files, 3);
+        let bundle = bundle_of(&version).unwrap();
+        assert_eq!(bundle.version(), folder.version());
+        assert_eq!(bundle.release(), Some(3));
+        assert_eq!(folder.release(), None);
+        let back = files_of(&version).unwrap();
+        assert_eq!(back.fixtures, files.fixtures);
+        assert!(check_fixtures(&bundle, &back).unwrap() > 0);
+    }
+
+    #[test]
+    fn a_stored_version_that_does_not_validate_is_located_under_its_number() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let files = PolicyFiles::read(&dir).unwrap();
+        let mut version = stored(&files, 5);
+        let mut policies: BTreeMap<String, String> =
+            serde_json::from_str(&version.policies).unwrap();
+        policies.insert(
+            "fly.cedar".into(),
+            "@id(\"fly\")\npermit (principal, action == Zygo::Action::\"Fly\", resource);\n".into(),
+        );
+        version.policies = serde_json::to_string(&policies).unwrap();
+        let err = bundle_of(&version).unwrap_err().to_string();
+        assert!(err.starts_with("version 5/fly.cedar:2:"), "{err}");
+    }
 }

@@ -2,22 +2,13 @@
 //! printed for people or as JSON. Their exit codes: 0 no new access / clean, 1 new access /
 //! findings, 2 failed (bad input, solver missing).
 
-use std::path::Path;
-
 use super::args::OutputFormat;
-use super::common::load_policies;
-use super::options::PolicyArgs;
-use crate::authz::PolicyBundle;
+use super::common::{active_labelled, load_policies, named_set};
+use super::options::{DbArgs, PolicyArgs};
 use crate::authz::analysis::{self, AnalysisReport, Change, Counterexample, PolicyDiff};
 
 /// What a check found: `Ok(true)` when it found something (exit 1), `Err` when it failed (exit 2).
 pub type CheckResult = Result<bool, String>;
-
-fn load(dir: &Path) -> Result<PolicyBundle, String> {
-    load_policies(&PolicyArgs {
-        policies: dir.to_path_buf(),
-    })
-}
 
 fn json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
@@ -25,19 +16,30 @@ fn json<T: serde::Serialize>(value: &T) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn diff(old: &Path, new: &Path, format: OutputFormat) -> CheckResult {
-    let (old, new) = (load(old)?, load(new)?);
+/// `zygo policy diff [OLD] NEW`: each a folder or a published version; OLD defaults to the active
+/// version.
+pub async fn diff(sets: &[String], format: OutputFormat, db: &DbArgs) -> CheckResult {
+    let (old, new) = match sets {
+        [new] => (active_labelled(db).await?, named_set(new, db).await?),
+        [old, new] => (named_set(old, db).await?, named_set(new, db).await?),
+        _ => return Err("policy diff takes [OLD] NEW".into()),
+    };
+    let names = format!("OLD = {}, NEW = {}", old.0, new.0);
+    let (old, new) = (old.1, new.1);
     let diff = analysis::diff(&old, &new)
         .await
         .map_err(|e| e.to_string())?;
     match format {
         OutputFormat::Json => json(&diff)?,
-        OutputFormat::Text => print_diff(&diff),
+        OutputFormat::Text => {
+            println!("{names}");
+            print_diff(&diff)
+        }
     }
     Ok(diff.grants_more())
 }
 
-fn print_diff(diff: &PolicyDiff) {
+pub(super) fn print_diff(diff: &PolicyDiff) {
     println!("OLD {} → NEW {}", diff.old_version, diff.new_version);
     for env in diff
         .environments

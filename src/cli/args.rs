@@ -1,8 +1,6 @@
 //! The command line's arguments: every command and its flags (`serve`'s own are in
 //! [`super::serve::ServeArgs`]).
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
 use uuid::Uuid;
 
@@ -180,16 +178,20 @@ pub enum PolicyCommand {
         #[command(flatten)]
         policy: PolicyArgs,
     },
-    /// Compare two policy folders with the SMT solver `cvc5`: per request environment, does NEW
-    /// grant more or less than OLD, with a counterexample for new access. Exits 0 when NEW grants
-    /// nothing new, 1 when it does, 2 when the comparison failed.
+    /// Compare two policy sets with the SMT solver `cvc5`: per request environment, does NEW
+    /// grant more or less than OLD, with a counterexample for new access. Each set is a folder or
+    /// a published version (a number: `3`; write `./3` for a folder of that name); with one
+    /// argument, OLD is the active published version. Exits 0 when NEW grants nothing new, 1 when
+    /// it does, 2 when the comparison failed.
     Diff {
-        /// The policy folder in force.
-        old: PathBuf,
-        /// The edited policy folder.
-        new: PathBuf,
+        /// `[OLD] NEW`: the set in force and the edited one.
+        #[arg(num_args = 1..=2, required = true, value_names = ["OLD", "NEW"])]
+        sets: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: OutputFormat,
+        /// Where published versions are read from (only when one is named or implied).
+        #[command(flatten)]
+        db: DbArgs,
     },
     /// Check each policy with the SMT solver `cvc5`: can it error, can it apply at all, is it
     /// shadowed or redundant. Exits 0 when clean, 1 with findings, 2 when the analysis failed.

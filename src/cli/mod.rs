@@ -5,7 +5,9 @@
 //! - [`serve`]: `zygo serve` and the settings its flags make;
 //! - [`admin`]: users, tenants and memberships;
 //! - [`analysis`]: `policy diff` and `policy analyze`, with their own exit codes;
-//! - [`policy`]: validate, test, explain and format the policies, and the OpenAPI document.
+//! - [`policy`]: validate, test, explain and format the policies, and the OpenAPI document;
+//! - [`releases`]: publish, list, show, pull and roll back policy versions in the database;
+//! - [`audit`]: verify and export the audit trail.
 
 mod admin;
 mod analysis;
@@ -14,6 +16,7 @@ mod audit;
 mod common;
 mod options;
 mod policy;
+mod releases;
 mod serve;
 
 pub use args::{
@@ -29,8 +32,8 @@ pub use serve::ServeArgs;
 /// findings) or 2 (failed: bad input, solver missing).
 pub async fn exit_code(cli: Cli) -> u8 {
     let checked = match cli.command {
-        Command::Policy(PolicyCommand::Diff { old, new, format }) => {
-            analysis::diff(&old, &new, format).await
+        Command::Policy(PolicyCommand::Diff { sets, format, db }) => {
+            analysis::diff(&sets, format, &db).await
         }
         Command::Policy(PolicyCommand::Analyze { policy, format }) => {
             analysis::analyze(&policy, format).await

@@ -7,15 +7,14 @@ use uuid::Uuid;
 
 use super::analysis;
 use super::args::{ExplainVia, PolicyCommand};
-use super::common::{CliResult, load_policies, open_db, user_by_email};
+use super::common::{CliResult, active_bundle, load_policies, open_db, user_by_email};
 use super::options::{DbArgs, PolicyArgs};
 use crate::authz::{
-    Action, AuthContext, AuthMethod, FlowAsk, FlowJudgement, PolicyBundle, PolicyFiles, Query,
-    Resource, Subject, fixtures, judge_flow, outcome, releases,
+    Action, AuthContext, AuthMethod, FlowAsk, FlowJudgement, Query, Resource, Subject, fixtures,
+    judge_flow, outcome,
 };
 use crate::config::{DEFAULT_MAX_TOKEN_SECONDS, PolicySource};
-use crate::invalidation;
-use crate::store::{self, TenantId, UserId, policy_versions};
+use crate::store::{self, TenantId, UserId};
 
 pub(super) async fn policy(command: PolicyCommand) -> CliResult {
     match command {
@@ -50,13 +49,15 @@ pub(super) async fn policy(command: PolicyCommand) -> CliResult {
             by,
             db,
             policy,
-        } => publish(&policy, &message, allow_new_access, by, &db).await,
-        PolicyCommand::Versions { db } => versions(&db).await,
-        PolicyCommand::Show { number, db } => show(number, &db).await,
-        PolicyCommand::Pull { number, dir, db } => pull(number, &dir, &db).await,
-        PolicyCommand::Rollback { number, by, db } => rollback(number, by, &db).await,
+        } => super::releases::publish(&policy, &message, allow_new_access, by, &db).await,
+        PolicyCommand::Versions { db } => super::releases::versions(&db).await,
+        PolicyCommand::Show { number, db } => super::releases::show(number, &db).await,
+        PolicyCommand::Pull { number, dir, db } => super::releases::pull(number, &dir, &db).await,
+        PolicyCommand::Rollback { number, by, db } => {
+            super::releases::rollback(number, by, &db).await
+        }
         PolicyCommand::Fmt { check, policy } => fmt(check, &policy),
-        PolicyCommand::Diff { old, new, format } => found(analysis::diff(&old, &new, format).await),
+        PolicyCommand::Diff { sets, format, db } => found(analysis::diff(&sets, format, &db).await),
         PolicyCommand::Analyze { policy, format } => {
             found(analysis::analyze(&policy, format).await)
         }
@@ -292,220 +293,6 @@ async fn explain(
             policy.policies.display()
         ),
     }
-    Ok(())
-}
-
-/// Who runs an operator command: `--by`/`ZYGO_OPERATOR`, else the OS user.
-fn operator(by: Option<String>) -> String {
-    by.filter(|name| !name.trim().is_empty())
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .or_else(|| std::env::var("LOGNAME").ok().filter(|u| !u.is_empty()))
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// The active published version, as a validated set (`None`: nothing published yet).
-async fn active_set(
-    conn: &sea_orm::DatabaseConnection,
-) -> Result<Option<(i64, Result<PolicyBundle, String>)>, String> {
-    let Some(number) = policy_versions::active(conn)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    let version = policy_versions::find(conn, number)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the active version {number} is missing"))?;
-    Ok(Some((
-        number,
-        releases::bundle_of(&version).map_err(|e| e.to_string()),
-    )))
-}
-
-/// The active published version, which must validate here.
-async fn active_bundle(conn: &sea_orm::DatabaseConnection) -> Result<(i64, PolicyBundle), String> {
-    match active_set(conn).await? {
-        None => Err("no policy version is published yet (zygo policy publish)".into()),
-        Some((number, Ok(bundle))) => Ok((number, bundle)),
-        Some((number, Err(err))) => Err(format!(
-            "the active version {number} does not validate against this binary:\n{err}"
-        )),
-    }
-}
-
-/// Tells instances on PostgreSQL to look the active version up now (the poll is the fallback).
-async fn signal_policies(conn: &sea_orm::DatabaseConnection) {
-    if let Err(err) = invalidation::publish(conn, &[invalidation::Key::Policies]).await {
-        eprintln!("warning: cannot signal the instances ({err}); they follow within their poll");
-    }
-}
-
-async fn publish(
-    policy: &PolicyArgs,
-    message: &str,
-    allow_new_access: bool,
-    by: Option<String>,
-    db: &DbArgs,
-) -> CliResult {
-    if message.trim().is_empty() {
-        return Err("--message must say what the change is".into());
-    }
-    let files = PolicyFiles::read(&policy.policies).map_err(|err| {
-        format!(
-            "the policies in {} do not validate:\n{err}",
-            policy.policies.display()
-        )
-    })?;
-    let bundle = PolicyBundle::from_files(&files).map_err(|err| {
-        format!(
-            "the policies in {} do not validate:\n{err}",
-            policy.policies.display()
-        )
-    })?;
-    for warning in bundle.warnings() {
-        eprintln!("{warning}");
-    }
-    let cases = releases::check_fixtures(&bundle, &files)?;
-    let conn = open_db(db).await?;
-    let active = active_set(&conn).await?;
-    let (expected, active_bundle) = match &active {
-        None => (None, None),
-        Some((number, Ok(bundle))) => (Some(*number), Some(bundle)),
-        // The active version no longer loads here: there is nothing this binary can compare
-        // with, so the change is treated as a first version would be.
-        Some((number, Err(_))) => (Some(*number), None),
-    };
-    let gate = releases::gate_new_access(active_bundle, &bundle, allow_new_access)?;
-    let by = operator(by);
-    let new = releases::new_version(&files, &bundle, &by, message.trim(), &gate.summary)?;
-    let number = policy_versions::publish(&conn, expected, new)
-        .await
-        .map_err(|e| e.to_string())?;
-    signal_policies(&conn).await;
-    println!(
-        "published version {number} ({}, {} policies, {cases} fixtures passed) by {by}; it is the active version\ndiff: {}",
-        bundle.version(),
-        bundle.policy_ids().len(),
-        gate.summary
-    );
-    Ok(())
-}
-
-async fn versions(db: &DbArgs) -> CliResult {
-    let conn = open_db(db).await?;
-    let active = policy_versions::active(&conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let versions = policy_versions::list(&conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    if versions.is_empty() {
-        println!("no policy version is published yet");
-        return Ok(());
-    }
-    for v in &versions {
-        println!(
-            "{} {:>4}  {}  {}  {:<16}  {}",
-            if active == Some(v.number) { "*" } else { " " },
-            v.number,
-            v.content_hash,
-            v.published_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            v.published_by,
-            v.message
-        );
-    }
-    println!("\nactivations (newest first):");
-    for a in policy_versions::activations(&conn)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        println!(
-            "  {}  version {:>4}  {:<8}  by {}",
-            a.activated_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            a.version,
-            a.kind,
-            a.activated_by
-        );
-    }
-    Ok(())
-}
-
-async fn find_version(
-    conn: &sea_orm::DatabaseConnection,
-    number: i64,
-) -> Result<policy_versions::Version, String> {
-    policy_versions::find(conn, number)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("there is no policy version {number}"))
-}
-
-async fn show(number: i64, db: &DbArgs) -> CliResult {
-    let conn = open_db(db).await?;
-    let version = find_version(&conn, number).await?;
-    let active = policy_versions::active(&conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let files = releases::files_of(&version)?;
-    println!("version: {}", version.number);
-    println!("content hash: {}", version.content_hash);
-    println!(
-        "active: {}",
-        if active == Some(number) { "yes" } else { "no" }
-    );
-    println!("published by: {}", version.published_by);
-    println!(
-        "published at: {}",
-        version
-            .published_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    );
-    println!("message: {}", version.message);
-    println!("diff: {}", version.diff_summary);
-    let names: Vec<&str> = files.policies.keys().map(String::as_str).collect();
-    println!("policy files: {}", names.join(", "));
-    let names: Vec<&str> = files.fixtures.keys().map(String::as_str).collect();
-    println!("fixtures: {}", names.join(", "));
-    Ok(())
-}
-
-async fn pull(number: i64, dir: &std::path::Path, db: &DbArgs) -> CliResult {
-    let conn = open_db(db).await?;
-    let version = find_version(&conn, number).await?;
-    let files = releases::files_of(&version)?;
-    files
-        .write(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    println!(
-        "version {number} ({}) written to {}",
-        version.content_hash,
-        dir.display()
-    );
-    Ok(())
-}
-
-async fn rollback(number: i64, by: Option<String>, db: &DbArgs) -> CliResult {
-    let conn = open_db(db).await?;
-    let version = find_version(&conn, number).await?;
-    // Only a version this binary serves may become active again.
-    releases::bundle_of(&version)
-        .map_err(|err| format!("version {number} does not validate against this binary:\n{err}"))?;
-    let expected = policy_versions::active(&conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let by = operator(by);
-    policy_versions::rollback(&conn, expected, number, &by)
-        .await
-        .map_err(|e| e.to_string())?;
-    signal_policies(&conn).await;
-    println!(
-        "version {number} ({}) is the active version again (rolled back from {} by {by})",
-        version.content_hash,
-        expected.map_or_else(|| "none".to_owned(), |n| n.to_string())
-    );
     Ok(())
 }
 

@@ -29,8 +29,7 @@ use super::{TenantId, UserId};
 
 pub use audit_event::Model as AuditEvent;
 
-/// The action names. `policy.published` and `policy.rolled_back` are reserved for policy
-/// releases.
+/// The action names.
 pub mod action {
     pub const LOGIN_SUCCEEDED: &str = "login.succeeded";
     pub const LOGIN_FAILED: &str = "login.failed";
@@ -52,9 +51,9 @@ pub mod action {
     pub const FLOW_DELETED: &str = "flow.deleted";
     pub const FLOW_SHARED: &str = "flow.shared";
     pub const FLOW_UNSHARED: &str = "flow.unshared";
-    /// Reserved: a policy version released.
+    /// A policy version published and activated (`zygo policy publish`).
     pub const POLICY_PUBLISHED: &str = "policy.published";
-    /// Reserved: a policy release rolled back.
+    /// An earlier policy version activated again (`zygo policy rollback`).
     pub const POLICY_ROLLED_BACK: &str = "policy.rolled_back";
 
     /// A user's own security events (`GET /api/me/audit`).

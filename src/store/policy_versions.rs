@@ -12,6 +12,7 @@ use sea_orm::{
     Set, Statement, TransactionTrait,
 };
 
+use super::audit;
 use super::entities::{policy_activation, policy_version};
 
 pub use policy_activation::Model as Activation;
@@ -145,6 +146,11 @@ pub async fn publish(
         .await?
         .map_or(1, |v| v.number + 1);
     let at = now(&txn).await?;
+    let (hash, message, diff) = (
+        new.content_hash.clone(),
+        new.message.clone(),
+        new.diff_summary.clone(),
+    );
     policy_version::Entity::insert(policy_version::ActiveModel {
         number: Set(number),
         content_hash: Set(new.content_hash),
@@ -160,6 +166,24 @@ pub async fn publish(
     .exec(&txn)
     .await?;
     record_activation(&txn, number, "publish", &new.published_by, at).await?;
+    audit::record(
+        &txn,
+        audit::Event::new(
+            None,
+            &audit::Actor::cli(),
+            audit::action::POLICY_PUBLISHED,
+            format!("policy_version:{number}"),
+        )
+        .before(serde_json::json!({ "active_version": expected }))
+        .after(serde_json::json!({
+            "active_version": number,
+            "content_hash": hash,
+            "by": new.published_by,
+            "message": message,
+            "diff": diff,
+        })),
+    )
+    .await?;
     txn.commit().await?;
     Ok(number)
 }
@@ -185,6 +209,18 @@ pub async fn rollback(
     }
     let at = now(&txn).await?;
     record_activation(&txn, number, "rollback", by, at).await?;
+    audit::record(
+        &txn,
+        audit::Event::new(
+            None,
+            &audit::Actor::cli(),
+            audit::action::POLICY_ROLLED_BACK,
+            format!("policy_version:{number}"),
+        )
+        .before(serde_json::json!({ "active_version": active }))
+        .after(serde_json::json!({ "active_version": number, "by": by })),
+    )
+    .await?;
     txn.commit().await?;
     Ok(())
 }

@@ -29,6 +29,7 @@ mod pages;
 mod policies;
 mod policy_analysis;
 mod policy_index;
+mod policy_releases;
 mod purge;
 mod reads;
 mod reload;
