@@ -44,8 +44,8 @@ fn the_role_hierarchy_is_data_in_the_policy_folder() {
         ids,
         vec![
             "admins-ask-for-members",
-            "admins-read-audit",
             "admins-manage-members",
+            "admins-read-audit",
             "admins-share-flows",
             "admins-write-flows",
             "anyone-creates-tenants",
