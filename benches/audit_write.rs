@@ -21,7 +21,11 @@ const WRITES: u32 = 100;
 
 /// One role change, audited or not.
 async fn write(db: &DatabaseConnection, tenant: TenantId, user: UserId, n: u32, audited: bool) {
-    let role = if n % 2 == 0 { "Editor" } else { "Viewer" };
+    let role = if n.is_multiple_of(2) {
+        "Editor"
+    } else {
+        "Viewer"
+    };
     let txn = db.begin().await.expect("begin");
     membership::Entity::update_many()
         .col_expr(membership::Column::Role, Expr::value(role))
