@@ -4,7 +4,8 @@
 //! - [`args`]: the commands and their flags;
 //! - [`serve`]: `zygo serve` and the settings its flags make;
 //! - [`admin`]: users, tenants and memberships;
-//! - [`policy`]: validate, test, explain and format the policies, and the OpenAPI document.
+//! - [`policy`]: validate, test, explain and format the policies, and the OpenAPI document;
+//! - [`audit`]: verify and export the audit trail.
 
 mod admin;
 mod args;
