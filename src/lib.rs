@@ -15,7 +15,7 @@ pub mod auth;
 pub mod authz;
 /// A moka cache that never serves a value this process invalidated.
 pub mod cache;
-/// The command line: `serve`, `user`, `tenant`, `member`, `policy`, `openapi` (one file each).
+/// The command line: `serve`, `user`, `tenant`, `member`, `policy`, `audit`, `openapi` (one file each).
 pub mod cli;
 /// One typed `Settings`, with where decisions and metrics go.
 pub mod config;

@@ -545,3 +545,76 @@ async fn my_trail_holds_my_own_security_events_only() {
         .await
         .assert_problem(401, "unauthenticated");
 }
+
+#[tokio::test]
+async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exports_the_trail() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        crate::cli::zygo_command(data.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    for args in [
+        &["user", "add", "ann@example.com", "--password", "pw-ann-123"][..],
+        &["tenant", "add", "Acme", "--admin", "ann@example.com"],
+        &["user", "disable", "ann@example.com"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    let verify = run(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let report = text(&verify.stdout);
+    assert!(
+        report.contains("account: 1 events, intact; head "),
+        "{report}"
+    );
+    assert!(report.contains(": 1 events, intact; head "), "{report}");
+
+    let export = run(&["audit", "export", "--since", "2000-01-01"]);
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    let lines: Vec<Value> = text(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let created = &lines[0];
+    assert_eq!(created["class_uid"], 3004);
+    assert_eq!(created["activity_id"], 1);
+    assert_eq!(created["type_uid"], 300401);
+    assert_eq!(created["message"], "tenant.created");
+    assert_eq!(created["actor"]["session"]["uid"], "cli");
+    assert_eq!(created["entity"]["type"], "tenant");
+    assert!(created["unmapped"]["policy_version"].is_string());
+    let disabled = &lines[1];
+    assert_eq!(disabled["class_uid"], 3001);
+    assert_eq!(disabled["activity_id"], 5);
+    assert_eq!(disabled["status_id"], 1);
+    assert!(disabled["user"]["uid"].is_string());
+    let later = run(&["audit", "export", "--since", "2999-01-01T00:00:00Z"]);
+    assert!(later.status.success() && later.stdout.is_empty());
+
+    // Edit the account chain's event behind the service's back: verify names it and fails.
+    let command = crate::cli::zygo_command(data.path());
+    let url = command
+        .get_envs()
+        .find(|(k, _)| *k == "ZYGO_DATABASE_URL")
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().into_owned());
+    let settings = zygo::config::DatabaseSettings::new(url, data.path().to_path_buf());
+    let db = zygo::store::open(&settings).await.unwrap();
+    db.execute_unprepared(
+        "UPDATE audit_events SET action = 'user.enabled' WHERE chain = 'account' AND seq = 1",
+    )
+    .await
+    .unwrap();
+    let verify = run(&["audit", "verify"]);
+    assert!(!verify.status.success());
+    let error = text(&verify.stderr);
+    assert!(
+        error.contains("chain account, event 1 (id ") && error.contains("edited"),
+        "{error}"
+    );
+}

@@ -20,7 +20,7 @@ use cedar_policy::{Policy, PolicyId, RequestEnv};
 use serde_json::Value;
 
 use super::report::AnalysisError;
-use crate::authz::AccountAction;
+use crate::authz::account::AccountAction;
 use crate::authz::policies::{PolicyBundle, ROLE_TYPE};
 use crate::authz::types::Action;
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::invariants::{Builder, builder};
 use super::report::{Counterexample, FlowWitness, Verdict};
-use crate::authz::AccountAction;
+use crate::authz::account::AccountAction;
 use crate::authz::policies::{PolicyBundle, ROLE_TYPE};
 use crate::authz::types::{AuthContext, AuthMethod, Decision, Query, Resource};
 use crate::store::flows::Attributes;
