@@ -9,8 +9,10 @@ pub mod log;
 mod memo;
 mod names;
 pub mod policies;
+mod pred;
 pub mod pushdown;
 pub mod reload;
+mod residual;
 mod types;
 
 use std::sync::Arc;
