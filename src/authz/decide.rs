@@ -124,19 +124,18 @@ impl PolicyBundle {
         let mut decisions: Vec<Option<Decision>> = questions
             .iter()
             .map(|question| {
-                if let Some(known) = memo.then(|| self.memo.get(subject, question)).flatten() {
-                    self.memo.count(Source::Memo, 1);
-                    return Some(known);
+                // A flow decided from the compiled residuals costs about what a memo lookup
+                // does, so those answers are not remembered: under real traffic (many callers,
+                // many flows) they would fill the memo with pairs seldom asked again.
+                if slice == Slice::Indexed
+                    && let Some(native) = self.decide_natively(subject, question)
+                {
+                    self.memo.count(Source::Residual, 1);
+                    return Some(native);
                 }
-                // Decided on the question's own attributes, so always remembered.
-                let native = (slice == Slice::Indexed)
-                    .then(|| self.decide_natively(subject, question))
-                    .flatten()?;
-                self.memo.count(Source::Residual, 1);
-                if memo {
-                    self.memo.put(subject, question, &native);
-                }
-                Some(native)
+                let known = memo.then(|| self.memo.get(subject, question)).flatten()?;
+                self.memo.count(Source::Memo, 1);
+                Some(known)
             })
             .collect();
         let missing: Vec<Question> = questions

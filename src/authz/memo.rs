@@ -14,8 +14,9 @@
 //! estimate of its entries' size ([`MEMO_BYTES`]).
 //!
 //! The memo also keeps the policies' residuals compiled per subject and action (see
-//! [`super::residual`]), which decide a flow no answer is remembered for; they are bounded the
-//! same way ([`RESIDUAL_BYTES`]) and live as long as the snapshot.
+//! [`super::residual`]). A flow they decide is not remembered (evaluating them costs about what a
+//! lookup does, and real traffic seldom asks the same pair twice); they are bounded the same way
+//! ([`RESIDUAL_BYTES`]) and live as long as the snapshot.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
