@@ -224,9 +224,13 @@ async fn main() {
         std::future::ready(())
     })
     .await;
-    measure("Cedar decision, remembered (memo hit)", n, || async {
-        assert!(bundle.decide(&query).allowed);
-    })
+    measure(
+        "decision as served (flows: residual, else memo)",
+        n,
+        || async {
+            assert!(bundle.decide(&query).allowed);
+        },
+    )
     .await;
     measure(
         "authorize (role cache + remembered decision)",
