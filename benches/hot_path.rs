@@ -4,6 +4,11 @@
 //! of inputs costs) and remembered (every later request on the same inputs, see
 //! `src/authz/memo.rs`); the policy-count curve always evaluates.
 //!
+//! An evaluated decision on a flow comes from the policies' residuals compiled once per subject,
+//! action and snapshot (see `src/authz/residual.rs`); the rows show it next to Cedar's own
+//! evaluation of the same request, and what compiling the residuals costs the first request.
+//! The bench runs with the server's allocator (mimalloc).
+//!
 //! `cargo bench --bench hot_path` prints figures; nothing here asserts a time. Each loop is bounded.
 //! The service runs in-process on 127.0.0.1 with a fresh SQLite database. Each row times batches of
 //! operations and prints the median and the mean per operation.
@@ -18,6 +23,10 @@ use zygo::authz::{Action, AuthContext, PolicyBundle, Query, Question, Resource, 
 use zygo::config::{DatabaseSettings, Secret, Settings};
 use zygo::startup::Application;
 use zygo::store::{self, TenantId, UserId};
+
+/// The server's allocator, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Batches per row; the median is over batches.
 const BATCHES: u32 = 50;
@@ -163,13 +172,73 @@ async fn main() {
         flow: Some(&attrs),
     };
     let bundle = state.authz.bundle();
-    measure("Cedar decision, evaluated (index, no memo)", n, || async {
-        assert!(bundle.decide_afresh(&query).allowed);
+    // `HOT_PATH_PROFILE=cedar|evaluated` runs only that decision, for a profiler to attach.
+    if let Ok(which) = std::env::var("HOT_PATH_PROFILE") {
+        for _ in 0..300_000 {
+            let decision = match which.as_str() {
+                "cedar" => bundle.decide_in_cedar(&query),
+                _ => bundle.decide_afresh(&query),
+            };
+            assert!(decision.allowed);
+        }
+        return;
+    }
+    measure(
+        "decision in Cedar (index, no residual, no memo)",
+        n,
+        || async {
+            assert!(bundle.decide_in_cedar(&query).allowed);
+        },
+    )
+    .await;
+    measure(
+        "decision, evaluated (compiled residual, no memo)",
+        n,
+        || async {
+            assert!(bundle.decide_afresh(&query).allowed);
+        },
+    )
+    .await;
+    // Every flow differs, as in real traffic: the residual is shared, the flow is evaluated.
+    let flows: Vec<(Uuid, store::flows::Attributes)> = (0..1_000u128)
+        .map(|n| {
+            let owner = if n % 3 == 0 {
+                user
+            } else {
+                UserId(Uuid::from_u128(n))
+            };
+            let attrs = store::flows::Attributes {
+                owner: Some(owner),
+                labels: ["confidential", "finance", "ops"]
+                    .iter()
+                    .take((n % 4) as usize)
+                    .map(|l| (*l).to_owned())
+                    .collect(),
+                editors: vec![UserId(Uuid::from_u128(n + 7))],
+                readers: vec![],
+            };
+            (Uuid::from_u128(n + 10_000), attrs)
+        })
+        .collect();
+    let mut next = 0usize;
+    measure("decision, evaluated, a different flow each time", n, || {
+        next = (next + 1) % flows.len();
+        let (id, attrs) = &flows[next];
+        bundle.decide_afresh(&Query {
+            resource: Resource::Flow(*id),
+            flow: Some(attrs),
+            ..query.clone()
+        });
+        std::future::ready(())
     })
     .await;
-    measure("Cedar decision, remembered (memo hit)", n, || async {
-        assert!(bundle.decide(&query).allowed);
-    })
+    measure(
+        "decision as served (flows: residual, else memo)",
+        n,
+        || async {
+            assert!(bundle.decide(&query).allowed);
+        },
+    )
     .await;
     measure(
         "authorize (role cache + remembered decision)",
@@ -275,8 +344,13 @@ async fn main() {
 
     println!("\none decision (ReadFlow, an Editor) as the policy set grows, evaluated each time:");
     println!(
-        "{:>8}  {:>14}  {:>14}  {:>10}",
-        "policies", "indexed µs", "whole set µs", "vs 10"
+        "{:>8}  {:>14}  {:>14}  {:>14}  {:>10}  {:>16}",
+        "policies",
+        "evaluated µs",
+        "Cedar, index µs",
+        "whole set µs",
+        "vs 10",
+        "first (compile) µs"
     );
     let mut at_ten = None;
     for total in [10usize, 100, 1_000, 10_000] {
@@ -292,20 +366,21 @@ async fn main() {
             auth: AuthContext::SESSION,
             flow: None,
         };
-        assert_eq!(
-            bundle.decide_afresh(&query),
-            bundle.decide_with_whole_set(&query)
-        );
-        let median = |ops: u32, whole: bool| {
+        let started = Instant::now();
+        let first = bundle.decide_afresh(&query);
+        let compile = started.elapsed();
+        assert_eq!(first, bundle.decide_with_whole_set(&query));
+        assert_eq!(first, bundle.decide_in_cedar(&query));
+        let median = |ops: u32, how: u8| {
             let mut per_op = Vec::new();
             let per_batch = (ops / BATCHES).max(1);
             for _ in 0..BATCHES {
                 let started = Instant::now();
                 for _ in 0..per_batch {
-                    let decision = if whole {
-                        bundle.decide_with_whole_set(&query)
-                    } else {
-                        bundle.decide_afresh(&query)
+                    let decision = match how {
+                        0 => bundle.decide_afresh(&query),
+                        1 => bundle.decide_in_cedar(&query),
+                        _ => bundle.decide_with_whole_set(&query),
                     };
                     assert!(decision.allowed);
                 }
@@ -314,14 +389,17 @@ async fn main() {
             per_op.sort();
             per_op[per_op.len() / 2]
         };
-        let indexed = median(10_000, false);
-        let whole = median((2_000_000 / total as u32).clamp(50, 10_000), true);
-        let ten = *at_ten.get_or_insert(indexed);
+        let evaluated = median(10_000, 0);
+        let indexed = median(10_000, 1);
+        let whole = median((2_000_000 / total as u32).clamp(50, 10_000), 2);
+        let ten = *at_ten.get_or_insert(evaluated);
         println!(
-            "{total:>8}  {:>14.2}  {:>14.2}  {:>9.2}×",
+            "{total:>8}  {:>14.2}  {:>14.2}  {:>14.2}  {:>9.2}×  {:>16.0}",
+            evaluated.as_secs_f64() * 1e6,
             indexed.as_secs_f64() * 1e6,
             whole.as_secs_f64() * 1e6,
-            indexed.as_secs_f64() / ten.as_secs_f64()
+            evaluated.as_secs_f64() / ten.as_secs_f64(),
+            compile.as_secs_f64() * 1e6
         );
     }
 

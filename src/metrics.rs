@@ -36,6 +36,7 @@ pub struct Metrics {
     /// `zygo_role_cache_requests_total`: `[miss, hit]`.
     role_cache: [IntCounter; 2],
     policy_info: IntGaugeVec,
+    decision_sources: IntGaugeVec,
     policy_loaded: IntGauge,
     policy_count: IntGauge,
     /// Rejected policy reloads (a bad edit of the folder kept the last good set).
@@ -144,6 +145,17 @@ impl Metrics {
                 )
                 .unwrap_or_else(|_| unreachable!("valid gauge")),
             ),
+            decision_sources: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "zygo_decision_sources",
+                        "Decisions given since the policy set in force was loaded, by source: memo (remembered from an earlier request on the same inputs), residual (evaluated from the policies' residuals compiled for the caller), cedar (evaluated by Cedar).",
+                    ),
+                    &["source"],
+                )
+                .unwrap_or_else(|_| unreachable!("valid gauge")),
+            ),
             policy_loaded: gauge(
                 r,
                 "zygo_policy_loaded_timestamp_seconds",
@@ -232,6 +244,15 @@ impl Metrics {
     /// One login attempt refused by the throttle.
     pub fn login_throttled(&self) {
         self.login_throttled.inc();
+    }
+
+    /// Sets `zygo_decision_sources` from the policy set in force (its counts restart at a reload).
+    pub fn set_decision_sources(&self, sources: &[(&str, u64)]) {
+        for (source, count) in sources {
+            self.decision_sources
+                .with_label_values(&[source])
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
     }
 
     /// The text exposition of every metric, with the policy gauges set from the policy set in

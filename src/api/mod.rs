@@ -193,6 +193,9 @@ fn metrics_endpoint(state: Arc<AppState>) -> impl Endpoint + use<> {
             .content_type(format!("{}; charset=utf-8", Metrics::content_type()))
             .header(header::CACHE_CONTROL, "no-store")
             .body({
+                state
+                    .metrics
+                    .set_decision_sources(&state.authz.bundle().decision_sources());
                 let status = state.authz.policy_status();
                 state.metrics.render(&crate::metrics::PolicyGauges {
                     version: &status.version,

@@ -12,6 +12,7 @@ use cedar_policy::{
 use uuid::Uuid;
 
 use super::index::{Asked, Side};
+use super::memo::Source;
 use super::names::Names;
 use super::policies::{PolicyBundle, ROLE_TYPE};
 use super::types::{
@@ -21,19 +22,22 @@ use crate::store::flows::Attributes;
 use crate::store::{TenantId, UserId};
 
 /// What a flow that is not looked up has: no owner, labels or shares.
-static NO_ATTRIBUTES: Attributes = Attributes {
+pub(super) static NO_ATTRIBUTES: Attributes = Attributes {
     owner: None,
     labels: Vec::new(),
     editors: Vec::new(),
     readers: Vec::new(),
 };
 
-/// Which policies a decision evaluates.
-#[derive(Debug, Clone, Copy)]
+/// How a decision is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slice {
-    /// Those whose scope can match the request (see [`super::index`]).
+    /// From the compiled residuals where they have a native form (see [`super::residual`]),
+    /// else by Cedar on the policies whose scope can match the request (see [`super::index`]).
     Indexed,
-    /// All of them.
+    /// By Cedar on the policies whose scope can match the request, never from the residuals.
+    Cedar,
+    /// By Cedar on all of them.
     WholeSet,
 }
 
@@ -73,6 +77,19 @@ impl PolicyBundle {
         self.decide_one(query, Slice::Indexed, false)
     }
 
+    /// How many decisions of this snapshot were remembered, evaluated from the compiled
+    /// residuals, and evaluated by Cedar (in that order), since it loaded.
+    pub fn decision_sources(&self) -> [(&'static str, u64); 3] {
+        let counts = self.memo.sources();
+        [0, 1, 2].map(|n| (Source::ALL[n].name(), counts[n]))
+    }
+
+    /// Evaluates one query in Cedar with the index, never from the residuals or the memo: what a
+    /// first request cost before residuals were compiled, and the benchmark's reference.
+    pub fn decide_in_cedar(&self, query: &Query<'_>) -> Decision {
+        self.decide_one(query, Slice::Cedar, false)
+    }
+
     /// Evaluates one query against every policy of the set, bypassing the index and the memo:
     /// the reference the index is tested against, and the benchmark's baseline.
     pub fn decide_with_whole_set(&self, query: &Query<'_>) -> Decision {
@@ -106,7 +123,20 @@ impl PolicyBundle {
     ) -> Vec<Decision> {
         let mut decisions: Vec<Option<Decision>> = questions
             .iter()
-            .map(|question| memo.then(|| self.memo.get(subject, question)).flatten())
+            .map(|question| {
+                // A flow decided from the compiled residuals costs about what a memo lookup
+                // does, so those answers are not remembered: under real traffic (many callers,
+                // many flows) they would fill the memo with pairs seldom asked again.
+                if slice == Slice::Indexed
+                    && let Some(native) = self.decide_natively(subject, question)
+                {
+                    self.memo.count(Source::Residual, 1);
+                    return Some(native);
+                }
+                let known = memo.then(|| self.memo.get(subject, question)).flatten()?;
+                self.memo.count(Source::Memo, 1);
+                Some(known)
+            })
             .collect();
         let missing: Vec<Question> = questions
             .iter()
@@ -117,6 +147,7 @@ impl PolicyBundle {
         if missing.is_empty() {
             return decisions.into_iter().flatten().collect();
         }
+        self.memo.count(Source::Cedar, missing.len());
         let built = self.build(subject, &missing);
         // A batch builds one entity per resource, with the attributes of its first question; a
         // later question naming the same flow with other attributes is decided on those, so only
@@ -269,7 +300,7 @@ impl PolicyBundle {
         let sliced;
         let policies = match slice {
             Slice::WholeSet => &self.policies,
-            Slice::Indexed => {
+            Slice::Indexed | Slice::Cedar => {
                 sliced = self.index.slice(&Asked {
                     action: question.action,
                     action_uid: action,

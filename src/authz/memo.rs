@@ -12,10 +12,19 @@
 //! Entries are keyed by a hash of the inputs and hold the inputs themselves; a lookup compares them
 //! in full, so a hash collision is a miss, never someone else's answer. The memo is bounded by an
 //! estimate of its entries' size ([`MEMO_BYTES`]).
+//!
+//! The memo also keeps the policies' residuals compiled per subject and action (see
+//! [`super::residual`]). A flow they decide is not remembered (evaluating them costs about what a
+//! lookup does, and real traffic seldom asks the same pair twice); they are bounded the same way
+//! ([`RESIDUAL_BYTES`]) and live as long as the snapshot.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use uuid::Uuid;
+
+use super::pred::Pred;
 use super::types::{Action, AuthContext, Decision, Question, Resource, Subject};
 use crate::store::flows::Attributes;
 use crate::store::{TenantId, UserId};
@@ -88,10 +97,139 @@ impl Remembered {
     }
 }
 
-/// The decisions of one snapshot.
+/// Upper bound of the compiled residuals' estimated size, per snapshot.
+pub const RESIDUAL_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What the residuals of a policy set depend on besides the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct ResidualKey {
+    pub user: UserId,
+    pub role: Option<Box<str>>,
+    pub tenant: TenantId,
+    pub auth: AuthContext,
+    pub action: Action,
+}
+
+/// The policies that can still apply to a flow, each with its condition, sorted by id (so the
+/// determining policies come out sorted, as decisions give them).
+#[derive(Debug)]
+pub(super) struct Compiled {
+    permits: Vec<(String, Pred)>,
+    forbids: Vec<(String, Pred)>,
+}
+
+impl Compiled {
+    pub(super) fn new(permits: Vec<(String, Pred)>, forbids: Vec<(String, Pred)>) -> Compiled {
+        Compiled { permits, forbids }
+    }
+
+    /// Cedar's authorizer on the flow `id` with `attrs`: satisfied forbids deny, else satisfied
+    /// permits allow, else Deny with no determining policy.
+    pub(super) fn decide(&self, id: Uuid, attrs: &Attributes) -> Decision {
+        let holding = |policies: &[(String, Pred)]| -> Vec<String> {
+            policies
+                .iter()
+                .filter(|(_, pred)| pred.holds(id, attrs))
+                .map(|(policy, _)| policy.clone())
+                .collect()
+        };
+        let forbids = holding(&self.forbids);
+        if !forbids.is_empty() {
+            return Decision {
+                allowed: false,
+                reasons: forbids,
+                errors: vec![],
+            };
+        }
+        let permits = holding(&self.permits);
+        Decision {
+            allowed: !permits.is_empty(),
+            reasons: permits,
+            errors: vec![],
+        }
+    }
+
+    /// A rough size in bytes.
+    fn weight(&self) -> u32 {
+        let size: usize = self
+            .permits
+            .iter()
+            .chain(&self.forbids)
+            .map(|(id, pred)| id.len() + 24 + pred_size(pred))
+            .sum::<usize>()
+            + 128;
+        u32::try_from(size).unwrap_or(u32::MAX)
+    }
+}
+
+fn pred_size(pred: &Pred) -> usize {
+    let own = std::mem::size_of::<Pred>();
+    own + match pred {
+        Pred::Label(label) => label.len(),
+        Pred::And(parts) | Pred::Or(parts) => parts.iter().map(pred_size).sum(),
+        Pred::Not(inner) => pred_size(inner),
+        _ => 0,
+    }
+}
+
+/// The compiled residuals of one snapshot; `None` for a key Cedar decides in full.
+pub struct Residuals {
+    entries: moka::sync::Cache<ResidualKey, Option<Arc<Compiled>>>,
+}
+
+impl std::fmt::Debug for Residuals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Residuals")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+impl Residuals {
+    pub fn new(bytes: u64) -> Residuals {
+        Residuals {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(bytes)
+                .weigher(|key: &ResidualKey, entry: &Option<Arc<Compiled>>| {
+                    let key = 64 + key.role.as_ref().map_or(0, |r| r.len()) as u32;
+                    key + entry.as_ref().map_or(0, |c| c.weight())
+                })
+                .build(),
+        }
+    }
+}
+
+/// The decisions of one snapshot, and the policies' residuals they are evaluated from (see
+/// [`super::residual`]).
 pub struct Memo {
     entries: moka::sync::Cache<u64, Arc<Remembered>>,
     hasher: RandomState,
+    residuals: Residuals,
+    /// Decisions given, by [`Source`].
+    sources: [AtomicU64; 3],
+}
+
+/// Where a decision came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Remembered from an earlier request on the same inputs.
+    Memo,
+    /// Evaluated from the compiled residuals.
+    Residual,
+    /// Evaluated by Cedar.
+    Cedar,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Memo, Source::Residual, Source::Cedar];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Memo => "memo",
+            Source::Residual => "residual",
+            Source::Cedar => "cedar",
+        }
+    }
 }
 
 impl std::fmt::Debug for Memo {
@@ -110,6 +248,8 @@ impl Memo {
                 .weigher(|_, entry: &Arc<Remembered>| entry.weight())
                 .build(),
             hasher: RandomState::new(),
+            residuals: Residuals::new(RESIDUAL_BYTES),
+            sources: Default::default(),
         }
     }
 
@@ -124,6 +264,25 @@ impl Memo {
             question.resource_tenant,
             question.flow,
         ))
+    }
+
+    /// Counts one decision given from `source`.
+    pub(super) fn count(&self, source: Source, decisions: usize) {
+        self.sources[source as usize].fetch_add(decisions as u64, Ordering::Relaxed);
+    }
+
+    /// The decisions given from each source (in [`Source::ALL`]'s order) since the snapshot loaded.
+    pub fn sources(&self) -> [u64; 3] {
+        Source::ALL.map(|source| self.sources[source as usize].load(Ordering::Relaxed))
+    }
+
+    /// The compiled residuals of `key`, compiled by `compile` when not remembered.
+    pub(super) fn residuals(
+        &self,
+        key: ResidualKey,
+        compile: impl FnOnce() -> Option<Arc<Compiled>>,
+    ) -> Option<Arc<Compiled>> {
+        self.residuals.entries.get_with(key, compile)
     }
 
     /// The decision made earlier on exactly these inputs, if it is still remembered.

@@ -10,9 +10,11 @@ pub mod log;
 mod memo;
 mod names;
 pub mod policies;
+mod pred;
 pub mod pushdown;
 pub mod releases;
 pub mod reload;
+mod residual;
 mod types;
 
 use std::sync::Arc;

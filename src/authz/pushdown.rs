@@ -25,15 +25,16 @@ use std::collections::HashSet;
 use cedar_policy::pst::{self, BinaryOp, Expr, Literal, UnaryOp, Var};
 use cedar_policy::{
     Decision as CedarDecision, Entities, Entity, PartialEntities, PartialEntityUid, PartialRequest,
-    Policy,
+    Policy, TpeResponse,
 };
 use sea_orm::Condition;
 use uuid::Uuid;
 
 use super::policies::PolicyBundle;
+use super::pred::{Pred, and, not, or};
 use super::types::{Action, Subject};
 use crate::store::TenantId;
-use crate::store::flows::{Access, Filter};
+use crate::store::flows::Access;
 
 /// What a list of flows reads: the rows that satisfy `filter`; when not `exact`, each row is then
 /// decided in full.
@@ -61,86 +62,6 @@ impl Plan {
             filter: Condition::all(),
             exact: false,
             none: false,
-        }
-    }
-}
-
-/// A condition on a flow, before it is SQL.
-#[derive(Debug, Clone, PartialEq)]
-enum Pred {
-    Const(bool),
-    Id(Uuid),
-    Owner(Uuid),
-    Label(String),
-    /// The flow has some label.
-    AnyLabel,
-    Shared(Option<Uuid>, Access),
-    And(Vec<Pred>),
-    Or(Vec<Pred>),
-    Not(Box<Pred>),
-}
-
-fn and(parts: impl IntoIterator<Item = Pred>) -> Pred {
-    let mut kept = Vec::new();
-    for part in parts {
-        match part {
-            Pred::Const(true) => {}
-            Pred::Const(false) => return Pred::Const(false),
-            Pred::And(inner) => kept.extend(inner),
-            other => kept.push(other),
-        }
-    }
-    match kept.len() {
-        0 => Pred::Const(true),
-        1 => kept.pop().unwrap_or(Pred::Const(true)),
-        _ => Pred::And(kept),
-    }
-}
-
-fn or(parts: impl IntoIterator<Item = Pred>) -> Pred {
-    let mut kept = Vec::new();
-    for part in parts {
-        match part {
-            Pred::Const(false) => {}
-            Pred::Const(true) => return Pred::Const(true),
-            Pred::Or(inner) => kept.extend(inner),
-            other => kept.push(other),
-        }
-    }
-    match kept.len() {
-        0 => Pred::Const(false),
-        1 => kept.pop().unwrap_or(Pred::Const(false)),
-        _ => Pred::Or(kept),
-    }
-}
-
-fn not(pred: Pred) -> Pred {
-    match pred {
-        Pred::Const(b) => Pred::Const(!b),
-        Pred::Not(inner) => *inner,
-        other => Pred::Not(Box::new(other)),
-    }
-}
-
-impl Pred {
-    /// The SQL condition; constants are gone by construction except at the top.
-    fn condition(&self) -> Condition {
-        match self {
-            Pred::Const(true) => Condition::all(),
-            // Never reached: a false plan reads nothing. Kept total with an impossible id.
-            Pred::Const(false) => Filter::id(Uuid::nil()).add(Filter::id(Uuid::max())),
-            Pred::Id(id) => Filter::id(*id),
-            Pred::Owner(user) => Filter::owner(*user),
-            Pred::Label(label) => Filter::label(label),
-            Pred::AnyLabel => Filter::any_label(),
-            Pred::Shared(user, access) => Filter::shared(*user, *access),
-            Pred::And(parts) => parts
-                .iter()
-                .fold(Condition::all(), |c, p| c.add(p.condition())),
-            Pred::Or(parts) => parts
-                .iter()
-                .fold(Condition::any(), |c, p| c.add(p.condition())),
-            Pred::Not(inner) => Condition::all().add(inner.condition()).not(),
         }
     }
 }
@@ -381,14 +302,26 @@ impl Translate {
     }
 }
 
-impl PolicyBundle {
-    /// How to list the flows of `subject.tenant` on which `subject` may do `action`.
-    pub fn plan(&self, subject: &Subject<'_>, action: Action) -> Plan {
-        self.try_plan(subject, action)
-            .unwrap_or_else(|_| Plan::decide_each())
-    }
+/// The exact condition of one residual policy on a flow of `tenant`, or `None` when some part of
+/// it has no exact form (it might error, or asks what [`Pred`] cannot say).
+pub(super) fn exact_pred(policy: &Policy, tenant: TenantId) -> Option<Pred> {
+    let mut translate = Translate {
+        tenant,
+        exact: true,
+    };
+    let pred = translate.policy(policy, true);
+    translate.exact.then_some(pred)
+}
 
-    fn try_plan(&self, subject: &Subject<'_>, action: Action) -> Result<Plan, String> {
+impl PolicyBundle {
+    /// Evaluates the whole policy set for `subject` doing `action` on a flow of the subject's
+    /// tenant not yet known (type-aware partial evaluation), and hands the response to `read`.
+    pub(super) fn partially_evaluate<R>(
+        &self,
+        subject: &Subject<'_>,
+        action: Action,
+        read: impl FnOnce(&TpeResponse<'_>) -> R,
+    ) -> Result<R, String> {
         let names = &self.names;
         let principal = names.user(subject.user);
         let parents: HashSet<_> = match subject.role {
@@ -423,14 +356,30 @@ impl PolicyBundle {
             .policies
             .tpe(&request, &entities, &self.schema)
             .map_err(|e| e.to_string())?;
+        Ok(read(&response))
+    }
+
+    /// How to list the flows of `subject.tenant` on which `subject` may do `action`.
+    pub fn plan(&self, subject: &Subject<'_>, action: Action) -> Plan {
+        self.try_plan(subject, action)
+            .unwrap_or_else(|_| Plan::decide_each())
+    }
+
+    fn try_plan(&self, subject: &Subject<'_>, action: Action) -> Result<Plan, String> {
+        self.partially_evaluate(subject, action, |response| plan_of(subject, response))
+    }
+}
+
+fn plan_of(subject: &Subject<'_>, response: &TpeResponse<'_>) -> Plan {
+    {
         // A policy that errors whatever the flow makes every decision a Deny (any error is).
         if response.error_permits().next().is_some() || response.error_forbids().next().is_some() {
-            return Ok(Plan::none());
+            return Plan::none();
         }
         // A concrete Allow still goes through the residuals below: a residual permit might
         // error for some flows.
         if response.decision() == Some(CedarDecision::Deny) {
-            return Ok(Plan::none());
+            return Plan::none();
         }
         let mut translate = Translate {
             tenant: subject.tenant,
@@ -454,7 +403,7 @@ impl PolicyBundle {
             .filter_map(|id| response.get_policy(id))
             .map(|p| translate.policy(&p, false)));
         let pred = and([permits, not(forbids)]);
-        Ok(match pred {
+        match pred {
             // Even when approximated, the condition holds for every allowed flow.
             Pred::Const(false) => Plan::none(),
             pred => Plan {
@@ -462,7 +411,7 @@ impl PolicyBundle {
                 exact: translate.exact,
                 none: false,
             },
-        })
+        }
     }
 }
 

@@ -338,3 +338,52 @@ async fn serve_prints_the_metrics_address_its_flag_names_and_refuses_a_bad_one()
         "{stderr}"
     );
 }
+
+/// `zygo_decision_sources` of each source, in `memo, residual, cedar` order.
+fn sources(body: &str) -> [f64; 3] {
+    ["memo", "residual", "cedar"].map(|source| {
+        sample(
+            body,
+            &format!(r#"zygo_decision_sources{{source="{source}"}}"#),
+        )
+        .unwrap_or_else(|| panic!("no {source} sample in:\n{body}"))
+    })
+}
+
+fn delta(after: &[f64; 3], before: &[f64; 3]) -> [f64; 3] {
+    [0, 1, 2].map(|n| after[n] - before[n])
+}
+
+#[tokio::test]
+async fn decisions_are_counted_by_source_residual_cedar_or_memo_until_the_next_reload() {
+    let world = World::new().await;
+    let app = &world.app;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let flow = world.flow(world.acme, &alice, "Counted").await;
+    let path = format!("/api/tenants/{}/flows/{flow}", world.acme);
+    let before = sources(&scrape(&app.address).await);
+    // The first read evaluates the flow from the residuals compiled for Alice.
+    let read = app.get(&path, &alice).await;
+    assert_eq!(read.assert_status(200)["id"], flow.as_str());
+    let first = sources(&scrape(&app.address).await);
+    assert_eq!(delta(&first, &before), [0.0, 1.0, 0.0]);
+    // The same read again is evaluated from the residuals again (never remembered).
+    app.get(&path, &alice).await.assert_status(200);
+    let second = sources(&scrape(&app.address).await);
+    assert_eq!(delta(&second, &first), [0.0, 1.0, 0.0]);
+    // A tenant-level action has no residual over a flow: Cedar decides it, then the memo.
+    let tenant = format!("/api/tenants/{}", world.acme);
+    app.get(&tenant, &alice).await.assert_status(200);
+    let third = sources(&scrape(&app.address).await);
+    assert_eq!(delta(&third, &second), [0.0, 0.0, 1.0]);
+    app.get(&tenant, &alice).await.assert_status(200);
+    let fourth = sources(&scrape(&app.address).await);
+    assert_eq!(delta(&fourth, &third), [1.0, 0.0, 0.0]);
+    // A reload starts a new snapshot, whose counts start at zero.
+    app.state
+        .authz
+        .policy_store()
+        .reload(true)
+        .expect("the same folder reloads");
+    assert_eq!(sources(&scrape(&app.address).await), [0.0, 0.0, 0.0]);
+}
