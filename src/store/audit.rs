@@ -8,8 +8,9 @@
 //! names the first event that was edited, removed or reordered.
 //!
 //! Appends to one chain are serialised: on PostgreSQL by a transaction-scoped advisory lock on
-//! the chain (taken before the head is read, released at commit or rollback); on SQLite by the
-//! database's single writer. A unique `(chain, seq)` index makes a fork impossible regardless.
+//! the chain (released at commit or rollback); on SQLite by the database's single writer. A
+//! unique `(chain, seq)` index makes a fork impossible regardless. Each process remembers the
+//! heads it wrote, as a hint the database checks in the append itself (see [`record`]).
 //!
 //! The HTTP layer says where a request comes from once, for every event the request writes:
 //! [`ORIGIN`] (request id, client address, the policy version in force), a task-local like the
