@@ -1,8 +1,18 @@
-//! The cost of the audit trail on a write: one membership role change per transaction, without
-//! its event and with it (`store::audit::record` in the same transaction), side by side, on
+//! The cost of the audit trail on a write, without its event and with it, side by side, on
 //! SQLite and, when `ZYGO_BENCH_DATABASE` names a PostgreSQL server (an admin URL), on a fresh
-//! database there. Rounds alternate the two rows so a load burst from elsewhere hits both alike;
-//! each row prints the median per write over the rounds. Nothing here asserts a time.
+//! database there. Three writes:
+//!
+//! - `role change (store)`: what `PUT /api/tenants/{id}/members/{user}` runs for a member
+//!   (`store::invitations::set_role_or_invite`: the tenant's roles locked and read, the row
+//!   updated, the invitation dropped);
+//! - `flow update (store)`: what `PATCH /api/tenants/{id}/flows/{id}` runs for a rename
+//!   (`store::flows::update_decided`: the flow read under its change lock, updated, read back);
+//! - `role change (bare)`: one UPDATE in a transaction, the least a write can be.
+//!
+//! The store functions run unchanged; "without event" runs them inside
+//! `audit::without_events`, which makes `record` write nothing. Rounds alternate the rows so a
+//! load burst from elsewhere hits both alike; each row prints the median per write over the
+//! rounds. Nothing here asserts a time.
 //!
 //! `cargo bench --bench audit_write` (or `scripts/bench-audit`).
 
@@ -14,6 +24,7 @@ use uuid::Uuid;
 use zygo::config::DatabaseSettings;
 use zygo::store::audit::{self, Actor, Event, action};
 use zygo::store::entities::membership;
+use zygo::store::flows::FlowChanges;
 use zygo::store::{self, TenantId, UserId};
 
 const ROUNDS: usize = 10;
@@ -52,6 +63,68 @@ async fn write(db: &DatabaseConnection, tenant: TenantId, user: UserId, n: u32, 
     txn.commit().await.expect("commit");
 }
 
+/// A member's role changed as the API does it.
+async fn role_change_store(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    admin: UserId,
+    member: UserId,
+    n: u32,
+) {
+    let role = if n.is_multiple_of(2) {
+        "Editor"
+    } else {
+        "Viewer"
+    };
+    let actor = Actor {
+        user: Some(admin),
+        credential: Some("token:bench".into()),
+    };
+    store::invitations::set_role_or_invite(db, tenant, member, role, admin, &actor, |_| true)
+        .await
+        .expect("role change");
+}
+
+/// A flow renamed as the API does it.
+async fn flow_update_store(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    admin: UserId,
+    flow: Uuid,
+    n: u32,
+) {
+    let actor = Actor {
+        user: Some(admin),
+        credential: Some("token:bench".into()),
+    };
+    store::flows::update_decided(db, tenant, flow, &actor, |_| {
+        Ok::<_, sea_orm::DbErr>(FlowChanges {
+            name: Some(format!("flow {n}")),
+            ..Default::default()
+        })
+    })
+    .await
+    .expect("flow update")
+    .expect("the flow exists");
+}
+
+#[derive(Clone, Copy)]
+enum Write {
+    RoleChangeStore,
+    FlowUpdateStore,
+    RoleChangeBare,
+}
+
+impl Write {
+    fn name(self) -> &'static str {
+        match self {
+            Write::RoleChangeStore => "role change (store)",
+            Write::FlowUpdateStore => "flow update (store)",
+            Write::RoleChangeBare => "role change (bare)",
+        }
+    }
+}
+
 async fn run(name: &str, settings: DatabaseSettings) {
     let db = store::open(&settings).await.expect("open");
     let user = UserId(
@@ -68,25 +141,74 @@ async fn run(name: &str, settings: DatabaseSettings) {
     store::tenants::create(&db, tenant, "Bench", user, "Admin", &Actor::default())
         .await
         .expect("tenant");
-    let (mut plain, mut audited) = (Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        for (with_event, into) in [(false, &mut plain), (true, &mut audited)] {
-            let started = Instant::now();
-            for n in 0..WRITES {
-                write(&db, tenant, user, n + round as u32, with_event).await;
-            }
-            into.push(started.elapsed() / WRITES);
-        }
-    }
-    let median = |v: &mut Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2].as_secs_f64() * 1e6
-    };
-    let (plain, audited) = (median(&mut plain), median(&mut audited));
-    println!(
-        "{name:<10} role change  without event {plain:>9.1} µs   with event {audited:>9.1} µs   +{:.1} %",
-        (audited / plain - 1.0) * 100.0
+    let member = UserId(
+        store::users::create(
+            &db,
+            &format!("{}@bench.example", Uuid::new_v4()),
+            "x".into(),
+        )
+        .await
+        .expect("member")
+        .id,
     );
+    store::members::set_role(&db, tenant, member, "Viewer", &Actor::default(), |_| true)
+        .await
+        .expect("member added");
+    let flow = store::flows::create(
+        &db,
+        tenant,
+        user,
+        "bench",
+        serde_json::json!({ "steps": [1, 2, 3] }),
+        &["bench".to_owned()],
+        &Actor::default(),
+    )
+    .await
+    .expect("flow")
+    .id;
+    for kind in [
+        Write::RoleChangeStore,
+        Write::FlowUpdateStore,
+        Write::RoleChangeBare,
+    ] {
+        let (mut plain, mut audited) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            for (with_event, into) in [(false, &mut plain), (true, &mut audited)] {
+                let writes = async {
+                    let started = Instant::now();
+                    for n in 0..WRITES {
+                        let n = n + round as u32;
+                        match kind {
+                            Write::RoleChangeStore => {
+                                role_change_store(&db, tenant, user, member, n).await
+                            }
+                            Write::FlowUpdateStore => {
+                                flow_update_store(&db, tenant, user, flow, n).await
+                            }
+                            Write::RoleChangeBare => write(&db, tenant, user, n, with_event).await,
+                        }
+                    }
+                    started.elapsed() / WRITES
+                };
+                let per_write = if with_event {
+                    writes.await
+                } else {
+                    audit::without_events(writes).await
+                };
+                into.push(per_write);
+            }
+        }
+        let median = |v: &mut Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2].as_secs_f64() * 1e6
+        };
+        let (plain, audited) = (median(&mut plain), median(&mut audited));
+        println!(
+            "{name:<9} {:<20} without event {plain:>8.1} µs   with event {audited:>8.1} µs   {:+.1} %",
+            kind.name(),
+            (audited / plain - 1.0) * 100.0
+        );
+    }
     let report = audit::verify(&db, Some(tenant)).await.expect("verify");
     assert!(report.iter().all(|r| r.broken.is_none()));
 }

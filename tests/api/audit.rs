@@ -618,3 +618,125 @@ async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exp
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn two_instances_appending_to_one_chain_and_a_rolled_back_append_keep_it_verifiable() {
+    use sea_orm::TransactionTrait;
+    use zygo::store::{self, TenantId, UserId};
+
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = crate::cli::zygo_command(data.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    for email in ["ann@example.com", "ben@example.com", "cy@example.com"] {
+        run(&["user", "add", email, "--password", "pw-long-123"]);
+    }
+    // The other instance (a separate process) starts the tenant's chain.
+    let tenant = run(&["tenant", "add", "Acme", "--admin", "ann@example.com"]);
+    let tenant = TenantId(tenant.parse().unwrap());
+    let command = crate::cli::zygo_command(data.path());
+    let url = command
+        .get_envs()
+        .find(|(k, _)| *k == "ZYGO_DATABASE_URL")
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().into_owned());
+    let settings = zygo::config::DatabaseSettings::new(url, data.path().to_path_buf());
+    let db = store::open(&settings).await.unwrap();
+    let user = |email: &'static str| {
+        let db = db.clone();
+        async move {
+            UserId(
+                store::users::find_by_email(&db, email)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+            )
+        }
+    };
+    let (ben, cy) = (user("ben@example.com").await, user("cy@example.com").await);
+    let actor = audit::Actor::cli();
+    let set = |who: UserId, role: &'static str| {
+        let (db, actor) = (db.clone(), actor.clone());
+        async move {
+            store::members::set_role(&db, tenant, who, role, &actor, |_| true)
+                .await
+                .unwrap();
+        }
+    };
+    // This instance appends after the other's event, then the other appends behind its back:
+    // the head this instance remembers is stale and must not be built on.
+    set(ben, "Viewer").await;
+    run(&[
+        "member",
+        "set",
+        &tenant.0.to_string(),
+        "cy@example.com",
+        "Viewer",
+    ]);
+    set(ben, "Editor").await;
+    // An append rolled back: the head it left in this instance's memory never existed.
+    let txn = db.begin().await.unwrap();
+    let event = audit::Event::new(
+        Some(tenant),
+        &actor,
+        audit::action::MEMBER_ROLE_CHANGED,
+        None,
+    );
+    audit::record(&txn, event).await.unwrap();
+    txn.rollback().await.unwrap();
+    set(cy, "Editor").await;
+    run(&[
+        "member",
+        "set",
+        &tenant.0.to_string(),
+        "ben@example.com",
+        "Viewer",
+    ]);
+    set(cy, "Viewer").await;
+
+    let report = audit::verify(&db, Some(tenant)).await.unwrap().remove(0);
+    assert_eq!(report.broken, None);
+    assert_eq!(report.events, 7);
+    let chain = audit_event::Entity::find()
+        .order_by_asc(audit_event::Column::Seq)
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.tenant_id == Some(tenant.0))
+        .map(|e| (e.seq, e.action, e.target))
+        .collect::<Vec<_>>();
+    let (added, changed) = (
+        audit::action::MEMBER_ADDED,
+        audit::action::MEMBER_ROLE_CHANGED,
+    );
+    let target = |u: UserId| Some(format!("user:{}", u.0));
+    assert_eq!(
+        chain,
+        vec![
+            (
+                1,
+                audit::action::TENANT_CREATED.to_owned(),
+                Some(format!("tenant:{}", tenant.0))
+            ),
+            (2, added.to_owned(), target(ben)),
+            (3, added.to_owned(), target(cy)),
+            (4, changed.to_owned(), target(ben)),
+            (5, changed.to_owned(), target(cy)),
+            (6, changed.to_owned(), target(ben)),
+            (7, changed.to_owned(), target(cy)),
+        ]
+    );
+    let verify = run(&["audit", "verify", "--tenant", &tenant.0.to_string()]);
+    assert!(verify.contains(": 7 events, intact; head "), "{verify}");
+}
