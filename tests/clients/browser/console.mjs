@@ -176,7 +176,10 @@ async function mainRun() {
     assert.equal(await auditRows.count(), unfiltered, "a bad filter changes nothing");
     await page.fill("#audit-action", "flow.changed");
     await page.click("#audit-filter");
-    await page.waitForFunction(() => [...document.querySelectorAll("#audit-rows tr")].every((r) => r.dataset.action === "flow.changed"));
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#audit-rows tr")];
+      return rows.length > 0 && rows.every((r) => r.dataset.action === "flow.changed");
+    });
     assert.ok((await auditRows.count()) >= 1 && (await auditRows.count()) < unfiltered, "the action filter narrows");
     assert.equal(await page.textContent("#audit-error"), "");
     await page.fill("#audit-action", "");
@@ -187,6 +190,15 @@ async function mainRun() {
       const actors = [...document.querySelectorAll("#audit-rows td.actor")].map((td) => td.textContent);
       return actors.length > 0 && actors.every((a) => a.startsWith("you ("));
     });
+    await page.fill("#audit-actor", "");
+    await page.fill("#audit-since", "2099-01-01T00:00");
+    await page.click("#audit-filter");
+    await page.locator("#audit-note", { hasText: "No events match." }).waitFor();
+    await page.fill("#audit-until", "2098-01-01T00:00");
+    await page.click("#audit-filter");
+    await page.locator("#audit-error", { hasText: "Until: must be later than since." }).waitFor();
+    await page.fill("#audit-since", "");
+    await page.fill("#audit-until", "");
     await page.fill("#audit-actor", "00000000-0000-4000-8000-000000000000");
     await page.click("#audit-filter");
     await page.locator("#audit-note", { hasText: "No events match." }).waitFor();
@@ -194,6 +206,8 @@ async function mainRun() {
     await page.click("#audit-clear");
     await page.waitForFunction(() => document.querySelectorAll("#audit-rows tr").length === 20);
     await page.click('nav .tab[data-page="flows"]');
+    // Acme's flows shown before switching, so that their answer cannot land after Globex's.
+    await page.locator("#flow-rows tr", { hasText: "Audit filler 19" }).waitFor();
 
     // 2. Switch to Globex, where this user is a Viewer.
     await page.selectOption("#tenant-switcher", { label: "Globex (Viewer)" });
@@ -265,7 +279,10 @@ async function mainRun() {
     await page.screenshot({ path: join(artifacts, "console-my-audit.png") });
     await page.fill("#my-audit-action", "login.failed");
     await page.click("#my-audit-filter");
-    await page.waitForFunction(() => [...document.querySelectorAll("#my-audit-rows tr")].every((r) => r.dataset.action === "login.failed"));
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#my-audit-rows tr")];
+      return rows.length > 0 && rows.every((r) => r.dataset.action === "login.failed");
+    });
     assert.equal(await mine.count(), 1, "one refused login");
     assert.ok(allMine > 1, "the filter narrows");
     assert.equal(await mine.locator("td").nth(2).textContent(), "password");
