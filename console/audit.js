@@ -141,13 +141,18 @@ async function loadTrail(name, more = false) {
     }
     mine.path = path;
     mine.query = query;
-    mine.emails = await memberEmails(path);
   }
+  // Only the latest request of a page is shown: a slower earlier answer (a previous filter,
+  // another tenant) is dropped.
+  const ticket = (mine.ticket = (mine.ticket ?? 0) + 1);
+  const emails = more ? mine.emails : await memberEmails(mine.path);
   const query = new URLSearchParams(mine.query);
   if (more) query.set("cursor", mine.cursor);
   const page = await api("GET", `${mine.path}?${query}`);
+  if (ticket !== mine.ticket) return;
+  mine.emails = emails;
   mine.cursor = page.next_cursor ?? null;
-  const built = page.items.map((event) => auditRow(event, mine.emails));
+  const built = page.items.map((event) => auditRow(event, emails));
   if (more) rows.append(...built);
   else rows.replaceChildren(...built);
   note.textContent = page.items.length || more ? "" : trail.empty;
