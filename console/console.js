@@ -277,6 +277,8 @@ async function showPage(page) {
   if (page === "flows") await attempt("flow-error", loadFlows);
   if (page === "members") await attempt("member-error", loadMembers);
   if (page === "invitations") await attempt("invitation-error", loadInvitations);
+  // audit.js: the tenant's trail and your own security events.
+  if (page in TRAILS) await attempt(`${TRAILS[page].prefix}-error`, () => loadTrail(page));
 }
 
 /** Asks the decision API once; answers keyed `Action Type:id`. Denies all when it cannot ask. */
@@ -678,6 +680,7 @@ function start() {
   $("flow-form").addEventListener("submit", createFlow);
   $("member-form").addEventListener("submit", addMember);
   $("invitation-more").addEventListener("click", () => attempt("invitation-error", () => loadInvitations(true)));
+  startAudit();
   // Already logged in (the cookie is HttpOnly: ask the API who we are).
   api("GET", "/api/me")
     .then(() => enterApp())

@@ -1,4 +1,4 @@
-//! The web console at `/`: one HTML page, a script and a style sheet from `console/`, embedded in
+//! The web console at `/`: one HTML page, two scripts and a style sheet from `console/`, embedded in
 //! the binary (no build step). It speaks only the public API, with the session cookie, exactly
 //! as any other browser client would: same-origin `fetch`, so the CSRF rule (`Origin` and
 //! `Sec-Fetch-Site` name this service) holds without anything special. Its pages get a strict
@@ -9,6 +9,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 const INDEX_HTML: &str = include_str!("../../console/index.html");
 const CONSOLE_JS: &str = include_str!("../../console/console.js");
+const AUDIT_JS: &str = include_str!("../../console/audit.js");
 const CONSOLE_CSS: &str = include_str!("../../console/console.css");
 
 /// What the console's responses may load and do.
@@ -17,12 +18,18 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      form-action 'none'; frame-ancestors 'none'";
 
 /// The console's assets: path, content type, body.
-const ASSETS: [(&str, &str, &str); 3] = [
+const ASSETS: [(&str, &str, &str); 4] = [
     ("/", "text/html; charset=utf-8", INDEX_HTML),
     (
         "/console/console.js",
         "text/javascript; charset=utf-8",
         CONSOLE_JS,
+    ),
+    // The audit pages (the tenant's trail, your security events).
+    (
+        "/console/audit.js",
+        "text/javascript; charset=utf-8",
+        AUDIT_JS,
     ),
     (
         "/console/console.css",

@@ -18,6 +18,11 @@ async fn the_page_and_its_assets_are_served_with_their_content_types_and_a_stric
             "text/javascript; charset=utf-8",
             "\"/api/login\"",
         ),
+        (
+            "/console/audit.js",
+            "text/javascript; charset=utf-8",
+            "/api/me/audit",
+        ),
         ("/console/console.css", "text/css; charset=utf-8", ":root"),
     ] {
         let reply = app
@@ -53,16 +58,20 @@ async fn the_page_and_its_assets_are_served_with_their_content_types_and_a_stric
 }
 
 #[tokio::test]
-async fn the_page_loads_only_its_own_script_and_style_sheet_and_has_no_inline_code() {
+async fn the_page_loads_only_its_own_scripts_and_style_sheet_and_has_no_inline_code() {
     let app = spawn_app().await;
     let page = app.get("/", &Cred::None).await;
     let html = page.body.as_str().unwrap();
-    assert!(html.contains(r#"<script src="/console/console.js" defer></script>"#));
+    // The audit pages' script only declares; console.js, after it, starts the page.
+    assert!(html.contains(
+        "<script src=\"/console/audit.js\" defer></script>\n  \
+         <script src=\"/console/console.js\" defer></script>"
+    ));
     assert!(html.contains(r#"<link rel="stylesheet" href="/console/console.css">"#));
     assert_eq!(
         html.matches("<script").count(),
-        1,
-        "one script, no inline one"
+        2,
+        "its two scripts, no inline one"
     );
     assert!(!html.contains("<style"), "no inline style sheet");
     assert!(!html.contains(" style=") && !html.contains(" onclick="));
@@ -84,6 +93,39 @@ async fn the_console_keeps_tokens_out_of_storage_and_urls() {
     }
     // The token header in the ready curl line; the API is addressed by path only.
     assert!(js.contains("token: ${minted.token}"));
+}
+
+#[tokio::test]
+async fn the_audit_pages_set_event_data_as_text_only_and_list_through_the_audit_api() {
+    let app = spawn_app().await;
+    let page = app.get("/", &Cred::None).await;
+    let html = page.body.as_str().unwrap();
+    assert!(
+        html.contains(r#"data-page="audit">Audit</button>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"data-page="my-audit">My security events</button>"#));
+    let js = app.get("/console/audit.js", &Cred::None).await;
+    let js = js.body.as_str().unwrap();
+    for forbidden in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "localStorage",
+        "sessionStorage",
+        "document.cookie",
+    ] {
+        assert!(!js.contains(forbidden), "audit.js uses {forbidden}");
+    }
+    for used in [
+        "/audit`",
+        "\"/api/me/audit\"",
+        "next_cursor",
+        "text: event.action",
+    ] {
+        assert!(js.contains(used), "audit.js lacks {used}");
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,10 @@
 //   3. on the Tokens page, a named token (default expiration 600 s) is minted and shown once with
 //      a copy button and a curl line; this script uses it over HTTP (the `token` header), revokes it
 //      from the page and sees the 401 `token_revoked`;
+//   1b. Acme's Audit page lists the changes newest first (20, then "More"), with who, which
+//      credential and before/after, and its action and actor filters narrow it; as a Viewer in
+//      Globex the page shows the API's refusal; 3b. "My security events" lists the logins and
+//      tokens, and its action filter narrows it;
 //   4. members of Acme with the role controls an Admin gets, one of which changes a role;
 //   4b. the Admin of Globex invites this user into a new tenant; the Invitations page shows it
 //      with Accept and Decline, and accepting puts the tenant in the switcher;
@@ -136,6 +140,75 @@ async function mainRun() {
     await page.locator("#flow-rows tr", { hasText: "Renamed in the console" }).waitFor();
     await page.screenshot({ path: join(artifacts, "console-flows-admin.png") });
 
+    // 1b. Acme's audit trail, as its Admin: newest first, 20 at a time, with "More" and filters.
+    const cookie = { cookie: `session=${session.value}` };
+    const self = (await http("/api/me", cookie)).body;
+    const acmeId = self.current_tenant_id;
+    const filler = (await http("/api/token?expiration=600&name=audit-e2e", cookie)).body.token;
+    const fillerJti = JSON.parse(Buffer.from(filler.split(".")[1], "base64url")).jti;
+    for (let i = 0; i < 20; i++) {
+      const made = await httpSend("POST", `/api/tenants/${acmeId}/flows`, { token: filler }, { name: `Audit filler ${i}`, definition: {} });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+    }
+    await page.click('nav .tab[data-page="audit"]');
+    const auditRows = page.locator("#audit-rows tr");
+    await auditRows.first().waitFor();
+    assert.equal(await auditRows.count(), 20, "20 events a page");
+    const newest = auditRows.first();
+    assert.equal(await newest.getAttribute("data-action"), "flow.created");
+    assert.match(await newest.textContent(), /Audit filler 19/, "newest first");
+    assert.equal(await newest.locator("td").nth(2).textContent(), `token:${fillerJti}`, "the credential used");
+    assert.equal(await newest.locator("td.actor").textContent(), `you (${ADMIN.email})`);
+    assert.equal(await page.locator('#audit-rows tr[data-action="flow.changed"]').count(), 0, "the rename is older");
+    await page.click("#audit-more");
+    const renamed = page.locator('#audit-rows tr[data-action="flow.changed"]', { hasText: "Renamed in the console" });
+    await renamed.waitFor();
+    assert.match(await renamed.locator("td.change").textContent(), /name: Made in the console → Renamed in the console/);
+    assert.match(await renamed.locator("td").nth(2).textContent(), /^session:[0-9a-f]{16}$/, "the session, not its secret");
+    await page.locator('#audit-rows tr[data-action="flow.created"]', { hasText: "Made in the console" }).waitFor();
+    const unfiltered = await auditRows.count();
+    assert.ok(unfiltered > 20, "More appended the next page");
+    await page.screenshot({ path: join(artifacts, "console-audit.png") });
+
+    await page.fill("#audit-action", "not an action");
+    await page.click("#audit-filter");
+    await page.locator("#audit-error", { hasText: "The action filter is a name like flow.created." }).waitFor();
+    assert.equal(await auditRows.count(), unfiltered, "a bad filter changes nothing");
+    await page.fill("#audit-action", "flow.changed");
+    await page.click("#audit-filter");
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#audit-rows tr")];
+      return rows.length > 0 && rows.every((r) => r.dataset.action === "flow.changed");
+    });
+    assert.ok((await auditRows.count()) >= 1 && (await auditRows.count()) < unfiltered, "the action filter narrows");
+    assert.equal(await page.textContent("#audit-error"), "");
+    await page.fill("#audit-action", "");
+    await page.fill("#audit-actor", self.id);
+    await page.click("#audit-filter");
+    // The demo's seeded events have no actor ("—"): only this user's changes remain.
+    await page.waitForFunction(() => {
+      const actors = [...document.querySelectorAll("#audit-rows td.actor")].map((td) => td.textContent);
+      return actors.length > 0 && actors.every((a) => a.startsWith("you ("));
+    });
+    await page.fill("#audit-actor", "");
+    await page.fill("#audit-since", "2099-01-01T00:00");
+    await page.click("#audit-filter");
+    await page.locator("#audit-note", { hasText: "No events match." }).waitFor();
+    await page.fill("#audit-until", "2098-01-01T00:00");
+    await page.click("#audit-filter");
+    await page.locator("#audit-error", { hasText: "Until: must be later than since." }).waitFor();
+    await page.fill("#audit-since", "");
+    await page.fill("#audit-until", "");
+    await page.fill("#audit-actor", "00000000-0000-4000-8000-000000000000");
+    await page.click("#audit-filter");
+    await page.locator("#audit-note", { hasText: "No events match." }).waitFor();
+    assert.equal(await auditRows.count(), 0);
+    await page.click("#audit-clear");
+    await page.waitForFunction(() => document.querySelectorAll("#audit-rows tr").length === 20);
+    await page.click('nav .tab[data-page="flows"]');
+    // Acme's flows shown before switching, so that their answer cannot land after Globex's.
+    await page.locator("#flow-rows tr", { hasText: "Audit filler 19" }).waitFor();
+
     // 2. Switch to Globex, where this user is a Viewer.
     await page.selectOption("#tenant-switcher", { label: "Globex (Viewer)" });
     await page.locator("#status", { hasText: "Now working in Globex." }).waitFor();
@@ -145,6 +218,10 @@ async function mainRun() {
     assert.equal(await page.locator("#flow-form").isVisible(), false, "a Viewer may not create");
     assert.equal(await page.locator("#flow-rows button").count(), 0, "nor rename nor delete");
     await page.screenshot({ path: join(artifacts, "console-flows-viewer.png") });
+    // A Viewer's Audit page shows the API's refusal, as the other pages show errors.
+    await page.click('nav .tab[data-page="audit"]');
+    await page.locator("#audit-error", { hasText: "Your role in this tenant does not allow this." }).waitFor();
+    assert.equal(await page.locator("#audit-rows tr").count(), 0, "no events for a Viewer");
 
     // 3. Tokens: mint a named token, use it, revoke it.
     await page.click('nav .tab[data-page="tokens"]');
@@ -189,6 +266,26 @@ async function mainRun() {
     assert.equal(refused.status, 401, "the revoked token is refused");
     assert.equal(refused.body.code, "token_revoked");
     await page.screenshot({ path: join(artifacts, "console-token-revoked.png") });
+
+    // 3b. My security events: the logins (and the refused one), the tokens minted and revoked.
+    await page.click('nav .tab[data-page="my-audit"]');
+    const mine = page.locator("#my-audit-rows tr");
+    for (const action of ["login.succeeded", "login.failed", "token.minted", "token.revoked"]) {
+      await page.locator(`#my-audit-rows tr[data-action="${action}"]`).first().waitFor();
+    }
+    assert.equal(await mine.first().getAttribute("data-action"), "token.revoked", "newest first");
+    await page.locator('#my-audit-rows tr[data-action="token.minted"]', { hasText: "console-e2e" }).waitFor();
+    const allMine = await mine.count();
+    await page.screenshot({ path: join(artifacts, "console-my-audit.png") });
+    await page.fill("#my-audit-action", "login.failed");
+    await page.click("#my-audit-filter");
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#my-audit-rows tr")];
+      return rows.length > 0 && rows.every((r) => r.dataset.action === "login.failed");
+    });
+    assert.equal(await mine.count(), 1, "one refused login");
+    assert.ok(allMine > 1, "the filter narrows");
+    assert.equal(await mine.locator("td").nth(2).textContent(), "password");
 
     // 4. Members of Acme, as its Admin.
     await page.selectOption("#tenant-switcher", { label: "Acme (Admin)" });
@@ -276,7 +373,7 @@ try {
   await mainRun();
   await throttled();
   assert.deepEqual(problems, [], "no page errors and no Content-Security-Policy violations");
-  console.log("console: login, tenant switch, decisions, token mint/use/revoke, invitations, throttling and log out everywhere work (screenshots in " + artifacts + ")");
+  console.log("console: login, tenant switch, decisions, token mint/use/revoke, audit pages, invitations, throttling and log out everywhere work (screenshots in " + artifacts + ")");
 } catch (err) {
   console.error(err);
   if (problems.length) console.error(problems.join("\n"));
