@@ -55,6 +55,9 @@ function trailFilters(trail) {
     if (Number.isNaN(instant.getTime())) return `The ${name} filter is not a date and time.`;
     query.set(name, instant.toISOString());
   }
+  if (query.has("since") && query.has("until") && query.get("until") <= query.get("since")) {
+    return "Until: must be later than since.";
+  }
   return query;
 }
 

@@ -494,7 +494,8 @@ async fn the_tenant_trail_is_for_its_admins_paged_and_filtered() {
             &alice,
         )
         .await;
-    backwards.assert_problem(422, "validation_failed");
+    // An empty window selects nothing; it is not an error.
+    assert_eq!(backwards.assert_status(200)["items"], json!([]));
     // The policies decide: a Viewer member is refused, a non-member gets 404.
     let carol = Cred::Token(world.token_of("carol").await);
     app.get(&base, &carol)
