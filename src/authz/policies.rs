@@ -88,6 +88,8 @@ pub struct PolicyBundle {
     version: String,
     /// The published version's number, when the set came from the database.
     release: Option<i64>,
+    /// [`PolicyBundle::provenance`], made once: every request hands it to the audit trail.
+    provenance: std::sync::Arc<str>,
     warnings: Vec<Diagnostic>,
 }
 
@@ -456,6 +458,7 @@ impl PolicyBundle {
             .iter()
             .map(|(role, closure)| (role.clone(), closure.iter().cloned().collect()))
             .collect();
+        let version = hex::encode(&hasher.finalize()[..8]);
         let mut bundle = PolicyBundle {
             schema,
             policies,
@@ -467,8 +470,9 @@ impl PolicyBundle {
             checked_shapes: HashSet::new(),
             memo: Memo::new(MEMO_BYTES),
             roles,
-            version: hex::encode(&hasher.finalize()[..8]),
+            version: version.clone(),
             release: None,
+            provenance: version.into(),
             warnings: diagnostics,
         };
         bundle.checked_shapes = bundle.check_shapes();
@@ -487,11 +491,8 @@ impl PolicyBundle {
 
     /// The set's name in audit events: its hash, and its published number when it has one (as
     /// `zygo policy explain` prints it).
-    pub fn provenance(&self) -> String {
-        match self.release {
-            Some(number) => format!("{} (published version {number})", self.version),
-            None => self.version.clone(),
-        }
+    pub fn provenance(&self) -> std::sync::Arc<str> {
+        self.provenance.clone()
     }
 
     /// The number of the published version this set is (see `zygo policy publish`), or `None`
@@ -503,6 +504,7 @@ impl PolicyBundle {
     /// The set, known as published version `number`.
     pub fn with_release(mut self, number: i64) -> Self {
         self.release = Some(number);
+        self.provenance = format!("{} (published version {number})", self.version).into();
         self
     }
 

@@ -21,7 +21,7 @@ fn origin(bundle: Option<&PolicyBundle>) -> Origin {
     Origin {
         request_id: None,
         client: None,
-        policy_version: bundle.map(|b| b.version().to_owned()),
+        policy_version: bundle.map(|b| b.version().into()),
     }
 }
 

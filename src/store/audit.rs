@@ -99,7 +99,7 @@ impl Actor {
 pub struct Origin {
     pub request_id: Option<String>,
     pub client: Option<String>,
-    pub policy_version: Option<String>,
+    pub policy_version: Option<std::sync::Arc<str>>,
 }
 
 tokio::task_local! {
@@ -223,7 +223,7 @@ pub async fn record(txn: &DatabaseTransaction, event: Event) -> Result<(), DbErr
         after: event.after.map(|v| v.to_string()),
         request_id: origin.request_id,
         client: origin.client,
-        policy_version: origin.policy_version,
+        policy_version: origin.policy_version.map(|v| v.to_string()),
         prev_hash: String::new(),
         hash: String::new(),
     };
