@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryOrder, QuerySelect,
-    Set, Statement, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    QueryOrder, QuerySelect, Set, Statement, TransactionTrait,
 };
 
 use super::audit;
@@ -127,6 +127,23 @@ async fn record_activation(
     Ok(())
 }
 
+/// Makes publishes and rollbacks take turns, whichever process or instance runs them: the
+/// transaction's first statement waits for the one before it to end, so what it then reads as
+/// the active version is final, and a publish that lost a race answers [`ReleaseError::Moved`]
+/// rather than a duplicate version number. PostgreSQL: a transaction-scoped advisory lock.
+/// SQLite: a write that changes nothing, which takes the database's write lock before anything
+/// is read (waiting, within the busy timeout, for another writer).
+async fn take_turn(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT pg_advisory_xact_lock(5139283817264912001)",
+        _ => "UPDATE policy_activations SET id = id WHERE id < 0",
+    };
+    txn.execute_raw(Statement::from_string(backend, sql))
+        .await?;
+    Ok(())
+}
+
 /// Stores `new` as the next version and activates it, in one transaction, provided the active
 /// version is still `expected` (what the change was checked against). Returns its number.
 pub async fn publish(
@@ -135,6 +152,7 @@ pub async fn publish(
     new: NewVersion,
 ) -> Result<i64, ReleaseError> {
     let txn = db.begin().await?;
+    take_turn(&txn).await?;
     let active = active(&txn).await?;
     if active != expected {
         return Err(ReleaseError::Moved(active));
@@ -197,6 +215,7 @@ pub async fn rollback(
     by: &str,
 ) -> Result<(), ReleaseError> {
     let txn = db.begin().await?;
+    take_turn(&txn).await?;
     let active = active(&txn).await?;
     if active != expected {
         return Err(ReleaseError::Moved(active));

@@ -574,3 +574,45 @@ async fn a_publish_that_grants_new_access_is_refused_with_a_counterexample_unles
     let verified = ok(&settings, &["audit", "verify"]);
     assert!(verified.contains("account: 3 events, intact"), "{verified}");
 }
+
+/// What a publish stores, with a content hash of its own.
+fn release(n: usize) -> zygo::store::policy_versions::NewVersion {
+    zygo::store::policy_versions::NewVersion {
+        content_hash: format!("{n:064x}"),
+        schema: String::new(),
+        roles: String::new(),
+        policies: "{}".into(),
+        fixtures: "{}".into(),
+        published_by: format!("operator-{n}"),
+        message: format!("release {n}"),
+        diff_summary: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn publishes_racing_from_two_processes_give_one_version_and_a_moved_answer_to_the_rest() {
+    use zygo::store::policy_versions::{self, ReleaseError};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = test_settings(dir.path()).database;
+    // Two connections of their own, as two `zygo policy publish` would have.
+    let (one, two) = (
+        zygo::store::open(&settings).await.unwrap(),
+        zygo::store::open(&settings).await.unwrap(),
+    );
+    for round in 0..3_usize {
+        let expected = policy_versions::active(&one).await.unwrap();
+        let (a, b) = tokio::join!(
+            policy_versions::publish(&one, expected, release(2 * round)),
+            policy_versions::publish(&two, expected, release(2 * round + 1)),
+        );
+        let won = expected.map_or(1, |n| n + 1);
+        match (a, b) {
+            (Ok(n), Err(ReleaseError::Moved(now))) | (Err(ReleaseError::Moved(now)), Ok(n)) => {
+                assert_eq!((n, now), (won, Some(won)), "round {round}");
+            }
+            other => panic!("round {round}: one publish wins, one is told: {other:?}"),
+        }
+        assert_eq!(policy_versions::active(&two).await.unwrap(), Some(won));
+    }
+    assert_eq!(policy_versions::list(&one).await.unwrap().len(), 3);
+}
