@@ -265,6 +265,19 @@ async function logout(everywhere) {
 
 // ---------------------------------------------------------------- pages
 
+/** The latest load of each list, by number: see [`newLoad`]. */
+const loads = {};
+
+/**
+ * Starts a load of `list` and returns a check that it is still the latest one. A load that
+ * another started after it (a tenant switch, a second click) overtook must not draw its rows:
+ * they would show the previous tenant's data under the new tenant's name.
+ */
+function newLoad(list) {
+  const ticket = (loads[list] = (loads[list] ?? 0) + 1);
+  return () => loads[list] === ticket;
+}
+
 async function showPage(page) {
   if (page !== "tokens") clearNewToken();
   state.page = page;
@@ -396,7 +409,9 @@ async function loadTokens(more = false) {
   const note = $("token-list-note");
   const query = new URLSearchParams({ limit: "20" });
   if (more && state.tokenCursor) query.set("cursor", state.tokenCursor);
+  const latest = newLoad("tokens");
   const page = await api("GET", `/api/tokens?${query}`);
+  if (!latest()) return;
   state.tokenCursor = page.next_cursor ?? null;
   if (more) rows.append(...page.items.map(tokenRow));
   else rows.replaceChildren(...page.items.map(tokenRow));
@@ -410,6 +425,7 @@ async function loadTokens(more = false) {
 const FLOWS_PER_PAGE = (MAX_QUESTIONS - 1) / 2;
 
 async function loadFlows() {
+  const latest = newLoad("flows");
   const tenant = currentTenant();
   const rows = $("flow-rows");
   rows.replaceChildren();
@@ -420,12 +436,14 @@ async function loadFlows() {
   }
   const t = tenant.tenant_id;
   const page = await api("GET", `/api/tenants/${t}/flows?limit=${Math.floor(FLOWS_PER_PAGE)}`);
+  if (!latest()) return;
   const items = [{ action: "CreateFlow", resource: { type: "Tenant", id: t } }];
   for (const flow of page.items) {
     items.push({ action: "UpdateFlow", resource: { type: "Flow", id: flow.id } });
     items.push({ action: "DeleteFlow", resource: { type: "Flow", id: flow.id } });
   }
   const may = await decide(t, items);
+  if (!latest()) return;
   $("flow-form").hidden = !may("CreateFlow", "Tenant", t);
   $("flow-more").hidden = !page.next_cursor;
   rows.replaceChildren(
@@ -521,6 +539,7 @@ function roleSelect(current, label) {
 }
 
 async function loadMembers() {
+  const latest = newLoad("members");
   const tenant = currentTenant();
   const rows = $("member-rows");
   rows.replaceChildren();
@@ -532,12 +551,14 @@ async function loadMembers() {
   const t = tenant.tenant_id;
   await roles();
   const page = await api("GET", `/api/tenants/${t}/members?limit=${MEMBERS_PER_PAGE}`);
+  if (!latest()) return;
   const items = [{ action: "SetMemberRole", resource: { type: "Member", id: SOMEONE_NEW } }];
   for (const member of page.items) {
     items.push({ action: "SetMemberRole", resource: { type: "Member", id: member.user_id } });
     items.push({ action: "RemoveMember", resource: { type: "Member", id: member.user_id } });
   }
   const may = await decide(t, items);
+  if (!latest()) return;
   $("member-form").hidden = !may("SetMemberRole", "Member", SOMEONE_NEW);
   $("member-role").replaceChildren(...state.roles.map((r) => el("option", { value: r, text: r })));
   $("member-more").hidden = !page.next_cursor;
@@ -650,7 +671,9 @@ async function loadInvitations(more = false) {
   const rows = $("invitation-rows");
   const query = new URLSearchParams({ limit: "20" });
   if (more && state.invitationCursor) query.set("cursor", state.invitationCursor);
+  const latest = newLoad("invitations");
   const page = await api("GET", `/api/invitations?${query}`);
+  if (!latest()) return;
   state.invitationCursor = page.next_cursor ?? null;
   if (more) rows.append(...page.items.map(invitationRow));
   else rows.replaceChildren(...page.items.map(invitationRow));
