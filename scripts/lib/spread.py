@@ -3,31 +3,57 @@ created by the Editors and Admins with 0-3 labels each (never "confidential", so
 every flow) and shared with 0-2 members. Users and memberships are made with the CLI, flows and
 shares through the API of the running server.
 
+SPREAD_MEMBERS and SPREAD_FLOWS scale it (default 100 and 2,000; the roles keep their 60/30/10
+shares): the memory figure of BENCHMARKS.md uses 1,000 members and 100,000 flows.
+
 usage: spread.py ZYGO BASE WORKDIR [CLI ARGS...]   writes WORKDIR/spread-users and spread-flows
 """
+import http.client
 import json
+import os
 import random
 import subprocess
 import sys
+import threading
 import time
-import urllib.request
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 zygo, base, work, db_args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 rng = random.Random(26)
 PASSWORD = "spread-bench-password"
-ROLES = ["Viewer"] * 60 + ["Editor"] * 30 + ["Admin"] * 10
+MEMBERS = int(os.environ.get("SPREAD_MEMBERS", "100"))
+ROLES = (["Viewer"] * (MEMBERS * 6 // 10) + ["Editor"] * (MEMBERS * 3 // 10)
+         + ["Admin"] * (MEMBERS - MEMBERS * 6 // 10 - MEMBERS * 3 // 10))
 LABELS = ["finance", "ops", "draft", "q3", "eu", "us"]
-FLOWS = 2000
+FLOWS = int(os.environ.get("SPREAD_FLOWS", "2000"))
+
+
+local = threading.local()
+
+
+class Refused(Exception):
+    """A reply that was not 2xx."""
 
 
 def call(method, path, body=None, headers={}):
+    # One kept-alive connection per thread: 100,000 flows are too many for a connection each.
+    if getattr(local, "conn", None) is None:
+        url = urllib.parse.urlsplit(base)
+        local.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        base + path, data=data, method=method,
-        headers={"content-type": "application/json", **headers})
-    with urllib.request.urlopen(request) as reply:
-        return reply, json.loads(reply.read() or b"null")
+    try:
+        local.conn.request(method, path, body=data,
+                           headers={"content-type": "application/json", **headers})
+        reply = local.conn.getresponse()
+        payload = reply.read()
+    except (http.client.HTTPException, OSError):
+        local.conn.close()
+        local.conn = None
+        raise
+    if reply.status >= 300:
+        raise Refused(f"{method} {path}: {reply.status} {payload[:200]!r}")
+    return reply, json.loads(payload or b"null")
 
 
 def cli(*args):
@@ -49,7 +75,7 @@ with ThreadPoolExecutor(2) as pool:
 
 def login(email):
     reply, _ = call("POST", "/api/login", {"email": email, "password": PASSWORD})
-    return reply.headers["set-cookie"].split(";")[0]
+    return reply.getheader("set-cookie").split(";")[0]
 
 
 # The first Admin creates the tenant; the others join it directly.
@@ -88,7 +114,7 @@ def flow(n):
         try:
             call("PUT", f"/api/tenants/{tenant}/flows/{created['id']}/shares/{user}",
                  {"access": access}, {"token": token})
-        except urllib.error.HTTPError:
+        except Refused:
             pass  # an Editor may share only what it may share; the flow stays unshared
     return f"/api/tenants/{tenant}/flows/{created['id']}"
 
