@@ -99,6 +99,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
             metrics.policy_reloads_rejected.clone(),
             metrics.policy_active_refused.clone(),
         )
+        .requiring_role(settings.creator_role.clone())
     } else {
         PolicyStore::new(
             settings.policies_dir.clone(),
@@ -106,6 +107,7 @@ pub async fn build_state(settings: Settings) -> Result<Arc<AppState>, StartError
             metrics.policy_reloads_rejected.clone(),
             settings.policy_settle,
         )
+        .requiring_role(settings.creator_role.clone())
     });
     if from_database {
         policies.poll_database(

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::policies::{LoadError, PolicyBundle, ROLES_FILE, SCHEMA_FILE};
+use super::policies::{Diagnostic, LoadError, PolicyBundle, ROLES_FILE, SCHEMA_FILE};
 use crate::store::policy_versions;
 
 /// How often the folder is checked for changes.
@@ -66,6 +66,10 @@ pub struct PolicyStore {
     rejected: prometheus::IntCounter,
     /// The database the active version is read from, when it is the source.
     database: Option<Database>,
+    /// A role every set must define: the one a tenant's creator gets (`creator_role`). Startup
+    /// refuses a set without it; a set loaded later is refused the same way, so the service never
+    /// goes on to create tenants whose creator holds a role no policy knows.
+    required_role: Option<String>,
 }
 
 /// The database source's connection and state.
@@ -130,6 +134,32 @@ impl PolicyStore {
             settle,
             rejected,
             database: None,
+            required_role: None,
+        }
+    }
+
+    /// Refuses, from now on, any set that does not define `role` (see `required_role`).
+    pub fn requiring_role(mut self, role: String) -> Self {
+        self.required_role = Some(role);
+        self
+    }
+
+    /// `bundle`, unless it lacks the required role.
+    fn admit(&self, bundle: PolicyBundle) -> Result<PolicyBundle, LoadError> {
+        match &self.required_role {
+            Some(role) if !bundle.roles().contains(role) => Err(LoadError {
+                diagnostics: vec![Diagnostic {
+                    file: PathBuf::from(ROLES_FILE),
+                    line: 1,
+                    column: 1,
+                    message: format!(
+                        "the set has no role {role}, the role a tenant's creator gets \
+                         (creator_role): keep it, or start the service with another creator role"
+                    ),
+                    warning: false,
+                }],
+            }),
+            _ => Ok(bundle),
         }
     }
 
@@ -194,7 +224,9 @@ impl PolicyStore {
             .map_err(|e| format!("cannot read policy version {number}: {e}"))?
             .ok_or_else(|| format!("the active policy version {number} is missing"))?;
         let built = tokio::task::spawn_blocking(move || super::releases::bundle_of(&version)).await;
-        let built = built.map_err(|e| format!("loading policy version {number} failed: {e}"))?;
+        let built = built
+            .map_err(|e| format!("loading policy version {number} failed: {e}"))?
+            .and_then(|bundle| self.admit(bundle));
         let now = Utc::now();
         match built {
             Ok(bundle) => {
@@ -310,7 +342,7 @@ impl PolicyStore {
     /// is left for the next look (never half a set).
     fn load(&self, print: String) -> Result<Option<String>, LoadError> {
         let now = Utc::now();
-        let loaded = PolicyBundle::load(&self.dir);
+        let loaded = PolicyBundle::load(&self.dir).and_then(|bundle| self.admit(bundle));
         if fingerprint(&self.dir) != print {
             // Edited while being read: forget this look, the watch sees the new content.
             *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = String::new();
@@ -454,5 +486,44 @@ mod tests {
         let (dir, store) = store(Duration::ZERO);
         std::fs::write(dir.path().join("extra.cedar"), EXTRA).unwrap();
         assert!(store.poll().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_set_without_the_creator_role_is_refused_and_the_set_in_force_stays() {
+        let (dir, store) = store(Duration::ZERO);
+        let roles_path = dir.path().join(ROLES_FILE);
+        let shipped = std::fs::read_to_string(&roles_path).unwrap();
+        let mut roles: serde_json::Value = serde_json::from_str(&shipped).unwrap();
+        roles.as_array_mut().unwrap().push(serde_json::json!({
+            "uid": { "type": "Zygo::Role", "id": "Owner" }, "attrs": {}, "parents": []
+        }));
+        let with_owner = serde_json::to_string_pretty(&roles).unwrap();
+        std::fs::write(&roles_path, &with_owner).unwrap();
+        let store = Arc::try_unwrap(store)
+            .ok()
+            .unwrap()
+            .requiring_role("Owner".into());
+        assert!(store.poll().unwrap().is_some(), "a set with the role loads");
+        let in_force = store.status().version;
+
+        std::fs::write(&roles_path, &shipped).unwrap();
+        let refused = store.poll().expect_err("a set without Owner is refused");
+        assert!(refused.to_string().contains("no role Owner"), "{refused}");
+        assert_eq!(store.current().version(), in_force);
+        let status = store.status();
+        assert_eq!(status.version, in_force);
+        assert!(status.last_error.unwrap().contains("creator_role"));
+
+        std::fs::write(&roles_path, &with_owner).unwrap();
+        assert_eq!(
+            store.poll().unwrap().as_deref(),
+            Some(in_force.as_str()),
+            "with the role back, the set loads again"
+        );
+        std::fs::write(dir.path().join("extra.cedar"), EXTRA).unwrap();
+        assert!(
+            store.poll().unwrap().is_some(),
+            "with the role back, changes load"
+        );
     }
 }
