@@ -154,7 +154,7 @@ impl PolicyStore {
                     column: 1,
                     message: format!(
                         "the set has no role {role}, the role a tenant's creator gets \
-                         (creator_role): keep it, or start the service with another creator role"
+                         (creator_role): it must stay in {ROLES_FILE}"
                     ),
                     warning: false,
                 }],
