@@ -82,6 +82,21 @@ async fn roomy_world() -> World {
 }
 
 /// Every token is refused: `token_revoked`, or `invalid_credentials` while the user is disabled.
+/// What `zygo user disable` and `zygo user enable` run, then this instance's cache of the user
+/// dropped as the command's notice would; whether the flag changed.
+async fn set_disabled(app: &TestApp, user: UserId, disabled: bool) -> bool {
+    let changed = store::users::set_disabled_ending_credentials(
+        &app.state.db,
+        user,
+        disabled,
+        &zygo::store::audit::Actor::default(),
+    )
+    .await
+    .unwrap();
+    app.state.authn.forget_user(user).await;
+    changed
+}
+
 async fn assert_all_dead_as(app: &TestApp, tokens: &[String], code: &str) {
     for token in tokens {
         app.get("/api/me", &Cred::Token(token.clone()))
@@ -172,26 +187,9 @@ async fn disabling_a_user_with_eleven_thousand_tokens_ends_them_for_good() {
     let (cookie, _) = app.login("alice@example.com", PASSWORD).await;
     let tokens = mint_many(app, world.alice, MANY).await;
     // What `zygo user disable` and `zygo user enable` run (tests/api/cli.rs runs the binary).
-    let disabled = store::users::set_disabled_ending_credentials(
-        &app.state.db,
-        world.alice,
-        true,
-        &zygo::store::audit::Actor::default(),
-    )
-    .await
-    .unwrap();
-    assert!(disabled);
-    app.state.authn.forget_user(world.alice).await;
+    assert!(set_disabled(app, world.alice, true).await);
     assert_all_dead_as(app, &tokens, "invalid_credentials").await;
-    store::users::set_disabled_ending_credentials(
-        &app.state.db,
-        world.alice,
-        false,
-        &zygo::store::audit::Actor::default(),
-    )
-    .await
-    .unwrap();
-    app.state.authn.forget_user(world.alice).await;
+    set_disabled(app, world.alice, false).await;
     // Enabled again: the user logs in, but nothing issued before the switch comes back.
     assert_all_dead(app, &tokens).await;
     app.get("/api/me", &Cred::Cookie(cookie))
@@ -544,26 +542,10 @@ async fn a_login_racing_a_password_change_or_a_disable_keeps_no_session() {
     let logins = futures_util::future::join_all((0..12).map(|_| login()));
     let disable = async {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        store::users::set_disabled_ending_credentials(
-            &app.state.db,
-            world.alice,
-            true,
-            &zygo::store::audit::Actor::default(),
-        )
-        .await
-        .unwrap();
-        app.state.authn.forget_user(world.alice).await;
+        set_disabled(app, world.alice, true).await;
     };
     let (replies, ()) = tokio::join!(logins, disable);
-    store::users::set_disabled_ending_credentials(
-        &app.state.db,
-        world.alice,
-        false,
-        &zygo::store::audit::Actor::default(),
-    )
-    .await
-    .unwrap();
-    app.state.authn.forget_user(world.alice).await;
+    set_disabled(app, world.alice, false).await;
     for reply in &replies {
         match crate::helpers::session_cookie(reply) {
             Some(session) => app

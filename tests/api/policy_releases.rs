@@ -53,6 +53,15 @@ fn publish(settings: &Settings, dir: &Path, message: &str) -> Output {
     )
 }
 
+/// Settings on a fresh database in `data` where the shipped policies are published as version 1.
+#[track_caller]
+fn with_shipped_published(data: &Path, message: &str) -> Settings {
+    let settings = test_settings(data);
+    let out = publish(&settings, &policies_dir(), message);
+    assert!(out.status.success(), "{out:?}");
+    settings
+}
+
 /// A copy of the shipped policies whose content (and so version) differs by a comment.
 fn changed_policies(into: &Path) -> PathBuf {
     let dir = copy_policies(into);
@@ -137,12 +146,7 @@ async fn a_published_folder_comes_back_whole_from_versions_show_and_pull() {
 #[tokio::test]
 async fn a_set_the_binary_refuses_is_not_published_and_an_instance_keeps_its_last_good_version() {
     let data = tempfile::tempdir().unwrap();
-    let settings = test_settings(data.path());
-    assert!(
-        publish(&settings, &policies_dir(), "first")
-            .status
-            .success()
-    );
+    let settings = with_shipped_published(data.path(), "first");
     let app = database_instance(&settings).await;
     let good = version_of(&policies_dir());
     let body = health(&app).await;
@@ -280,12 +284,7 @@ async fn ask(app: &TestApp, world: &World, token: &str) -> Value {
 #[tokio::test]
 async fn two_instances_on_one_database_both_follow_a_publish_and_a_rollback() {
     let data = tempfile::tempdir().unwrap();
-    let settings = test_settings(data.path());
-    assert!(
-        publish(&settings, &policies_dir(), "first")
-            .status
-            .success()
-    );
+    let settings = with_shipped_published(data.path(), "first");
     let world = World::on(database_instance(&settings).await).await;
     let other = database_instance(&settings).await;
     let bob = world.token_of("bob").await;
@@ -402,12 +401,7 @@ async fn guarded_operations_the_decision_api_and_the_decision_log_name_the_decid
 #[tokio::test]
 async fn a_database_instance_names_the_published_number_in_its_answers_and_explain_does_too() {
     let data = tempfile::tempdir().unwrap();
-    let settings = test_settings(data.path());
-    assert!(
-        publish(&settings, &policies_dir(), "first")
-            .status
-            .success()
-    );
+    let settings = with_shipped_published(data.path(), "first");
     let world = World::on(database_instance(&settings).await).await;
     let bob = world.token_of("bob").await;
     let body = ask(&world.app, &world, &bob).await;
@@ -470,12 +464,7 @@ fn text(out: &Output) -> (String, String) {
 #[tokio::test]
 async fn a_publish_that_grants_new_access_is_refused_with_a_counterexample_unless_allowed() {
     let data = tempfile::tempdir().unwrap();
-    let settings = test_settings(data.path());
-    assert!(
-        publish(&settings, &policies_dir(), "baseline")
-            .status
-            .success()
-    );
+    let settings = with_shipped_published(data.path(), "baseline");
     let edits = tempfile::tempdir().unwrap();
     let widened = widened_policies(edits.path());
     let widened = widened.to_str().unwrap();
