@@ -7,10 +7,13 @@
 //!   updated, the invitation dropped);
 //! - `flow update (store)`: what `PATCH /api/tenants/{id}/flows/{id}` runs for a rename
 //!   (`store::flows::update_decided`: the flow read under its change lock, updated, read back);
-//! - `role change (bare)`: one UPDATE in a transaction, the least a write can be.
+//! - `role change (bare)`: one UPDATE in a transaction, the least a write can be, its event sent
+//!   with the UPDATE (`audit::record_with`, as the store's writes do);
+//! - `bare, event apart`: the same, its event sent as a statement of its own (`audit::record`),
+//!   to show what riding on the change's statement saves.
 //!
 //! The store functions run unchanged; "without event" runs them inside
-//! `audit::without_events`, which makes `record` write nothing. Rounds alternate the rows so a
+//! `audit::without_events`, which makes `record` and `record_with` write no event. Rounds alternate the rows so a
 //! load burst from elsewhere hits both alike; each row prints the median per write over the
 //! rounds. Nothing here asserts a time.
 //!
@@ -19,7 +22,10 @@
 use std::time::{Duration, Instant};
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryTrait,
+    TransactionTrait,
+};
 use uuid::Uuid;
 use zygo::config::DatabaseSettings;
 use zygo::store::audit::{self, Actor, Event, action};
@@ -30,21 +36,34 @@ use zygo::store::{self, TenantId, UserId};
 const ROUNDS: usize = 10;
 const WRITES: u32 = 100;
 
-/// One role change, audited or not.
-async fn write(db: &DatabaseConnection, tenant: TenantId, user: UserId, n: u32, audited: bool) {
+/// How a bare write sends its event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// In the UPDATE's statement (`audit::record_with`).
+    Along,
+    /// As a statement of its own (`audit::record`).
+    Apart,
+}
+
+/// One role change, audited (its event sent as `sent` says) or not.
+async fn write(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    user: UserId,
+    n: u32,
+    audited: bool,
+    sent: Sent,
+) {
     let role = if n.is_multiple_of(2) {
         "Editor"
     } else {
         "Viewer"
     };
     let txn = db.begin().await.expect("begin");
-    membership::Entity::update_many()
+    let update = membership::Entity::update_many()
         .col_expr(membership::Column::Role, Expr::value(role))
         .filter(membership::Column::TenantId.eq(tenant.0))
-        .filter(membership::Column::UserId.eq(user.0))
-        .exec(&txn)
-        .await
-        .expect("update");
+        .filter(membership::Column::UserId.eq(user.0));
     if audited {
         let actor = Actor {
             user: Some(user),
@@ -58,7 +77,17 @@ async fn write(db: &DatabaseConnection, tenant: TenantId, user: UserId, n: u32, 
         )
         .before(serde_json::json!({ "role": "Admin" }))
         .after(serde_json::json!({ "role": role }));
-        audit::record(&txn, event).await.expect("record");
+        if sent == Sent::Along {
+            let change = update.build(txn.get_database_backend());
+            audit::record_with(&txn, event, change)
+                .await
+                .expect("update and record");
+        } else {
+            update.exec(&txn).await.expect("update");
+            audit::record(&txn, event).await.expect("record");
+        }
+    } else {
+        update.exec(&txn).await.expect("update");
     }
     txn.commit().await.expect("commit");
 }
@@ -113,6 +142,7 @@ enum Write {
     RoleChangeStore,
     FlowUpdateStore,
     RoleChangeBare,
+    RoleChangeBareApart,
 }
 
 impl Write {
@@ -121,6 +151,7 @@ impl Write {
             Write::RoleChangeStore => "role change (store)",
             Write::FlowUpdateStore => "flow update (store)",
             Write::RoleChangeBare => "role change (bare)",
+            Write::RoleChangeBareApart => "bare, event apart",
         }
     }
 }
@@ -170,6 +201,7 @@ async fn run(name: &str, settings: DatabaseSettings) {
         Write::RoleChangeStore,
         Write::FlowUpdateStore,
         Write::RoleChangeBare,
+        Write::RoleChangeBareApart,
     ] {
         let (mut plain, mut audited) = (Vec::new(), Vec::new());
         for round in 0..ROUNDS {
@@ -185,7 +217,12 @@ async fn run(name: &str, settings: DatabaseSettings) {
                             Write::FlowUpdateStore => {
                                 flow_update_store(&db, tenant, user, flow, n).await
                             }
-                            Write::RoleChangeBare => write(&db, tenant, user, n, with_event).await,
+                            Write::RoleChangeBare => {
+                                write(&db, tenant, user, n, with_event, Sent::Along).await
+                            }
+                            Write::RoleChangeBareApart => {
+                                write(&db, tenant, user, n, with_event, Sent::Apart).await
+                            }
                         }
                     }
                     started.elapsed() / WRITES

@@ -243,7 +243,6 @@ impl AuthApi {
         if let Some(upgraded) = upgraded {
             store::users::set_password_hash(&txn, user_id, upgraded).await?;
         }
-        store::users::record_login(&txn, user_id).await?;
         let caller = Caller {
             user_id,
             via: Via::Session {
@@ -258,7 +257,11 @@ impl AuthApi {
             action::LOGIN_SUCCEEDED,
             format!("user:{}", user_id.0),
         );
-        store::audit::record(&txn, event).await?;
+        let counted = store::users::count_login(
+            sea_orm::ConnectionTrait::get_database_backend(&txn),
+            user_id,
+        );
+        store::audit::record_with(&txn, event, counted).await?;
         txn.commit().await?;
         let profile = me(&state, &caller).await?;
         Ok(LoginResponse::Ok(

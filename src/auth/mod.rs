@@ -358,26 +358,7 @@ impl Authn {
         // every mint before it.
         let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
         store::users::lock_for_counting(&txn, user).await?;
-        store::tokens::record(
-            &txn,
-            store::tokens::NewToken {
-                jti: &claims.jti,
-                user,
-                family: &claims.fam,
-                issued_at: at(claims.iat)?,
-                expires_at: at(claims.exp)?,
-                name: request.name,
-                read_only: request.read_only,
-            },
-        )
-        .await?;
-        if store::tokens::count_live(&txn, user, issued_from).await? > self.max_live_tokens {
-            txn.rollback().await?;
-            return Err(ApiError::TokenLimit {
-                limit: self.max_live_tokens,
-            });
-        }
-        // What was asked for and given, never the token itself.
+        // What was asked for and given, never the token itself; recorded with the token's row.
         let event = store::audit::Event::new(
             None,
             &caller.actor(),
@@ -390,7 +371,25 @@ impl Authn {
             "lifetime_seconds": seconds,
             "family": claims.fam,
         }));
-        store::audit::record(&txn, event).await?;
+        let minted = store::tokens::insert(
+            txn.get_database_backend(),
+            store::tokens::NewToken {
+                jti: &claims.jti,
+                user,
+                family: &claims.fam,
+                issued_at: at(claims.iat)?,
+                expires_at: at(claims.exp)?,
+                name: request.name,
+                read_only: request.read_only,
+            },
+        );
+        store::audit::record_with(&txn, event, minted).await?;
+        if store::tokens::count_live(&txn, user, issued_from).await? > self.max_live_tokens {
+            txn.rollback().await?;
+            return Err(ApiError::TokenLimit {
+                limit: self.max_live_tokens,
+            });
+        }
         txn.commit().await?;
         // A kill switch (log out everywhere, a password change, disabling) that committed after
         // the caller was authenticated must not leave this token alive: check the caller's

@@ -1,7 +1,8 @@
 //! The audit trail: who changed what, when, from where, with which credential.
 //!
 //! [`record`] appends an event inside the caller's transaction, so a change and its event commit
-//! or roll back together. Events are chained: one chain per tenant (`tenant:<id>`) and one for
+//! or roll back together; [`record_with`] does so in the change's own statement, which saves the
+//! event a trip to the database. Events are chained: one chain per tenant (`tenant:<id>`) and one for
 //! account- and server-level events (`account`). Each event carries its place in the chain
 //! (`seq`, from 1), the previous event's hash, and its own hash: SHA-256 over the previous hash
 //! and a canonical encoding of every other column ([`hash_of`]). [`verify`] walks the chains and
@@ -201,17 +202,80 @@ pub async fn without_events<F: std::future::Future>(work: F) -> F::Output {
 /// checked here before the event counts. When the head was stale (first append to the chain
 /// in this process, a rolled-back append, another instance appended), the chain is locked, its
 /// head read, and the insert made again on it.
+///
+/// A change that ends in one plain statement records its event with [`record_with`] instead,
+/// which sends the two together.
 pub async fn record(txn: &DatabaseTransaction, event: Event) -> Result<(), DbErr> {
     #[cfg(feature = "bench-baseline")]
     if UNRECORDED.try_with(|_| ()).is_ok() {
         return Ok(());
     }
-    let backend = txn.get_database_backend();
-    let chain = chain_of(event.tenant);
+    let mut model = model_of(event);
+    if let Some(head) = HEADS.get(&model.chain)
+        && let Appended::Both(_) = append(txn, &mut model, &head, None).await?
+    {
+        remember(model);
+        return Ok(());
+    }
+    append_locked(txn, &mut model).await?;
+    remember(model);
+    Ok(())
+}
+
+/// Makes `change` (an `INSERT`, `UPDATE` or `DELETE` without `RETURNING`, as the query builders
+/// build it for this backend) and appends `event` to its chain, in one statement sent to the
+/// database, inside the caller's transaction; answers the rows `change` affected.
+///
+/// Each statement of a write is a trip to the database (to PostgreSQL over the network, to
+/// SQLite's connection thread), and the trip, not the insert, is most of what a statement
+/// costs; an event riding on the change's own statement costs almost nothing more
+/// (`scripts/bench-audit`).
+///
+/// - PostgreSQL: one statement whose `WITH` appends the event as [`record`] does and makes the
+///   change; both run, so when the head turns out stale the change is made and the event is
+///   then appended as [`record`] does after a stale head.
+/// - SQLite: the event's insert, then `change`, in one call. A stale head makes the insert fail
+///   on its `hash` (which it leaves empty), before `change` runs; the statement alone is undone,
+///   the event is appended as after a stale head, and `change` is made on its own.
+pub async fn record_with(
+    txn: &DatabaseTransaction,
+    event: Event,
+    change: Statement,
+) -> Result<u64, DbErr> {
+    #[cfg(feature = "bench-baseline")]
+    if UNRECORDED.try_with(|_| ()).is_ok() {
+        return Ok(txn.execute_raw(change).await?.rows_affected());
+    }
+    let mut model = model_of(event);
+    let mut pending = Some(change);
+    let mut changed = 0;
+    if let Some(head) = HEADS.get(&model.chain) {
+        match append(txn, &mut model, &head, pending.as_ref()).await? {
+            Appended::Both(rows) => {
+                remember(model);
+                return Ok(rows);
+            }
+            Appended::ChangeOnly(rows) => {
+                changed = rows;
+                pending = None;
+            }
+            Appended::Neither => {}
+        }
+    }
+    append_locked(txn, &mut model).await?;
+    remember(model);
+    if let Some(change) = pending {
+        changed = txn.execute_raw(change).await?.rows_affected();
+    }
+    Ok(changed)
+}
+
+/// The row `event` becomes, before its place in the chain, time and hash are known.
+fn model_of(event: Event) -> AuditEvent {
     let origin = ORIGIN.try_with(Clone::clone).unwrap_or_default();
-    let mut model = AuditEvent {
+    AuditEvent {
         id: Uuid::new_v4(),
-        chain: chain.clone(),
+        chain: chain_of(event.tenant),
         seq: 0,
         at: DateTime::<Utc>::UNIX_EPOCH,
         actor_id: event.actor.user.map(|u| u.0),
@@ -226,29 +290,28 @@ pub async fn record(txn: &DatabaseTransaction, event: Event) -> Result<(), DbErr
         policy_version: origin.policy_version.map(|v| v.to_string()),
         prev_hash: String::new(),
         hash: String::new(),
-    };
-    if let Some(head) = HEADS.get(&chain)
-        && append(txn, &mut model, &head).await?
-    {
-        remember(model);
-        return Ok(());
     }
+}
+
+/// Appends `model` on the chain's head as the database has it, the chain locked first.
+async fn append_locked(txn: &DatabaseTransaction, model: &mut AuditEvent) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
             "SELECT pg_advisory_xact_lock($1)",
-            [lock_key(&chain).into()],
+            [lock_key(&model.chain).into()],
         ))
         .await?;
     }
-    let head = read_head(txn, &chain).await?;
-    if !append(txn, &mut model, &head).await? {
-        return Err(DbErr::Custom(format!(
-            "the audit chain {chain} moved while it was locked"
-        )));
+    let head = read_head(txn, &model.chain).await?;
+    match append(txn, model, &head, None).await? {
+        Appended::Both(_) => Ok(()),
+        _ => Err(DbErr::Custom(format!(
+            "the audit chain {} moved while it was locked",
+            model.chain
+        ))),
     }
-    remember(model);
-    Ok(())
 }
 
 fn remember(model: AuditEvent) {
@@ -289,17 +352,86 @@ const STILL_HEAD: &str = "($3 = 1 OR EXISTS (SELECT 1 FROM audit_events \
      WHERE chain = $2 AND seq = $3 - 1 AND hash = $14)) \
      AND NOT EXISTS (SELECT 1 FROM audit_events WHERE chain = $2 AND seq >= $3)";
 
-/// Inserts `model` after `head`, if that is still the chain's head; fills in its place, time
-/// and hash. `false` when nothing was inserted (the head was stale).
+/// The columns an event's insert fills, in the order of its parameters.
+const COLUMNS: &str = "id, chain, seq, actor_id, credential, tenant_id, action, target, \
+     before, after, request_id, client, policy_version, prev_hash";
+
+/// The chain's lock and the database clock once the chain is ours (PostgreSQL; `$15` the lock).
+const HELD: &str = "held AS MATERIALIZED \
+     (SELECT pg_advisory_xact_lock($15) AS locked, clock_timestamp() AS now)";
+
+/// The event's insert on PostgreSQL, given [`HELD`]: its time is the held clock, its hash
+/// computed in the database over `$16`, that time and `$17` (see [`canonical_around_time`]).
+/// The lock is taken (and the clock read) only once the head is known to be current in this
+/// statement's snapshot; one appended meanwhile by the lock's holder is a conflict on
+/// (chain, seq), which inserts nothing.
+fn insert_on_postgres() -> String {
+    format!(
+        "INSERT INTO audit_events ({COLUMNS}, at, hash) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, held.now, \
+           encode(sha256(convert_to($16::text \
+             || to_char(held.now AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
+             || $17::text, 'UTF8')), 'hex') \
+         FROM held WHERE {STILL_HEAD} \
+         ON CONFLICT (chain, seq) DO NOTHING RETURNING at, hash"
+    )
+}
+
+/// `sql` with each parameter `$n` numbered `$n + offset`, to follow another statement's
+/// parameters (the event's statements hold no other `$`).
+fn shifted(sql: &str, offset: usize) -> String {
+    if offset == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + offset).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What [`append`] made.
+enum Appended {
+    /// The event, and the change (the rows it affected; 0 without one).
+    Both(u64),
+    /// The change alone: the head was stale (PostgreSQL, where both parts run).
+    ChangeOnly(u64),
+    /// Nothing: the head was stale.
+    Neither,
+}
+
+/// The error SQLite gives the event's insert in [`record_with`] when the head was stale.
+const STALE_ON_SQLITE: &str = "NOT NULL constraint failed: audit_events.hash";
+
+/// Inserts `model` after `head`, if that is still the chain's head, with `change` in the same
+/// statement when there is one (see [`record_with`]); fills in the event's place, time and hash.
 async fn append(
     txn: &DatabaseTransaction,
     model: &mut AuditEvent,
     head: &Head,
-) -> Result<bool, DbErr> {
+    change: Option<&Statement>,
+) -> Result<Appended, DbErr> {
     let backend = txn.get_database_backend();
     model.seq = head.seq + 1;
     model.prev_hash = head.hash.clone();
-    let mut values: Vec<sea_orm::Value> = vec![
+    let (change_sql, mut values) = match change {
+        Some(change) => (
+            Some(change.sql.as_str()),
+            change.values.clone().map(|v| v.0).unwrap_or_default(),
+        ),
+        None => (None, Vec::new()),
+    };
+    let offset = values.len();
+    values.extend::<[sea_orm::Value; 14]>([
         model.id.into(),
         model.chain.clone().into(),
         model.seq.into(),
@@ -314,36 +446,45 @@ async fn append(
         model.client.clone().into(),
         model.policy_version.clone().into(),
         model.prev_hash.clone().into(),
-    ];
+    ]);
     if backend == DbBackend::Postgres {
-        // The lock is taken (and the clock read) only once the head is known to be current in
-        // this statement's snapshot; one appended meanwhile by the lock's holder is a conflict
-        // on (chain, seq), which inserts nothing.
         let (before_time, after_time) = canonical_around_time(model);
         values.push(lock_key(&model.chain).into());
         values.push(before_time.into());
         values.push(after_time.into());
-        let sql = format!(
-            "WITH held AS MATERIALIZED \
-               (SELECT pg_advisory_xact_lock($15) AS locked, clock_timestamp() AS now) \
-             INSERT INTO audit_events (id, chain, seq, at, actor_id, credential, tenant_id, \
-               action, target, before, after, request_id, client, policy_version, prev_hash, hash) \
-             SELECT $1, $2, $3, held.now, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-               encode(sha256(convert_to($16::text \
-                 || to_char(held.now AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') \
-                 || $17::text, 'UTF8')), 'hex') \
-             FROM held WHERE {} \
-             ON CONFLICT (chain, seq) DO NOTHING RETURNING at, hash",
-            STILL_HEAD
-        );
-        let Some(row) = txn
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?
-        else {
-            return Ok(false);
+        let sql = match change_sql {
+            None => format!("WITH {HELD} {}", insert_on_postgres()),
+            Some(change) => format!(
+                "WITH {}, appended AS ({}), changed AS ({change} RETURNING 1) \
+                 SELECT (SELECT count(*) FROM changed) AS changed, appended.at, appended.hash \
+                 FROM (SELECT 1) AS one LEFT JOIN appended ON true",
+                shifted(HELD, offset),
+                shifted(&insert_on_postgres(), offset),
+            ),
         };
-        model.at = row.try_get("", "at")?;
-        let stored: String = row.try_get("", "hash")?;
+        let row = txn
+            .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        let (changed, appended) = match (change_sql, row) {
+            (None, None) => return Ok(Appended::Neither),
+            (None, Some(row)) => (
+                0,
+                Some(row.try_get("", "at")?).zip(row.try_get("", "hash")?),
+            ),
+            (Some(_), None) => {
+                return Err(DbErr::Custom("an audited change answered no row".into()));
+            }
+            (Some(_), Some(row)) => {
+                let changed: i64 = row.try_get("", "changed")?;
+                let at: Option<DateTime<Utc>> = row.try_get("", "at")?;
+                let hash: Option<String> = row.try_get("", "hash")?;
+                (u64::try_from(changed).unwrap_or(0), at.zip(hash))
+            }
+        };
+        let Some((at, stored)) = appended else {
+            return Ok(Appended::ChangeOnly(changed));
+        };
+        model.at = at;
         model.hash = hash_of(model);
         if stored != model.hash {
             return Err(DbErr::Custom(format!(
@@ -351,25 +492,44 @@ async fn append(
                 model.id
             )));
         }
-        Ok(true)
+        Ok(Appended::Both(changed))
     } else {
         // SQLite: the single writer serialises appends, and its clock is this machine's.
         model.at = Utc::now().trunc_subsecs(6);
         model.hash = hash_of(model);
         values.push(model.at.into());
         values.push(model.hash.clone().into());
-        let sql = format!(
-            "INSERT INTO audit_events (id, chain, seq, actor_id, credential, tenant_id, \
-               action, target, before, after, request_id, client, policy_version, prev_hash, \
-               at, hash) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
-             WHERE {}",
-            STILL_HEAD
+        let Some(change) = change_sql else {
+            let sql = format!(
+                "INSERT INTO audit_events ({COLUMNS}, at, hash) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+                 WHERE {STILL_HEAD}"
+            );
+            let done = txn
+                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+            return Ok(if done.rows_affected() == 1 {
+                Appended::Both(0)
+            } else {
+                Appended::Neither
+            });
+        };
+        // The event first, its hash left empty (refused) on a stale head, so that `change`
+        // never runs without it; then the change, whose `?` parameters come first in `values`.
+        let insert = format!(
+            "INSERT INTO audit_events ({COLUMNS}, at, hash) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+               CASE WHEN {STILL_HEAD} THEN $16 END"
         );
-        let done = txn
+        let sql = format!("{};\n{change}", shifted(&insert, offset));
+        match txn
             .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-        Ok(done.rows_affected() == 1)
+            .await
+        {
+            Ok(done) => Ok(Appended::Both(done.rows_affected().saturating_sub(1))),
+            Err(err) if err.to_string().contains(STALE_ON_SQLITE) => Ok(Appended::Neither),
+            Err(err) => Err(err),
+        }
     }
 }
 
@@ -615,4 +775,22 @@ pub async fn since(
         created_at: e.at,
         id: e.id,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifted_renumbers_every_parameter_and_nothing_else() {
+        assert_eq!(shifted("$1, $2 = $14", 0), "$1, $2 = $14");
+        assert_eq!(shifted("$1, $2 = $14", 3), "$4, $5 = $17");
+        assert_eq!(shifted("a $ b $1x", 10), "a $ b $11x");
+        // Every parameter of the event's statements moves, none is left behind.
+        let sql = shifted(&insert_on_postgres(), 5);
+        for n in 1..=5 {
+            assert!(!sql.contains(&format!("${n},")), "{sql}");
+        }
+        assert!(sql.contains("$22::text") && sql.contains("$19"), "{sql}");
+    }
 }

@@ -8,13 +8,13 @@
 //! limit is checked on), stored as that text, and read back into the response without becoming a
 //! tree. A page of flows stops at a byte budget of definitions as well as at its row limit.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::TryStreamExt;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoCondition, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect,
-    Select, Set, StreamTrait, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, QueryTrait, Select, Set,
+    StreamTrait, TransactionTrait,
 };
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -485,39 +485,13 @@ pub async fn create(
 ) -> Result<Flow, DbErr> {
     let definition = Definition::of(&definition)
         .map_err(|err| DbErr::Custom(format!("a flow definition is not JSON: {err}")))?;
-    let now = Utc::now();
+    // In microseconds, as both databases keep it: the flow answered is the flow stored.
+    let now = Utc::now().trunc_subsecs(6);
     let id = Uuid::new_v4();
-    let row = flow::ActiveModel {
-        id: Set(id),
-        tenant_id: Set(tenant.0),
-        name: Set(name.to_owned()),
-        definition: Set(definition.as_str().to_owned()),
-        owner_id: Set(Some(owner.0)),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    // The row as the database keeps it (PostgreSQL keeps microseconds of the times); the
-    // definition is the one just written, not parsed again.
-    let flow = |row: flow::Model, labels| Flow {
-        id: row.id,
-        tenant_id: row.tenant_id,
-        name: row.name,
-        definition,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        attrs: Attributes {
-            owner: row.owner_id.map(UserId),
-            labels,
-            ..Attributes::default()
-        },
-    };
+    let mut labels = labels.to_vec();
+    labels.sort();
+    labels.dedup();
     let txn = db.begin().await?;
-    let row = row.insert(&txn).await?;
-    let labels = if labels.is_empty() {
-        Vec::new()
-    } else {
-        set_labels(&txn, id, labels).await?
-    };
     // The name and labels, never the definition (it may be large, and is the tenant's data).
     let event = Event::new(
         Some(tenant),
@@ -525,10 +499,35 @@ pub async fn create(
         action::FLOW_CREATED,
         format!("flow:{id}"),
     )
-    .after(serde_json::json!({ "name": row.name, "labels": labels }));
-    audit::record(&txn, event).await?;
+    .after(serde_json::json!({ "name": name, "labels": labels }));
+    let insert = flow::Entity::insert(flow::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(tenant.0),
+        name: Set(name.to_owned()),
+        definition: Set(definition.as_str().to_owned()),
+        owner_id: Set(Some(owner.0)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .build(ConnectionTrait::get_database_backend(&txn));
+    audit::record_with(&txn, event, insert).await?;
+    if !labels.is_empty() {
+        set_labels(&txn, id, &labels).await?;
+    }
     txn.commit().await?;
-    Ok(flow(row, labels))
+    Ok(Flow {
+        id,
+        tenant_id: tenant.0,
+        name: name.to_owned(),
+        definition,
+        created_at: now,
+        updated_at: now,
+        attrs: Attributes {
+            owner: Some(owner),
+            labels,
+            ..Attributes::default()
+        },
+    })
 }
 
 /// Begins the transaction of a change to flow `id` and reads the flow in it (`None`: no such
@@ -649,22 +648,28 @@ pub async fn update_decided<E: From<DbErr>>(
     )
     .before(before.into())
     .after(after.into());
-    let mut active = flow::ActiveModel {
-        id: Set(id),
-        ..Default::default()
-    };
-    if let Some(name) = changes.name {
-        active.name = Set(name);
-    }
-    if let Some(definition) = changes.definition {
-        active.definition = Set(definition.as_str().to_owned());
-    }
-    active.updated_at = Set(Utc::now());
-    active.update(&txn).await?;
     if let Some(labels) = &changes.labels {
         set_labels(&txn, id, labels).await?;
     }
-    audit::record(&txn, event).await?;
+    let mut update = flow::Entity::update_many()
+        .col_expr(flow::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(flow::Column::Id.eq(id))
+        .filter(flow::Column::TenantId.eq(tenant.0));
+    if let Some(name) = changes.name {
+        update = update.col_expr(flow::Column::Name, Expr::value(name));
+    }
+    if let Some(definition) = changes.definition {
+        update = update.col_expr(
+            flow::Column::Definition,
+            Expr::value(definition.as_str().to_owned()),
+        );
+    }
+    audit::record_with(
+        &txn,
+        event,
+        update.build(ConnectionTrait::get_database_backend(&txn)),
+    )
+    .await?;
     let flow = find(&txn, tenant, id).await?;
     txn.commit().await?;
     Ok(flow)
@@ -690,11 +695,6 @@ pub async fn delete_decided<E: From<DbErr>>(
     let Some(existing) = existing else {
         return Ok(false);
     };
-    let result = flow::Entity::delete_many()
-        .filter(flow::Column::Id.eq(id))
-        .filter(flow::Column::TenantId.eq(tenant.0))
-        .exec(&txn)
-        .await?;
     let event = Event::new(
         Some(tenant),
         actor,
@@ -702,9 +702,13 @@ pub async fn delete_decided<E: From<DbErr>>(
         format!("flow:{id}"),
     )
     .before(serde_json::json!({ "name": existing.name, "labels": existing.attrs.labels }));
-    audit::record(&txn, event).await?;
+    let delete = flow::Entity::delete_many()
+        .filter(flow::Column::Id.eq(id))
+        .filter(flow::Column::TenantId.eq(tenant.0))
+        .build(ConnectionTrait::get_database_backend(&txn));
+    let deleted = audit::record_with(&txn, event, delete).await?;
     txn.commit().await?;
-    Ok(result.rows_affected > 0)
+    Ok(deleted > 0)
 }
 
 /// Gives `user` the access to the flow (replacing a share it had); `false` when the flow does not
@@ -777,24 +781,22 @@ pub async fn set_share_decided<E: From<DbErr>>(
         .filter(flow_share::Column::UserId.eq(user.0))
         .exec(&txn)
         .await?;
-    // A share given (or changed), or one taken away; taking away nothing changes nothing.
-    if access.is_some() || removed.rows_affected > 0 {
-        let name = match access {
-            Some(_) => action::FLOW_SHARED,
-            None => action::FLOW_UNSHARED,
-        };
-        let event = Event::new(Some(tenant), actor, name, format!("flow:{id}"))
-            .after(serde_json::json!({ "user": user.0, "access": access.map(|a| a.name()) }));
-        audit::record(&txn, event).await?;
-    }
+    // A share given (or changed), with the new share's insert; or one taken away; taking away
+    // nothing changes nothing.
+    let event = |name| {
+        Event::new(Some(tenant), actor, name, format!("flow:{id}"))
+            .after(serde_json::json!({ "user": user.0, "access": access.map(|a| a.name()) }))
+    };
     if let Some(access) = access {
-        flow_share::ActiveModel {
+        let insert = flow_share::Entity::insert(flow_share::ActiveModel {
             flow_id: Set(id),
             user_id: Set(user.0),
             access: Set(access.name().to_owned()),
-        }
-        .insert(&txn)
-        .await?;
+        })
+        .build(ConnectionTrait::get_database_backend(&txn));
+        audit::record_with(&txn, event(action::FLOW_SHARED), insert).await?;
+    } else if removed.rows_affected > 0 {
+        audit::record(&txn, event(action::FLOW_UNSHARED)).await?;
     }
     txn.commit().await?;
     Ok(true)

@@ -11,10 +11,10 @@
 //! the role (see [`accept`]).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryTrait,
+    Set, TransactionTrait,
 };
 
 use super::audit::{self, Actor, Event, action};
@@ -85,22 +85,28 @@ pub async fn set_role_or_invite(
         let event = Event::new(Some(tenant), actor, action::MEMBER_ROLE_CHANGED, target)
             .before(serde_json::json!({ "role": model.role }))
             .after(serde_json::json!({ "role": role }));
-        let mut active: membership::ActiveModel = model.into();
-        active.role = Set(role.to_owned());
-        active.update(&txn).await?;
-        audit::record(&txn, event).await?;
+        let change = membership::Entity::update_many()
+            .col_expr(membership::Column::Role, Expr::value(role))
+            .filter(membership::Column::TenantId.eq(tenant.0))
+            .filter(membership::Column::UserId.eq(user_id.0))
+            .build(txn.get_database_backend());
+        audit::record_with(&txn, event, change).await?;
         txn.commit().await?;
         return Ok(Outcome::Updated);
     }
     // Whether the id names a user shows neither in the answer nor in its shape; only a real user
     // gets a row (one upsert: inviting again replaces the role and the inviter and renews the
     // lifetime, and two concurrent invitations cannot collide on the key).
+    // Recorded whether or not the id names a user: the trail is read by the tenant's Admins, and
+    // must not tell them more than the answer did.
+    let event = Event::new(Some(tenant), actor, action::MEMBER_INVITED, target)
+        .after(serde_json::json!({ "role": role }));
     if user::Entity::find_by_id(user_id.0)
         .one(&txn)
         .await?
         .is_some()
     {
-        invitation::Entity::insert(invitation::ActiveModel {
+        let upsert = invitation::Entity::insert(invitation::ActiveModel {
             tenant_id: Set(tenant.0),
             user_id: Set(user_id.0),
             role: Set(role.to_owned()),
@@ -116,14 +122,11 @@ pub async fn set_role_or_invite(
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(&txn)
-        .await?;
+        .build(txn.get_database_backend());
+        audit::record_with(&txn, event, upsert).await?;
+    } else {
+        audit::record(&txn, event).await?;
     }
-    // Recorded whether or not the id names a user: the trail is read by the tenant's Admins, and
-    // must not tell them more than the answer did.
-    let event = Event::new(Some(tenant), actor, action::MEMBER_INVITED, target)
-        .after(serde_json::json!({ "role": role }));
-    audit::record(&txn, event).await?;
     txn.commit().await?;
     Ok(Outcome::Invited)
 }
@@ -137,18 +140,17 @@ pub async fn withdraw(
     actor: &Actor,
 ) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
-    let deleted = invitation::Entity::delete_by_id((tenant.0, user_id.0))
-        .exec(&txn)
-        .await?;
     let event = Event::new(
         Some(tenant),
         actor,
         action::INVITATION_WITHDRAWN,
         format!("user:{}", user_id.0),
     );
-    audit::record(&txn, event).await?;
+    let withdrawn =
+        invitation::Entity::delete_by_id((tenant.0, user_id.0)).build(txn.get_database_backend());
+    let deleted = audit::record_with(&txn, event, withdrawn).await?;
     txn.commit().await?;
-    Ok(deleted.rows_affected > 0)
+    Ok(deleted > 0)
 }
 
 /// The invitee declines the invitation to the tenant: it is gone. `false` when there is no
@@ -282,14 +284,13 @@ pub async fn accept(
     let role = match roles.iter().find(|m| m.user_id == user_id.0) {
         Some(member) => member.role.clone(),
         None => {
-            membership::ActiveModel {
+            let joined = membership::Entity::insert(membership::ActiveModel {
                 tenant_id: Set(tenant.0),
                 user_id: Set(user_id.0),
                 role: Set(pending.role.clone()),
                 created_at: Set(Utc::now()),
-            }
-            .insert(&txn)
-            .await?;
+            })
+            .build(txn.get_database_backend());
             let event = Event::new(
                 Some(tenant),
                 actor,
@@ -300,7 +301,7 @@ pub async fn accept(
                 "role": pending.role,
                 "invited_by": pending.invited_by,
             }));
-            audit::record(&txn, event).await?;
+            audit::record_with(&txn, event, joined).await?;
             pending.role
         }
     };

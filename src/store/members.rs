@@ -8,7 +8,8 @@ use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    TransactionTrait,
 };
 
 use super::audit::{self, Actor, Event, action};
@@ -160,7 +161,7 @@ pub async fn set_role(
         return Err(ChangeError::LastManager);
     }
     let target = format!("user:{}", user_id.0);
-    let change = match existing {
+    let (change, event) = match existing {
         Some(model) => {
             let event = Event::new(Some(tenant), actor, action::MEMBER_ROLE_CHANGED, target)
                 .before(serde_json::json!({ "role": model.role }))
@@ -168,8 +169,7 @@ pub async fn set_role(
             let mut active: membership::ActiveModel = model.into();
             active.role = Set(role.to_owned());
             active.update(&txn).await?;
-            audit::record(&txn, event).await?;
-            Change::Updated
+            (Change::Updated, event)
         }
         None => {
             membership::ActiveModel {
@@ -182,14 +182,14 @@ pub async fn set_role(
             .await?;
             let event = Event::new(Some(tenant), actor, action::MEMBER_ADDED, target)
                 .after(serde_json::json!({ "role": role }));
-            audit::record(&txn, event).await?;
-            Change::Added
+            (Change::Added, event)
         }
     };
-    // A direct change (an operator's) settles the question an invitation asked.
-    invitation::Entity::delete_by_id((tenant.0, user_id.0))
-        .exec(&txn)
-        .await?;
+    // A direct change (an operator's) settles the question an invitation asked; the event goes
+    // with that statement.
+    let settled =
+        invitation::Entity::delete_by_id((tenant.0, user_id.0)).build(txn.get_database_backend());
+    audit::record_with(&txn, event, settled).await?;
     txn.commit().await?;
     Ok(change)
 }
@@ -231,12 +231,11 @@ pub async fn remove(
         .exec(&txn)
         .await?;
     end_flow_rights(&txn, tenant, user_id).await?;
-    invitation::Entity::delete_many()
+    let issued = invitation::Entity::delete_many()
         .filter(invitation::Column::TenantId.eq(tenant.0))
         .filter(invitation::Column::InvitedBy.eq(user_id.0))
-        .exec(&txn)
-        .await?;
-    audit::record(&txn, event).await?;
+        .build(txn.get_database_backend());
+    audit::record_with(&txn, event, issued).await?;
     txn.commit().await?;
     Ok(())
 }

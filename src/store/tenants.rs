@@ -3,7 +3,7 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, QueryTrait, Set, TransactionTrait,
 };
 
 use super::audit::{self, Actor, Event, action};
@@ -31,14 +31,13 @@ pub async fn create(
     }
     .insert(&txn)
     .await?;
-    membership::ActiveModel {
+    let first_member = membership::Entity::insert(membership::ActiveModel {
         tenant_id: Set(tenant.id),
         user_id: Set(creator.0),
         role: Set(role.to_owned()),
         created_at: Set(now),
-    }
-    .insert(&txn)
-    .await?;
+    })
+    .build(txn.get_database_backend());
     let event = Event::new(
         Some(id),
         actor,
@@ -50,7 +49,7 @@ pub async fn create(
         "first_member": creator.0,
         "role": role,
     }));
-    audit::record(&txn, event).await?;
+    audit::record_with(&txn, event, first_member).await?;
     txn.commit().await?;
     Ok(tenant)
 }

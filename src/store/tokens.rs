@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, Select, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryTrait,
+    Select, Set,
 };
 use uuid::Uuid;
 
@@ -27,7 +27,15 @@ pub struct NewToken<'a> {
 
 /// Records a minted token.
 pub async fn record(db: &impl ConnectionTrait, token: NewToken<'_>) -> Result<(), DbErr> {
-    issued_token::ActiveModel {
+    db.execute_raw(insert(db.get_database_backend(), token))
+        .await?;
+    Ok(())
+}
+
+/// The statement that records a minted token, for the mint's audit event to go with
+/// (`audit::record_with`).
+pub fn insert(backend: sea_orm::DbBackend, token: NewToken<'_>) -> sea_orm::Statement {
+    issued_token::Entity::insert(issued_token::ActiveModel {
         jti: Set(token.jti.to_owned()),
         user_id: Set(token.user.0),
         family: Set(token.family.to_owned()),
@@ -35,10 +43,8 @@ pub async fn record(db: &impl ConnectionTrait, token: NewToken<'_>) -> Result<()
         expires_at: Set(token.expires_at),
         name: Set(token.name.map(str::to_owned)),
         read_only: Set(token.read_only),
-    }
-    .insert(db)
-    .await?;
-    Ok(())
+    })
+    .build(backend)
 }
 
 /// The token with this `jti`, if it belongs to `user` (another user's token is not found).

@@ -3,7 +3,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -50,17 +51,16 @@ pub async fn find(db: &impl ConnectionTrait, id: UserId) -> Result<Option<User>,
     user::Entity::find_by_id(id.0).one(db).await
 }
 
-/// Counts a successful login (sessions only; tokens never call this).
-pub async fn record_login(db: &impl ConnectionTrait, id: UserId) -> Result<(), sea_orm::DbErr> {
+/// The statement that counts a successful login (sessions only; tokens never count), for the
+/// login's audit event to go with (`audit::record_with`).
+pub fn count_login(backend: sea_orm::DbBackend, id: UserId) -> sea_orm::Statement {
     user::Entity::update_many()
         .col_expr(
             user::Column::LoginCount,
             Expr::col(user::Column::LoginCount).add(1),
         )
         .filter(user::Column::Id.eq(id.0))
-        .exec(db)
-        .await?;
-    Ok(())
+        .build(backend)
 }
 
 /// Disables or re-enables an account; returns false when there is no such user.

@@ -740,4 +740,82 @@ async fn two_instances_appending_to_one_chain_and_a_rolled_back_append_keep_it_v
     );
     let verify = run(&["audit", "verify", "--tenant", &tenant.0.to_string()]);
     assert!(verify.contains(": 7 events, intact; head "), "{verify}");
+    // Each change this instance made on a stale head was made once, with its event.
+    let roles = zygo::store::entities::membership::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.tenant_id == tenant.0)
+        .map(|m| (m.user_id, m.role))
+        .collect::<std::collections::HashMap<_, _>>();
+    assert_eq!(roles.get(&ben.0).map(String::as_str), Some("Viewer"));
+    assert_eq!(roles.get(&cy.0).map(String::as_str), Some("Viewer"));
+}
+
+/// A change sent with its event (`audit::record_with`) is made exactly once and recorded exactly
+/// once, on a stale head (an append rolled back: the head this process remembers never existed)
+/// as on a current one. The change counts (a login count), so running it twice would show.
+#[tokio::test]
+async fn a_change_sent_with_its_event_is_made_once_on_a_stale_head_and_on_a_current_one() {
+    use sea_orm::TransactionTrait;
+    use zygo::store;
+    let world = World::new().await;
+    let db = &world.app.state.db;
+    let actor = &audit::Actor::cli();
+    let login_count = || async {
+        store::users::find(db, world.bob)
+            .await
+            .unwrap()
+            .unwrap()
+            .login_count
+    };
+    let counted = login_count().await;
+    let change = |n: u32| async move {
+        let txn = db.begin().await.unwrap();
+        let event = audit::Event::new(
+            Some(world.acme),
+            actor,
+            audit::action::MEMBER_ROLE_CHANGED,
+            format!("change:{n}"),
+        );
+        let statement = store::users::count_login(db.get_database_backend(), world.bob);
+        let rows = audit::record_with(&txn, event, statement).await.unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(rows, 1, "the change's own rows affected");
+    };
+    // A rolled-back append leaves a head in memory that the database never had.
+    let txn = db.begin().await.unwrap();
+    let event = audit::Event::new(
+        Some(world.acme),
+        actor,
+        audit::action::MEMBER_ROLE_CHANGED,
+        "rolled back".to_owned(),
+    );
+    audit::record(&txn, event).await.unwrap();
+    txn.rollback().await.unwrap();
+    change(1).await;
+    assert_eq!(
+        login_count().await,
+        counted + 1,
+        "made once on a stale head"
+    );
+    // The head is current now.
+    change(2).await;
+    assert_eq!(
+        login_count().await,
+        counted + 2,
+        "made once on a current head"
+    );
+    let chain = format!("tenant:{}", world.acme.0);
+    let targets: Vec<_> = events(&world)
+        .await
+        .into_iter()
+        .filter(|e| e.chain == chain)
+        .filter_map(|e| e.target)
+        .filter(|t| t.starts_with("change:") || t == "rolled back")
+        .collect();
+    assert_eq!(targets, ["change:1", "change:2"], "recorded once each");
+    let reports = audit::verify(db, Some(world.acme)).await.unwrap();
+    assert!(reports.iter().all(|r| r.broken.is_none()), "{reports:?}");
 }
