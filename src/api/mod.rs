@@ -121,9 +121,57 @@ pub fn spec_json<'a>(
             }
         }
     }
+    declare_framing_headers(&mut spec);
     let mut out = serde_json::to_string_pretty(&spec).unwrap_or(raw);
     out.push('\n');
     out
+}
+
+/// Declares on every response of every operation the headers [`frame`] adds to every answer:
+/// the request id (always) and the deciding policy version (when the policies decided), so
+/// generated clients can read them.
+fn declare_framing_headers(spec: &mut serde_json::Value) {
+    let header = |required: bool, description: &str| {
+        serde_json::json!({
+            "required": required,
+            "deprecated": false,
+            "description": description,
+            "schema": { "type": "string" },
+        })
+    };
+    let request_id = header(
+        true,
+        "The request's id: the client's `X-Request-Id` when it is 1 to 64 letters, digits, \
+         `-`, `_` or `.`, else a generated one. Error bodies and the decision log name it too.",
+    );
+    let policy_version = header(
+        false,
+        "The content hash of the policy version that decided the request; present when the \
+         policies decided it (the guarded operations and the decision API).",
+    );
+    let Some(paths) = spec
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let responses = paths
+        .values_mut()
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation.get_mut("responses"))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|responses| responses.values_mut())
+        .filter_map(serde_json::Value::as_object_mut);
+    for response in responses {
+        let headers = response
+            .entry("headers")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(headers) = headers.as_object_mut() {
+            headers.insert("X-REQUEST-ID".into(), request_id.clone());
+            headers.insert("ZYGO-POLICY-VERSION".into(), policy_version.clone());
+        }
+    }
 }
 
 /// The document this server serves now (the policy folder may be reloaded while it runs).

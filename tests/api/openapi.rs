@@ -60,6 +60,43 @@ async fn the_document_declares_the_three_ways_in_and_every_error_status() {
     assert_eq!(flow["security"].as_array().unwrap().len(), 3);
 }
 
+/// The headers every answer carries are declared on every response, so generated clients can
+/// read them: the request id always, the deciding policy version when the policies decided.
+#[tokio::test]
+async fn every_response_declares_the_request_id_and_policy_version_headers() {
+    let spec: serde_json::Value = serde_json::from_str(&document()).unwrap();
+    let mut responses = 0;
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let headers = &response["headers"];
+                assert_eq!(
+                    headers["X-REQUEST-ID"]["required"], true,
+                    "{method} {path} {status}"
+                );
+                assert_eq!(
+                    headers["ZYGO-POLICY-VERSION"]["required"], false,
+                    "{method} {path} {status}"
+                );
+                responses += 1;
+            }
+        }
+    }
+    assert!(responses > 100, "{responses} responses");
+    // And the answers do carry them.
+    let world = crate::helpers::World::new().await;
+    let alice = Cred::Token(world.token_of("alice").await);
+    let flows = world
+        .app
+        .get(&format!("/api/tenants/{}/flows", world.acme), &alice)
+        .await;
+    flows.assert_status(200);
+    assert!(!flows.headers["x-request-id"].is_empty());
+    assert!(!flows.headers["zygo-policy-version"].is_empty());
+    let health = world.app.get("/healthz", &Cred::None).await;
+    assert!(!health.headers["x-request-id"].is_empty());
+}
+
 #[tokio::test]
 async fn swagger_ui_is_served_at_docs() {
     let app = spawn_app().await;
