@@ -231,9 +231,10 @@ pub async fn record(txn: &DatabaseTransaction, event: Event) -> Result<(), DbErr
 /// costs; an event riding on the change's own statement costs almost nothing more
 /// (`scripts/bench-audit`).
 ///
-/// - PostgreSQL: one statement whose `WITH` appends the event as [`record`] does and makes the
-///   change; both run, so when the head turns out stale the change is made and the event is
-///   then appended as [`record`] does after a stale head.
+/// - PostgreSQL: one statement whose `WITH` makes the change, then takes the chain's lock and
+///   appends the event as [`record`] does (rows first, the chain last, as every write locks);
+///   both run, so when the head turns out stale the change is made and the event is then
+///   appended as [`record`] does after a stale head.
 /// - SQLite: the event's insert, then `change`, in one call. A stale head makes the insert fail
 ///   on its `hash` (which it leaves empty), before `change` runs; the statement alone is undone,
 ///   the event is appended as after a stale head, and `change` is made on its own.
@@ -454,11 +455,20 @@ async fn append(
         values.push(after_time.into());
         let sql = match change_sql {
             None => format!("WITH {HELD} {}", insert_on_postgres()),
+            // The change first, then the chain's lock, as every other write takes its locks
+            // (its rows, then the chain in `record`): `held` reads the change's count in its
+            // `FROM`, so the change has run, and holds its rows, before the lock is asked for;
+            // the other order would deadlock against a write that holds one of those rows and
+            // waits for the chain.
             Some(change) => format!(
-                "WITH {}, appended AS ({}), changed AS ({change} RETURNING 1) \
-                 SELECT (SELECT count(*) FROM changed) AS changed, appended.at, appended.hash \
-                 FROM (SELECT 1) AS one LEFT JOIN appended ON true",
-                shifted(HELD, offset),
+                "WITH changed AS ({change} RETURNING 1), \
+                 held AS MATERIALIZED (SELECT pg_advisory_xact_lock(${}) AS locked, \
+                   clock_timestamp() AS now, counted.n AS changed \
+                   FROM (SELECT count(*) AS n FROM changed) AS counted), \
+                 appended AS ({}) \
+                 SELECT (SELECT changed FROM held) AS changed, \
+                   (SELECT at FROM appended) AS at, (SELECT hash FROM appended) AS hash",
+                15 + offset,
                 shifted(&insert_on_postgres(), offset),
             ),
         };

@@ -819,3 +819,64 @@ async fn a_change_sent_with_its_event_is_made_once_on_a_stale_head_and_on_a_curr
     let reports = audit::verify(db, Some(world.acme)).await.unwrap();
     assert!(reports.iter().all(|r| r.broken.is_none()), "{reports:?}");
 }
+
+/// A change sent with its event takes its rows before the chain's lock, as every other write
+/// does: a withdrawal (its event sent with its delete) waiting on an invitation row that an
+/// accept holds while that accept records its own event does not deadlock; both finish.
+#[tokio::test]
+async fn a_change_sent_with_its_event_waits_for_its_rows_before_it_takes_the_chain() {
+    use sea_orm::TransactionTrait;
+    use zygo::store::{self, entities::invitation};
+    let world = World::new().await;
+    let db = world.app.state.db.clone();
+    let (acme, dave) = (world.acme, world.dave);
+    let actor = audit::Actor::cli();
+    store::invitations::set_role_or_invite(&db, acme, dave, "Viewer", world.alice, &actor, |_| {
+        true
+    })
+    .await
+    .unwrap();
+    // The accept's side: the invitation row first (held until the end)…
+    let holder = db.begin().await.unwrap();
+    invitation::Entity::delete_by_id((acme.0, dave.0))
+        .exec(&holder)
+        .await
+        .unwrap();
+    // …while a withdrawal of the same invitation starts and waits for that row…
+    let withdrawal = tokio::spawn({
+        let (db, actor) = (db.clone(), actor.clone());
+        async move { store::invitations::withdraw(&db, acme, dave, &actor).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // …then the accept's event, which needs the chain.
+    let event = audit::Event::new(
+        Some(acme),
+        &actor,
+        audit::action::INVITATION_DECLINED,
+        format!("user:{}", dave.0),
+    );
+    audit::record(&holder, event).await.unwrap();
+    holder.commit().await.unwrap();
+    let withdrawn = tokio::time::timeout(std::time::Duration::from_secs(10), withdrawal)
+        .await
+        .expect("the withdrawal finishes")
+        .unwrap()
+        .expect("the withdrawal succeeds");
+    assert!(!withdrawn, "the invitation was already gone");
+    let actions: Vec<_> = events(&world)
+        .await
+        .into_iter()
+        .filter(|e| e.target.as_deref() == Some(&format!("user:{}", dave.0)))
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "member.invited",
+            "invitation.declined",
+            "invitation.withdrawn"
+        ]
+    );
+    let reports = audit::verify(&db, Some(acme)).await.unwrap();
+    assert!(reports.iter().all(|r| r.broken.is_none()), "{reports:?}");
+}
