@@ -13,9 +13,11 @@
 //!   to show what riding on the change's statement saves.
 //!
 //! The store functions run unchanged; "without event" runs them inside
-//! `audit::without_events`, which makes `record` and `record_with` write no event. Rounds alternate the rows so a
-//! load burst from elsewhere hits both alike; each row prints the median per write over the
-//! rounds. Nothing here asserts a time.
+//! `audit::without_events`, which makes `record` and `record_with` write no event. Each round
+//! runs every row, without and with its event back to back (which goes first alternates), so a
+//! load burst from elsewhere hits all of them alike; each row prints the median time per write
+//! over the rounds, and the median over the rounds of the with/without ratio within a round
+//! (the pair ran seconds apart). Nothing here asserts a time.
 //!
 //! `cargo bench --bench audit_write` (or `scripts/bench-audit`).
 
@@ -33,8 +35,8 @@ use zygo::store::entities::membership;
 use zygo::store::flows::FlowChanges;
 use zygo::store::{self, TenantId, UserId};
 
-const ROUNDS: usize = 10;
-const WRITES: u32 = 100;
+const ROUNDS: usize = 20;
+const WRITES: u32 = 50;
 
 /// How a bare write sends its event.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -197,15 +199,24 @@ async fn run(name: &str, settings: DatabaseSettings) {
     .await
     .expect("flow")
     .id;
-    for kind in [
+    const KINDS: [Write; 4] = [
         Write::RoleChangeStore,
         Write::FlowUpdateStore,
         Write::RoleChangeBare,
         Write::RoleChangeBareApart,
-    ] {
-        let (mut plain, mut audited) = (Vec::new(), Vec::new());
-        for round in 0..ROUNDS {
-            for (with_event, into) in [(false, &mut plain), (true, &mut audited)] {
+    ];
+    // Per row: each round's time per write without and with the event.
+    let mut times = [(); KINDS.len()].map(|()| (Vec::new(), Vec::new()));
+    for round in 0..ROUNDS {
+        for (kind, (plain, audited)) in KINDS.iter().zip(&mut times) {
+            // Which of the pair goes first alternates, so a drift in the machine's load
+            // favours neither.
+            let order = if round % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            };
+            for with_event in order {
                 let writes = async {
                     let started = Instant::now();
                     for n in 0..WRITES {
@@ -227,23 +238,33 @@ async fn run(name: &str, settings: DatabaseSettings) {
                     }
                     started.elapsed() / WRITES
                 };
-                let per_write = if with_event {
-                    writes.await
+                if with_event {
+                    audited.push(writes.await);
                 } else {
-                    audit::without_events(writes).await
-                };
-                into.push(per_write);
+                    plain.push(audit::without_events(writes).await);
+                }
             }
         }
-        let median = |v: &mut Vec<Duration>| {
-            v.sort();
-            v[v.len() / 2].as_secs_f64() * 1e6
-        };
-        let (plain, audited) = (median(&mut plain), median(&mut audited));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (kind, (plain, audited)) in KINDS.iter().zip(times) {
+        // The ratio within each round (the pair ran seconds apart), then its median.
+        let ratio = median(
+            plain
+                .iter()
+                .zip(&audited)
+                .map(|(p, a)| a.as_secs_f64() / p.as_secs_f64())
+                .collect(),
+        );
+        let micros = |v: Vec<Duration>| median(v.iter().map(|d| d.as_secs_f64() * 1e6).collect());
+        let (plain, audited) = (micros(plain), micros(audited));
         println!(
             "{name:<9} {:<20} without event {plain:>8.1} µs   with event {audited:>8.1} µs   {:+.1} %",
             kind.name(),
-            (audited / plain - 1.0) * 100.0
+            (ratio - 1.0) * 100.0
         );
     }
     let report = audit::verify(&db, Some(tenant)).await.expect("verify");
