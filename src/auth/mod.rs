@@ -354,10 +354,18 @@ impl Authn {
                 .ok_or_else(|| ApiError::Internal("token time out of range".into()))
         };
         // The bound holds across instances: one user's mints are counted one at a time (the
-        // user's row lock on PostgreSQL, the write lock the insert takes on SQLite), each seeing
-        // every mint before it.
+        // user's row lock on PostgreSQL, the database's write lock on SQLite, both taken before
+        // the count), each seeing every mint before it. The count comes before the token's
+        // insert, which is the last statement and carries the event: a refused mint writes
+        // nothing, and the audit chain's lock is held only from that statement to the commit.
         let txn = sea_orm::TransactionTrait::begin(&self.db).await?;
         store::users::lock_for_counting(&txn, user).await?;
+        if store::tokens::count_live(&txn, user, issued_from).await? >= self.max_live_tokens {
+            txn.rollback().await?;
+            return Err(ApiError::TokenLimit {
+                limit: self.max_live_tokens,
+            });
+        }
         // What was asked for and given, never the token itself; recorded with the token's row.
         let event = store::audit::Event::new(
             None,
@@ -384,12 +392,6 @@ impl Authn {
             },
         );
         store::audit::record_with(&txn, event, minted).await?;
-        if store::tokens::count_live(&txn, user, issued_from).await? > self.max_live_tokens {
-            txn.rollback().await?;
-            return Err(ApiError::TokenLimit {
-                limit: self.max_live_tokens,
-            });
-        }
         txn.commit().await?;
         // A kill switch (log out everywhere, a password change, disabling) that committed after
         // the caller was authenticated must not leave this token alive: check the caller's

@@ -126,9 +126,10 @@ pub async fn find_for_update(
     }
 }
 
-/// Holds the user's row (PostgreSQL) until the transaction ends, so that what is counted per
-/// user inside it (live tokens) is counted by one transaction at a time. On SQLite the
-/// transaction's first write serializes it instead.
+/// Makes what is counted per user in this transaction (live tokens) counted by one transaction
+/// at a time, until it ends. PostgreSQL: the user's row is held. SQLite: a write that changes
+/// nothing (no login count is negative) takes the database's write lock before anything is
+/// read, waiting within the busy timeout for another writer, as `BEGIN IMMEDIATE` would.
 pub async fn lock_for_counting(
     txn: &sea_orm::DatabaseTransaction,
     id: UserId,
@@ -137,6 +138,16 @@ pub async fn lock_for_counting(
         user::Entity::find_by_id(id.0)
             .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
             .one(txn)
+            .await?;
+    } else {
+        user::Entity::update_many()
+            .col_expr(
+                user::Column::LoginCount,
+                Expr::col(user::Column::LoginCount),
+            )
+            .filter(user::Column::Id.eq(id.0))
+            .filter(user::Column::LoginCount.lt(0))
+            .exec(txn)
             .await?;
     }
     Ok(())
