@@ -196,7 +196,8 @@ pub async fn without_events<F: std::future::Future>(work: F) -> F::Output {
 /// Appends `event` to its chain, inside the caller's transaction.
 ///
 /// The usual case is one statement: an insert built on the chain's head as this process last
-/// wrote it, which inserts nothing unless that is still the head. On PostgreSQL the same
+/// wrote it, which inserts nothing (PostgreSQL) or is refused (SQLite) unless that is still the
+/// head. On PostgreSQL the same
 /// statement takes the chain's advisory lock, reads the database clock once the chain is ours,
 /// and computes the event's hash in the database ([`hash_of`], the same bytes); the hash is
 /// checked here before the event counts. When the head was stale (first append to the chain
@@ -361,10 +362,10 @@ const COLUMNS: &str = "id, chain, seq, actor_id, credential, tenant_id, action, 
 const HELD: &str = "held AS MATERIALIZED \
      (SELECT pg_advisory_xact_lock($15) AS locked, clock_timestamp() AS now)";
 
-/// The event's insert on PostgreSQL, given [`HELD`]: its time is the held clock, its hash
-/// computed in the database over `$16`, that time and `$17` (see [`canonical_around_time`]).
-/// The lock is taken (and the clock read) only once the head is known to be current in this
-/// statement's snapshot; one appended meanwhile by the lock's holder is a conflict on
+/// The event's insert on PostgreSQL, given `held` (the chain's lock and the clock): its time is
+/// the held clock, its hash computed in the database over `$16`, that time and `$17` (see
+/// [`canonical_around_time`]). The head is checked in the statement's snapshot, taken before
+/// any wait for the lock: an event appended meanwhile by the lock's holder is a conflict on
 /// (chain, seq), which inserts nothing.
 fn insert_on_postgres() -> String {
     format!(
@@ -410,7 +411,7 @@ enum Appended {
     Neither,
 }
 
-/// The error SQLite gives the event's insert in [`record_with`] when the head was stale.
+/// The error SQLite gives the event's insert when the head was stale.
 const STALE_ON_SQLITE: &str = "NOT NULL constraint failed: audit_events.hash";
 
 /// Inserts `model` after `head`, if that is still the chain's head, with `change` in the same
@@ -509,29 +510,17 @@ async fn append(
         model.hash = hash_of(model);
         values.push(model.at.into());
         values.push(model.hash.clone().into());
-        let Some(change) = change_sql else {
-            let sql = format!(
-                "INSERT INTO audit_events ({COLUMNS}, at, hash) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
-                 WHERE {STILL_HEAD}"
-            );
-            let done = txn
-                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?;
-            return Ok(if done.rows_affected() == 1 {
-                Appended::Both(0)
-            } else {
-                Appended::Neither
-            });
-        };
-        // The event first, its hash left empty (refused) on a stale head, so that `change`
+        // The event first, its hash left empty (refused) on a stale head, so that a `change`
         // never runs without it; then the change, whose `?` parameters come first in `values`.
         let insert = format!(
             "INSERT INTO audit_events ({COLUMNS}, at, hash) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
                CASE WHEN {STILL_HEAD} THEN $16 END"
         );
-        let sql = format!("{};\n{change}", shifted(&insert, offset));
+        let sql = match change_sql {
+            Some(change) => format!("{};\n{change}", shifted(&insert, offset)),
+            None => insert,
+        };
         match txn
             .execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await

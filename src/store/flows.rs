@@ -449,18 +449,25 @@ pub async fn find_attributes(
         }))
 }
 
-async fn set_labels(
-    db: &impl ConnectionTrait,
-    flow: Uuid,
-    labels: &[String],
-) -> Result<Vec<String>, DbErr> {
+/// The labels as a flow keeps them: sorted, each once.
+fn normalized(labels: &[String]) -> Vec<String> {
+    let mut labels = labels.to_vec();
+    labels.sort();
+    labels.dedup();
+    labels
+}
+
+/// Replaces the flow's labels with `labels` (see [`normalized`]).
+async fn set_labels(db: &impl ConnectionTrait, flow: Uuid, labels: &[String]) -> Result<(), DbErr> {
     flow_label::Entity::delete_many()
         .filter(flow_label::Column::FlowId.eq(flow))
         .exec(db)
         .await?;
-    let mut labels = labels.to_vec();
-    labels.sort();
-    labels.dedup();
+    add_labels(db, flow, labels).await
+}
+
+/// Gives the flow `labels` (see [`normalized`]) besides those it has.
+async fn add_labels(db: &impl ConnectionTrait, flow: Uuid, labels: &[String]) -> Result<(), DbErr> {
     if !labels.is_empty() {
         flow_label::Entity::insert_many(labels.iter().map(|label| flow_label::ActiveModel {
             flow_id: Set(flow),
@@ -469,7 +476,7 @@ async fn set_labels(
         .exec(db)
         .await?;
     }
-    Ok(labels)
+    Ok(())
 }
 
 /// A new flow owned by `owner`. The definition is anything that serialises to a JSON object
@@ -488,9 +495,7 @@ pub async fn create(
     // In microseconds, as both databases keep it: the flow answered is the flow stored.
     let now = Utc::now().trunc_subsecs(6);
     let id = Uuid::new_v4();
-    let mut labels = labels.to_vec();
-    labels.sort();
-    labels.dedup();
+    let labels = normalized(labels);
     let txn = db.begin().await?;
     // The name and labels, never the definition (it may be large, and is the tenant's data).
     let event = Event::new(
@@ -511,9 +516,7 @@ pub async fn create(
     })
     .build(ConnectionTrait::get_database_backend(&txn));
     audit::record_with(&txn, event, insert).await?;
-    if !labels.is_empty() {
-        set_labels(&txn, id, &labels).await?;
-    }
+    add_labels(&txn, id, &labels).await?;
     txn.commit().await?;
     Ok(Flow {
         id,
@@ -649,7 +652,7 @@ pub async fn update_decided<E: From<DbErr>>(
     .before(before.into())
     .after(after.into());
     if let Some(labels) = &changes.labels {
-        set_labels(&txn, id, labels).await?;
+        set_labels(&txn, id, &normalized(labels)).await?;
     }
     let mut update = flow::Entity::update_many()
         .col_expr(flow::Column::UpdatedAt, Expr::value(Utc::now()))

@@ -118,15 +118,6 @@ pub async fn count_live(
     live(user, issued_from).count(db).await
 }
 
-/// Forgets a token that was recorded but must not be handed out (the live-token bound was
-/// overtaken by concurrent mints).
-pub async fn delete(db: &impl ConnectionTrait, jti: &str) -> Result<(), DbErr> {
-    issued_token::Entity::delete_by_id(jti.to_owned())
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// One page of the user's live tokens (see [`live`]), newest first.
 pub async fn list_live(
     db: &impl ConnectionTrait,
