@@ -15,6 +15,8 @@ mod m20261206_000003_shares_follow_membership;
 mod m20261206_000004_flow_definitions_as_text;
 mod m20261206_000010_audit_events;
 mod m20261206_000020_policy_versions;
+mod m20261207_000001_audit_events_fewer_indexes;
+mod m20261207_000002_audit_checkpoints;
 
 pub struct Migrator;
 
@@ -32,6 +34,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000004_flow_definitions_as_text::Migration),
             Box::new(m20261206_000010_audit_events::Migration),
             Box::new(m20261206_000020_policy_versions::Migration),
+            Box::new(m20261207_000001_audit_events_fewer_indexes::Migration),
+            Box::new(m20261207_000002_audit_checkpoints::Migration),
         ]
     }
 }

@@ -3,7 +3,9 @@
 --   wrk ... -s scripts/lib/spread.lua URL -- USERS FLOWS MODE
 -- USERS: one member a line, "token cookie"; FLOWS: one flow path a line (the list's path first);
 -- MODE: token (read a random flow with the token), session (the same with the session cookie),
--- list (the first page of the tenant's flows, with the token).
+-- list (the first page of the tenant's flows, with the token), anonymous (a random flow with no
+-- credentials: the 401 baseline as this script drives it, so the client's own work per request,
+-- a Lua call and a formatted request, is the same on both sides of the ratio).
 local users, paths, list, mode = {}, {}, nil, "token"
 
 function init(args)
@@ -23,6 +25,9 @@ function request()
   local user = users[math.random(#users)]
   local path = list
   if mode ~= "list" then path = paths[math.random(#paths)] end
+  if mode == "anonymous" then
+    return wrk.format("GET", path)
+  end
   if mode == "session" then
     return wrk.format("GET", path, { cookie = user.cookie })
   end

@@ -123,6 +123,20 @@ pub enum AuditCommand {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Delete the events older than `--before` (export them first), keeping each chain
+    /// verifiable: the chain's last event stays, and a checkpoint (the last deleted event's place
+    /// and hash, recorded by an `audit.archived` event on the account chain) is where `verify`
+    /// starts it again. Every chain is verified first; a broken one is refused (exit status 1).
+    Archive {
+        /// An RFC 3339 instant or a date (YYYY-MM-DD, midnight UTC).
+        #[arg(long)]
+        before: String,
+        /// Only this tenant's chain.
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Write the events from `--since` on as JSON lines in the OCSF schema (Authentication 3002,
     /// Account Change 3001, Entity Management 3004), oldest first.
     Export {

@@ -1,5 +1,6 @@
-//! `zygo audit verify` and `zygo audit export`: the audit trail checked, and handed to a SIEM as
-//! OCSF JSON lines (the mapping, field by field, is in `docs/audit.md`).
+//! `zygo audit verify`, `zygo audit export` and `zygo audit archive`: the audit trail checked,
+//! handed to a SIEM as OCSF JSON lines (the mapping, field by field, is in `docs/audit.md`), and
+//! its oldest events deleted without breaking a chain.
 
 use std::io::Write;
 
@@ -8,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::args::AuditCommand;
 use super::common::{CliResult, open_db};
-use crate::store::audit::{self, AuditEvent, action};
+use crate::store::audit::{self, Actor, AuditEvent, action};
 use crate::store::{TenantId, page::Position};
 
 pub(super) async fn audit(command: AuditCommand) -> CliResult {
@@ -20,16 +21,20 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                 .map_err(|e| e.to_string())?;
             let mut first_broken = None;
             for report in &reports {
+                let archived = match report.archived {
+                    0 => String::new(),
+                    seq => format!(" after the checkpoint at event {seq}"),
+                };
                 match &report.broken {
                     None => println!(
-                        "{}: {} events, intact; head {}",
+                        "{}: {} events{archived}, intact; head {}",
                         report.chain,
                         report.events,
                         report.head.as_deref().unwrap_or("(empty)")
                     ),
                     Some(broken) => {
                         println!(
-                            "{}: {} events; event {} (id {}) {}",
+                            "{}: {} events{archived}; event {} (id {}) {}",
                             report.chain, report.events, broken.seq, broken.id, broken.flaw
                         );
                         first_broken.get_or_insert(broken.clone());
@@ -44,8 +49,27 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                 )),
             }
         }
+        AuditCommand::Archive { before, tenant, db } => {
+            let before = parse_instant("--before", &before)?;
+            let conn = open_db(&db).await?;
+            let archived = audit::archive(&conn, before, tenant.map(TenantId), &Actor::cli())
+                .await
+                .map_err(|e| e.to_string())?;
+            if archived.is_empty() {
+                println!(
+                    "nothing to archive: no chain has events older than {before} but its last"
+                );
+            }
+            for done in archived {
+                println!(
+                    "{}: {} events archived; the chain starts after event {} (hash {})",
+                    done.chain, done.events, done.seq, done.hash
+                );
+            }
+            Ok(())
+        }
         AuditCommand::Export { since, tenant, db } => {
-            let since = parse_since(&since)?;
+            let since = parse_instant("--since", &since)?;
             let conn = open_db(&db).await?;
             let mut out = std::io::stdout().lock();
             let mut after: Option<Position> = None;
@@ -66,8 +90,8 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
     }
 }
 
-/// `--since`: an RFC 3339 instant, or a date (midnight UTC).
-fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+/// `--since` or `--before`: an RFC 3339 instant, or a date (midnight UTC).
+fn parse_instant(flag: &str, text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }
@@ -76,7 +100,7 @@ fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|d| d.and_utc())
         .ok_or_else(|| {
-            format!("--since: `{text}` is neither an RFC 3339 instant nor a date (YYYY-MM-DD)")
+            format!("{flag}: `{text}` is neither an RFC 3339 instant nor a date (YYYY-MM-DD)")
         })
 }
 
@@ -101,9 +125,10 @@ fn classify(name: &str) -> (u32, u32, &'static str, u32) {
         action::FLOW_CHANGED | action::FLOW_SHARED | action::FLOW_UNSHARED => {
             (3004, 3, "Update", 1)
         }
-        action::FLOW_DELETED | action::INVITATION_WITHDRAWN | action::INVITATION_DECLINED => {
-            (3004, 4, "Delete", 1)
-        }
+        action::FLOW_DELETED
+        | action::INVITATION_WITHDRAWN
+        | action::INVITATION_DECLINED
+        | action::AUDIT_ARCHIVED => (3004, 4, "Delete", 1),
         _ => (3004, 99, "Other", 1),
     }
 }

@@ -6,7 +6,8 @@
 //! account- and server-level events (`account`). Each event carries its place in the chain
 //! (`seq`, from 1), the previous event's hash, and its own hash: SHA-256 over the previous hash
 //! and a canonical encoding of every other column ([`hash_of`]). [`verify`] walks the chains and
-//! names the first event that was edited, removed or reordered.
+//! names the first event that was edited, removed or reordered. [`archive`] deletes a chain's
+//! oldest events and leaves a checkpoint the rest of the chain verifies from.
 //!
 //! Appends to one chain are serialised: on PostgreSQL by a transaction-scoped advisory lock on
 //! the chain (released at commit or rollback); on SQLite by the database's single writer. A
@@ -19,8 +20,8 @@
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -57,6 +58,8 @@ pub mod action {
     pub const POLICY_PUBLISHED: &str = "policy.published";
     /// An earlier policy version activated again (`zygo policy rollback`).
     pub const POLICY_ROLLED_BACK: &str = "policy.rolled_back";
+    /// A chain's oldest events deleted, its checkpoint moved (`zygo audit archive`).
+    pub const AUDIT_ARCHIVED: &str = "audit.archived";
 
     /// A user's own security events (`GET /api/me/audit`).
     pub const SECURITY: &[&str] = &[
@@ -585,6 +588,9 @@ pub enum Flaw {
     /// It is not chained to the event before it: that one was edited (with its hash
     /// recomputed), removed, or the two were reordered.
     Unlinked,
+    /// It is the first event after the chain's checkpoint, and no `audit.archived` event on the
+    /// account chain records that checkpoint: it was written or moved behind the service's back.
+    Unvouched,
 }
 
 impl std::fmt::Display for Flaw {
@@ -594,6 +600,9 @@ impl std::fmt::Display for Flaw {
             Flaw::Removed => "an event before it was removed: its sequence number skips",
             Flaw::Unlinked => {
                 "not chained to the event before it: that event was edited, removed or reordered"
+            }
+            Flaw::Unvouched => {
+                "the chain's checkpoint before it is not the one its last archive recorded"
             }
         })
     }
@@ -613,6 +622,8 @@ pub struct Broken {
 pub struct ChainReport {
     pub chain: String,
     pub events: u64,
+    /// The last archived event's place (0: nothing archived); the walk starts after it.
+    pub archived: i64,
     /// The last event's hash: recorded elsewhere, it also proves later that no event was cut off
     /// the end.
     pub head: Option<String>,
@@ -627,19 +638,7 @@ pub async fn verify(
     db: &impl ConnectionTrait,
     tenant: Option<TenantId>,
 ) -> Result<Vec<ChainReport>, DbErr> {
-    let chains: Vec<String> = match tenant {
-        Some(tenant) => vec![chain_of(Some(tenant))],
-        None => {
-            audit_event::Entity::find()
-                .select_only()
-                .column(audit_event::Column::Chain)
-                .distinct()
-                .order_by_asc(audit_event::Column::Chain)
-                .into_tuple()
-                .all(db)
-                .await?
-        }
-    };
+    let chains = chains(db, tenant).await?;
     let mut reports = Vec::with_capacity(chains.len());
     for chain in chains {
         reports.push(verify_chain(db, chain).await?);
@@ -647,14 +646,89 @@ pub async fn verify(
     Ok(reports)
 }
 
+/// A tenant's chain, or every chain that has events or a checkpoint, in order.
+async fn chains(db: &impl ConnectionTrait, tenant: Option<TenantId>) -> Result<Vec<String>, DbErr> {
+    if let Some(tenant) = tenant {
+        return Ok(vec![chain_of(Some(tenant))]);
+    }
+    let mut chains: Vec<String> = audit_event::Entity::find()
+        .select_only()
+        .column(audit_event::Column::Chain)
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    // A chain whose every event was deleted still has its checkpoint (an archive always keeps
+    // the last event): it must be walked, to be found empty.
+    let archived = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT chain FROM audit_checkpoints",
+        ))
+        .await?;
+    for row in archived {
+        chains.push(row.try_get("", "chain")?);
+    }
+    chains.sort();
+    chains.dedup();
+    Ok(chains)
+}
+
+/// Where a chain starts after its oldest events were archived: the last archived event's place
+/// and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Checkpoint {
+    seq: i64,
+    hash: String,
+}
+
+async fn checkpoint(db: &impl ConnectionTrait, chain: &str) -> Result<Option<Checkpoint>, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT seq, hash FROM audit_checkpoints WHERE chain = $1",
+            [chain.into()],
+        ))
+        .await?;
+    row.map(|row| {
+        Ok(Checkpoint {
+            seq: row.try_get("", "seq")?,
+            hash: row.try_get("", "hash")?,
+        })
+    })
+    .transpose()
+}
+
+/// Whether the chain's last `audit.archived` event (on the account chain) records this very
+/// checkpoint. The account chain's own walk proves that event intact.
+async fn vouched(db: &impl ConnectionTrait, chain: &str, at: &Checkpoint) -> Result<bool, DbErr> {
+    let last = audit_event::Entity::find()
+        .filter(audit_event::Column::Chain.eq(ACCOUNT_CHAIN))
+        .filter(audit_event::Column::Action.eq(action::AUDIT_ARCHIVED))
+        .filter(audit_event::Column::Target.eq(format!("chain:{chain}")))
+        .order_by_desc(audit_event::Column::Seq)
+        .one(db)
+        .await?;
+    let after = last
+        .and_then(|event| event.after)
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+    Ok(after.is_some_and(|after| after["seq"] == at.seq && after["hash"] == at.hash.as_str()))
+}
+
 async fn verify_chain(db: &impl ConnectionTrait, chain: String) -> Result<ChainReport, DbErr> {
+    let start = checkpoint(db, &chain).await?;
+    let vouched = match &start {
+        Some(at) => vouched(db, &chain, at).await?,
+        None => true,
+    };
     let mut report = ChainReport {
         chain: chain.clone(),
         events: 0,
+        archived: start.as_ref().map_or(0, |at| at.seq),
         head: None,
         broken: None,
     };
-    let mut last: Option<(i64, String)> = None;
+    let mut last: Option<(i64, String)> = start.map(|at| (at.seq, at.hash));
     loop {
         let after = last.as_ref().map_or(0, |(seq, _)| *seq);
         let batch = audit_event::Entity::find()
@@ -678,6 +752,8 @@ async fn verify_chain(db: &impl ConnectionTrait, chain: String) -> Result<ChainR
                     Some(Flaw::Removed)
                 } else if event.prev_hash != expected_prev {
                     Some(Flaw::Unlinked)
+                } else if report.events == 1 && !vouched {
+                    Some(Flaw::Unvouched)
                 } else {
                     None
                 };
@@ -694,8 +770,129 @@ async fn verify_chain(db: &impl ConnectionTrait, chain: String) -> Result<ChainR
             break;
         }
     }
+    if report.events == 0 && report.archived > 0 {
+        // An archive keeps a chain's last event: an empty archived chain lost its head.
+        report.broken = Some(Broken {
+            chain: chain.clone(),
+            seq: report.archived + 1,
+            id: Uuid::nil(),
+            flaw: Flaw::Removed,
+        });
+    }
     report.head = last.map(|(_, hash)| hash);
     Ok(report)
+}
+
+/// One chain's archive: its events up to `seq` (whose hash is `hash`) are gone, `events` of them
+/// by this archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archived {
+    pub chain: String,
+    pub seq: i64,
+    pub hash: String,
+    pub events: u64,
+}
+
+/// Archives the events older than `before` (a tenant's chain, or every chain), in one
+/// transaction: each chain's events up to the last one appended before `before` are deleted,
+/// and its checkpoint (that event's place and hash) is where `verify` starts the chain again.
+/// Kept always: each chain's last event (the next append links to it), and on the account chain
+/// the `audit.archived` events that vouch for the current checkpoints. Every chain is verified
+/// first and a broken one is refused, so an archive never hides tampering. Each chain archived
+/// writes an `audit.archived` event on the account chain. Export the events first: this deletes
+/// them.
+pub async fn archive(
+    db: &DatabaseConnection,
+    before: DateTime<Utc>,
+    tenant: Option<TenantId>,
+    actor: &Actor,
+) -> Result<Vec<Archived>, DbErr> {
+    let txn = db.begin().await?;
+    let backend = txn.get_database_backend();
+    // The oldest account event that vouches for a checkpoint: the account chain keeps it.
+    let vouching = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT min(last) AS keep FROM (SELECT max(seq) AS last FROM audit_events \
+             WHERE chain = $1 AND action = $2 GROUP BY target) AS vouching",
+            [ACCOUNT_CHAIN.into(), action::AUDIT_ARCHIVED.into()],
+        ))
+        .await?;
+    let keep: Option<i64> = match vouching {
+        Some(row) => row.try_get("", "keep")?,
+        None => None,
+    };
+    // First every chain walked and its cut found, with no lock taken; then the deletes.
+    let mut cuts = Vec::new();
+    for chain in chains(&txn, tenant).await? {
+        let report = verify_chain(&txn, chain.clone()).await?;
+        if let Some(broken) = report.broken {
+            return Err(DbErr::Custom(format!(
+                "chain {chain} is broken at event {} (id {}): {}; refusing to archive it",
+                broken.seq, broken.id, broken.flaw
+            )));
+        }
+        let limit = match (chain == ACCOUNT_CHAIN, keep) {
+            (true, Some(keep)) => keep,
+            _ => i64::MAX,
+        };
+        let cut = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT seq, hash FROM audit_events WHERE chain = $1 AND at < $2 AND seq < $3 \
+                 AND seq < (SELECT max(seq) FROM audit_events WHERE chain = $1) \
+                 ORDER BY seq DESC LIMIT 1",
+                [chain.clone().into(), before.into(), limit.into()],
+            ))
+            .await?;
+        if let Some(row) = cut {
+            let seq: i64 = row.try_get("", "seq")?;
+            let hash: String = row.try_get("", "hash")?;
+            if seq > report.archived {
+                cuts.push((chain, report.archived, seq, hash));
+            }
+        }
+    }
+    let mut archived = Vec::with_capacity(cuts.len());
+    for (chain, from, seq, hash) in cuts {
+        let events = txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                "DELETE FROM audit_events WHERE chain = $1 AND seq <= $2",
+                [chain.clone().into(), seq.into()],
+            ))
+            .await?
+            .rows_affected();
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO audit_checkpoints (chain, seq, hash) VALUES ($1, $2, $3) \
+             ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            [chain.clone().into(), seq.into(), hash.clone().into()],
+        ))
+        .await?;
+        let event = Event::new(
+            None,
+            actor,
+            action::AUDIT_ARCHIVED,
+            format!("chain:{chain}"),
+        )
+        .before(serde_json::json!({ "seq": from }))
+        .after(serde_json::json!({
+            "seq": seq,
+            "hash": hash,
+            "events": events,
+            "older_than": before.to_rfc3339_opts(SecondsFormat::Micros, true),
+        }));
+        record(&txn, event).await?;
+        archived.push(Archived {
+            chain,
+            seq,
+            hash,
+            events,
+        });
+    }
+    txn.commit().await?;
+    Ok(archived)
 }
 
 /// Which events to list.
@@ -722,8 +919,12 @@ pub async fn list(
         select = select.filter(audit_event::Column::TenantId.eq(tenant.0));
     }
     if let Some(user) = filter.own {
+        // The account chain's events are those without a tenant: said both ways, so the page is
+        // read newest first along the tenant index (`tenant_id IS NULL`, then time) and stops at
+        // its limit, where `chain` alone reads the whole chain and sorts it.
         select = select
             .filter(audit_event::Column::Chain.eq(ACCOUNT_CHAIN))
+            .filter(audit_event::Column::TenantId.is_null())
             .filter(
                 Condition::any()
                     .add(audit_event::Column::ActorId.eq(user.0))

@@ -419,6 +419,153 @@ async fn verify_names_an_event_whose_predecessor_was_forged_with_a_recomputed_ha
     );
 }
 
+/// The events of one chain that are still stored, in order.
+async fn chain_events(world: &World, chain: &str) -> Vec<audit_event::Model> {
+    let mut all: Vec<_> = events(world)
+        .await
+        .into_iter()
+        .filter(|e| e.chain == chain)
+        .collect();
+    all.sort_by_key(|e| e.seq);
+    all
+}
+
+#[tokio::test]
+async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoint_is_named() {
+    let world = World::new().await;
+    let db = &world.app.state.db;
+    let chain = five_events(&world).await;
+    let name = chain[0].chain.clone();
+    let cli = audit::Actor::cli();
+
+    // Events 1 to 3 are older than the cut: they go, the chain verifies from the checkpoint.
+    let cut = chain[2].at + chrono::Duration::microseconds(1);
+    assert!(chain[3].at >= cut, "{chain:#?}");
+    let done = audit::archive(db, cut, Some(world.acme), &cli)
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        [audit::Archived {
+            chain: name.clone(),
+            seq: 3,
+            hash: chain[2].hash.clone(),
+            events: 3,
+        }]
+    );
+    let kept = chain_events(&world, &name).await;
+    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+    let report = audit::verify(db, Some(world.acme)).await.unwrap().remove(0);
+    assert_eq!(
+        (report.events, report.archived, report.broken),
+        (2, 3, None)
+    );
+    let recorded = last(&events(&world).await, audit::action::AUDIT_ARCHIVED).clone();
+    assert_eq!(recorded.chain, audit::ACCOUNT_CHAIN);
+    assert_eq!(recorded.target.as_deref(), Some(&*format!("chain:{name}")));
+    assert_eq!(recorded.credential.as_deref(), Some("cli"));
+    let after = json_of(&recorded.after);
+    assert_eq!(
+        (
+            after["seq"].clone(),
+            after["hash"].clone(),
+            after["events"].clone()
+        ),
+        (json!(3), json!(chain[2].hash), json!(3))
+    );
+    assert_eq!(json_of(&recorded.before), json!({ "seq": 0 }));
+
+    // The chain goes on from its head, and a later archive of every chain moves each checkpoint,
+    // keeps each chain's last event and the account events that vouch for the checkpoints.
+    let alice = Cred::Token(world.token_of("alice").await);
+    world.flow(world.acme, &alice, "three").await;
+    let far = chrono::DateTime::parse_from_rfc3339("2999-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let done = audit::archive(db, far, None, &cli).await.unwrap();
+    let acme = done.iter().find(|d| d.chain == name).unwrap();
+    assert_eq!((acme.seq, acme.events), (5, 2));
+    assert!(
+        done.iter().any(|d| d.chain == audit::ACCOUNT_CHAIN),
+        "{done:#?}"
+    );
+    for report in audit::verify(db, None).await.unwrap() {
+        assert_eq!(report.broken, None, "{report:#?}");
+        if report.chain != audit::ACCOUNT_CHAIN {
+            assert_eq!(report.events, 1, "{report:#?}");
+        }
+    }
+    assert_eq!(
+        chain_events(&world, &name)
+            .await
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>(),
+        [6]
+    );
+    let account = chain_events(&world, audit::ACCOUNT_CHAIN).await;
+    assert!(
+        account
+            .iter()
+            .any(|e| e.target.as_deref() == Some(&*format!("chain:{name}"))
+                && json_of(&e.after)["seq"] == json!(3)),
+        "the first archive's event vouched for the checkpoint then, so it was kept: {account:#?}"
+    );
+    // Nothing older than the cut but the heads and the vouching events: a second run is a no-op.
+    let again = audit::archive(db, far, Some(world.acme), &cli)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:#?}");
+
+    // Behind the service's back: event 6 deleted after a new one, and the checkpoint moved to it
+    // with its true hash. Every link holds; no archive recorded that checkpoint.
+    world.flow(world.acme, &alice, "four").await;
+    let kept = chain_events(&world, &name).await;
+    sql(
+        &world,
+        &format!("DELETE FROM audit_events WHERE chain = '{name}' AND seq = 6"),
+    )
+    .await;
+    sql(
+        &world,
+        &format!(
+            "UPDATE audit_checkpoints SET seq = 6, hash = '{}' WHERE chain = '{name}'",
+            kept[0].hash
+        ),
+    )
+    .await;
+    let broken = first_broken(&world).await.unwrap();
+    assert_eq!(
+        (broken.seq, broken.id, broken.flaw),
+        (7, kept[1].id, Flaw::Unvouched)
+    );
+    // A broken chain is never archived: that would hide the tampering.
+    let refused = audit::archive(db, far, Some(world.acme), &cli)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("refusing to archive"), "{refused}");
+    assert_eq!(chain_events(&world, &name).await.len(), 1);
+
+    // A chain emptied behind the service's back is found through its checkpoint.
+    sql(
+        &world,
+        &format!("DELETE FROM audit_events WHERE chain = '{name}'"),
+    )
+    .await;
+    let broken = audit::verify(db, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.chain == name)
+        .and_then(|r| r.broken)
+        .unwrap();
+    assert_eq!(
+        (broken.seq, broken.id, broken.flaw),
+        (7, uuid::Uuid::nil(), Flaw::Removed)
+    );
+}
+
 #[tokio::test]
 async fn concurrent_changes_in_one_tenant_never_fork_its_chain() {
     let world = World::new().await;
@@ -596,6 +743,22 @@ async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exp
     assert!(disabled["user"]["uid"].is_string());
     let later = run(&["audit", "export", "--since", "2999-01-01T00:00:00Z"]);
     assert!(later.status.success() && later.stdout.is_empty());
+
+    // Each chain holds one event, its head: there is nothing an archive may take.
+    let archive = run(&["audit", "archive", "--before", "2999-01-01"]);
+    assert!(archive.status.success(), "{}", text(&archive.stderr));
+    assert!(
+        text(&archive.stdout).starts_with("nothing to archive"),
+        "{}",
+        text(&archive.stdout)
+    );
+    let bad = run(&["audit", "archive", "--before", "last week"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--before: `last week` is neither"),
+        "{}",
+        text(&bad.stderr)
+    );
 
     // Edit the account chain's event behind the service's back: verify names it and fails.
     let command = crate::cli::zygo_command(data.path());
