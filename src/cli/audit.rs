@@ -51,6 +51,12 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
         }
         AuditCommand::Archive { before, tenant, db } => {
             let before = parse_instant("--before", &before)?;
+            if before > Utc::now() {
+                return Err(format!(
+                    "--before: {before} is in the future; an archive takes only events already \
+                     written (and exported)"
+                ));
+            }
             let conn = open_db(&db).await?;
             let archived = audit::archive(&conn, before, tenant.map(TenantId), &Actor::cli())
                 .await

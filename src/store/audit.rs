@@ -588,9 +588,12 @@ pub enum Flaw {
     /// It is not chained to the event before it: that one was edited (with its hash
     /// recomputed), removed, or the two were reordered.
     Unlinked,
-    /// It is the first event after the chain's checkpoint, and no `audit.archived` event on the
-    /// account chain records that checkpoint: it was written or moved behind the service's back.
+    /// The chain starts at a checkpoint that the account chain's last intact `audit.archived`
+    /// event for it does not record (or has no checkpoint where one was recorded): events were
+    /// deleted, or the checkpoint written or moved, behind the service's back.
     Unvouched,
+    /// Its place lies outside the chain: below 1, or within the range an archive deleted.
+    Outside,
 }
 
 impl std::fmt::Display for Flaw {
@@ -602,7 +605,12 @@ impl std::fmt::Display for Flaw {
                 "not chained to the event before it: that event was edited, removed or reordered"
             }
             Flaw::Unvouched => {
-                "the chain's checkpoint before it is not the one its last archive recorded"
+                "the chain does not start where its last archive said: events before it were \
+                 removed or its checkpoint was changed"
+            }
+            Flaw::Outside => {
+                "inserted outside the chain: its place is below 1 or in the range an archive \
+                 deleted"
             }
         })
     }
@@ -618,7 +626,7 @@ pub struct Broken {
 }
 
 /// A chain walked by [`verify`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ChainReport {
     pub chain: String,
     pub events: u64,
@@ -633,24 +641,37 @@ pub struct ChainReport {
 /// Events read per query while walking a chain.
 const WALK_BATCH: u64 = 1000;
 
-/// Walks the chains (a tenant's, or every chain) and reports the first bad event of each.
+/// The checkpoints the account chain records: chain → (seq, hash) of its latest intact
+/// `audit.archived` event.
+type Vouchers = std::collections::BTreeMap<String, (i64, String)>;
+
+/// Walks the chains (a tenant's, or every chain) and reports the first bad event of each. The
+/// account chain is walked in every case: its intact `audit.archived` events say where each
+/// archived chain must start.
 pub async fn verify(
     db: &impl ConnectionTrait,
     tenant: Option<TenantId>,
 ) -> Result<Vec<ChainReport>, DbErr> {
-    let chains = chains(db, tenant).await?;
+    let (mut account, vouchers) = walk(db, ACCOUNT_CHAIN.to_owned()).await?;
+    let chains = match tenant {
+        Some(tenant) => vec![chain_of(Some(tenant))],
+        None => chains(db, &vouchers).await?,
+    };
     let mut reports = Vec::with_capacity(chains.len());
     for chain in chains {
-        reports.push(verify_chain(db, chain).await?);
+        let mut walked = if chain == ACCOUNT_CHAIN {
+            std::mem::take(&mut account)
+        } else {
+            walk(db, chain).await?.0
+        };
+        settle(&mut walked, &vouchers);
+        reports.push(walked.report);
     }
     Ok(reports)
 }
 
-/// A tenant's chain, or every chain that has events or a checkpoint, in order.
-async fn chains(db: &impl ConnectionTrait, tenant: Option<TenantId>) -> Result<Vec<String>, DbErr> {
-    if let Some(tenant) = tenant {
-        return Ok(vec![chain_of(Some(tenant))]);
-    }
+/// Every chain that has events, a checkpoint, or an archive recorded for it, in order.
+async fn chains(db: &impl ConnectionTrait, vouchers: &Vouchers) -> Result<Vec<String>, DbErr> {
     let mut chains: Vec<String> = audit_event::Entity::find()
         .select_only()
         .column(audit_event::Column::Chain)
@@ -658,8 +679,6 @@ async fn chains(db: &impl ConnectionTrait, tenant: Option<TenantId>) -> Result<V
         .into_tuple()
         .all(db)
         .await?;
-    // A chain whose every event was deleted still has its checkpoint (an archive always keeps
-    // the last event): it must be walked, to be found empty.
     let archived = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
@@ -669,6 +688,7 @@ async fn chains(db: &impl ConnectionTrait, tenant: Option<TenantId>) -> Result<V
     for row in archived {
         chains.push(row.try_get("", "chain")?);
     }
+    chains.extend(vouchers.keys().cloned());
     chains.sort();
     chains.dedup();
     Ok(chains)
@@ -676,10 +696,18 @@ async fn chains(db: &impl ConnectionTrait, tenant: Option<TenantId>) -> Result<V
 
 /// Where a chain starts after its oldest events were archived: the last archived event's place
 /// and hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Checkpoint {
     seq: i64,
     hash: String,
+}
+
+/// One chain walked from its checkpoint: the report, the checkpoint, the first event seen.
+#[derive(Debug, Clone, Default)]
+struct Walked {
+    report: ChainReport,
+    checkpoint: Option<Checkpoint>,
+    first: Option<(i64, Uuid)>,
 }
 
 async fn checkpoint(db: &impl ConnectionTrait, chain: &str) -> Result<Option<Checkpoint>, DbErr> {
@@ -699,36 +727,35 @@ async fn checkpoint(db: &impl ConnectionTrait, chain: &str) -> Result<Option<Che
     .transpose()
 }
 
-/// Whether the chain's last `audit.archived` event (on the account chain) records this very
-/// checkpoint. The account chain's own walk proves that event intact.
-async fn vouched(db: &impl ConnectionTrait, chain: &str, at: &Checkpoint) -> Result<bool, DbErr> {
-    let last = audit_event::Entity::find()
-        .filter(audit_event::Column::Chain.eq(ACCOUNT_CHAIN))
-        .filter(audit_event::Column::Action.eq(action::AUDIT_ARCHIVED))
-        .filter(audit_event::Column::Target.eq(format!("chain:{chain}")))
-        .order_by_desc(audit_event::Column::Seq)
+/// Walks one chain from its checkpoint (or from the start), naming its first bad event; also
+/// returns the checkpoints its `audit.archived` events record, up to its first bad event.
+async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouchers), DbErr> {
+    let checkpoint = checkpoint(db, &chain).await?;
+    let archived = checkpoint.as_ref().map_or(0, |at| at.seq);
+    let mut walked = Walked {
+        report: ChainReport {
+            chain: chain.clone(),
+            archived,
+            ..ChainReport::default()
+        },
+        checkpoint: checkpoint.clone(),
+        first: None,
+    };
+    let mut vouchers = Vouchers::new();
+    // A row at a place the walk never reads (below 1, or in the archived range) is an insert.
+    let outside = audit_event::Entity::find()
+        .filter(audit_event::Column::Chain.eq(&chain))
+        .filter(audit_event::Column::Seq.lte(archived))
+        .order_by_asc(audit_event::Column::Seq)
         .one(db)
         .await?;
-    let after = last
-        .and_then(|event| event.after)
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
-    Ok(after.is_some_and(|after| after["seq"] == at.seq && after["hash"] == at.hash.as_str()))
-}
-
-async fn verify_chain(db: &impl ConnectionTrait, chain: String) -> Result<ChainReport, DbErr> {
-    let start = checkpoint(db, &chain).await?;
-    let vouched = match &start {
-        Some(at) => vouched(db, &chain, at).await?,
-        None => true,
-    };
-    let mut report = ChainReport {
+    walked.report.broken = outside.map(|event| Broken {
         chain: chain.clone(),
-        events: 0,
-        archived: start.as_ref().map_or(0, |at| at.seq),
-        head: None,
-        broken: None,
-    };
-    let mut last: Option<(i64, String)> = start.map(|at| (at.seq, at.hash));
+        seq: event.seq,
+        id: event.id,
+        flaw: Flaw::Outside,
+    });
+    let mut last: Option<(i64, String)> = checkpoint.map(|at| (at.seq, at.hash));
     loop {
         let after = last.as_ref().map_or(0, |(seq, _)| *seq);
         let batch = audit_event::Entity::find()
@@ -740,8 +767,9 @@ async fn verify_chain(db: &impl ConnectionTrait, chain: String) -> Result<ChainR
             .await?;
         let done = (batch.len() as u64) < WALK_BATCH;
         for event in batch {
-            report.events += 1;
-            if report.broken.is_none() {
+            walked.report.events += 1;
+            walked.first.get_or_insert((event.seq, event.id));
+            if walked.report.broken.is_none() {
                 let (expected_seq, expected_prev) = match &last {
                     Some((seq, hash)) => (seq + 1, hash.as_str()),
                     None => (1, GENESIS),
@@ -752,17 +780,31 @@ async fn verify_chain(db: &impl ConnectionTrait, chain: String) -> Result<ChainR
                     Some(Flaw::Removed)
                 } else if event.prev_hash != expected_prev {
                     Some(Flaw::Unlinked)
-                } else if report.events == 1 && !vouched {
-                    Some(Flaw::Unvouched)
                 } else {
                     None
                 };
-                report.broken = flaw.map(|flaw| Broken {
+                walked.report.broken = flaw.map(|flaw| Broken {
                     chain: chain.clone(),
                     seq: event.seq,
                     id: event.id,
                     flaw,
                 });
+                if walked.report.broken.is_none() && event.action == action::AUDIT_ARCHIVED {
+                    let after = event
+                        .after
+                        .as_deref()
+                        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+                    let target = event
+                        .target
+                        .as_deref()
+                        .and_then(|t| t.strip_prefix("chain:"));
+                    if let (Some(target), Some(after)) = (target, after)
+                        && let (Some(seq), Some(hash)) =
+                            (after["seq"].as_i64(), after["hash"].as_str())
+                    {
+                        vouchers.insert(target.to_owned(), (seq, hash.to_owned()));
+                    }
+                }
             }
             last = Some((event.seq, event.hash));
         }
@@ -770,17 +812,40 @@ async fn verify_chain(db: &impl ConnectionTrait, chain: String) -> Result<ChainR
             break;
         }
     }
-    if report.events == 0 && report.archived > 0 {
-        // An archive keeps a chain's last event: an empty archived chain lost its head.
-        report.broken = Some(Broken {
-            chain: chain.clone(),
-            seq: report.archived + 1,
+    walked.report.head = last.map(|(_, hash)| hash);
+    Ok((walked, vouchers))
+}
+
+/// Holds a walked chain's start against what the account chain recorded for it.
+fn settle(walked: &mut Walked, vouchers: &Vouchers) {
+    let report = &mut walked.report;
+    if matches!(&report.broken, Some(broken) if broken.flaw == Flaw::Outside) {
+        return;
+    }
+    let vouched = vouchers.get(&report.chain);
+    let agree = match (&walked.checkpoint, vouched) {
+        (None, None) => true,
+        (Some(at), Some((seq, hash))) => at.seq == *seq && at.hash == *hash,
+        _ => false,
+    };
+    let start = vouched.map_or(0, |(seq, _)| *seq).max(report.archived);
+    report.broken = match (agree, walked.first) {
+        // The start comes before any flaw the walk found after it.
+        (false, Some((seq, id))) => Some(Broken {
+            chain: report.chain.clone(),
+            seq,
+            id,
+            flaw: Flaw::Unvouched,
+        }),
+        // An archive keeps a chain's last event: an archived chain with none lost its head.
+        (_, None) if start > 0 => Some(Broken {
+            chain: report.chain.clone(),
+            seq: start + 1,
             id: Uuid::nil(),
             flaw: Flaw::Removed,
-        });
-    }
-    report.head = last.map(|(_, hash)| hash);
-    Ok(report)
+        }),
+        _ => report.broken.take(),
+    };
 }
 
 /// One chain's archive: its events up to `seq` (whose hash is `hash`) are gone, `events` of them
@@ -793,14 +858,28 @@ pub struct Archived {
     pub events: u64,
 }
 
-/// Archives the events older than `before` (a tenant's chain, or every chain), in one
-/// transaction: each chain's events up to the last one appended before `before` are deleted,
-/// and its checkpoint (that event's place and hash) is where `verify` starts the chain again.
-/// Kept always: each chain's last event (the next append links to it), and on the account chain
-/// the `audit.archived` events that vouch for the current checkpoints. Every chain is verified
-/// first and a broken one is refused, so an archive never hides tampering. Each chain archived
-/// writes an `audit.archived` event on the account chain. Export the events first: this deletes
-/// them.
+/// Archives take turns, and on SQLite an archive holds the writer from its first read, so that
+/// no write slips between its checks and its deletes.
+async fn take_turn(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "SELECT pg_advisory_xact_lock(5139283817264912002)",
+        _ => "UPDATE audit_checkpoints SET seq = seq WHERE seq < 0",
+    };
+    txn.execute_raw(Statement::from_string(backend, sql))
+        .await?;
+    Ok(())
+}
+
+/// Archives the events older than `before` (of a tenant's chain, or of every chain) in one
+/// transaction: in each chain the events after its checkpoint up to the last one appended
+/// before `before` are deleted, never the chain's last event (the next append links to it), and
+/// that event's place and hash become the chain's checkpoint, where `verify` starts it again.
+/// Every chain is verified first, and any flaw refuses the whole archive, so an archive never
+/// hides tampering. Each chain archived writes an `audit.archived` event on the account chain;
+/// when the account chain itself is cut, every other checkpoint is restated by a new event, so
+/// each checkpoint stays recorded on the chain that remains. Export the events first: this
+/// deletes them.
 pub async fn archive(
     db: &DatabaseConnection,
     before: DateTime<Utc>,
@@ -808,68 +887,75 @@ pub async fn archive(
     actor: &Actor,
 ) -> Result<Vec<Archived>, DbErr> {
     let txn = db.begin().await?;
+    take_turn(&txn).await?;
     let backend = txn.get_database_backend();
-    // The oldest account event that vouches for a checkpoint: the account chain keeps it.
-    let vouching = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT min(last) AS keep FROM (SELECT max(seq) AS last FROM audit_events \
-             WHERE chain = $1 AND action = $2 GROUP BY target) AS vouching",
-            [ACCOUNT_CHAIN.into(), action::AUDIT_ARCHIVED.into()],
-        ))
-        .await?;
-    let keep: Option<i64> = match vouching {
-        Some(row) => row.try_get("", "keep")?,
-        None => None,
-    };
-    // First every chain walked and its cut found, with no lock taken; then the deletes.
+    let reports = verify(&txn, None).await?;
+    if let Some(broken) = reports.iter().find_map(|report| report.broken.as_ref()) {
+        return Err(DbErr::Custom(format!(
+            "chain {} is broken at event {} (id {}): {}; refusing to archive (`zygo audit \
+             verify` lists every chain)",
+            broken.chain, broken.seq, broken.id, broken.flaw
+        )));
+    }
+    let wanted = tenant.map(|tenant| chain_of(Some(tenant)));
     let mut cuts = Vec::new();
-    for chain in chains(&txn, tenant).await? {
-        let report = verify_chain(&txn, chain.clone()).await?;
-        if let Some(broken) = report.broken {
-            return Err(DbErr::Custom(format!(
-                "chain {chain} is broken at event {} (id {}): {}; refusing to archive it",
-                broken.seq, broken.id, broken.flaw
-            )));
+    for report in &reports {
+        if wanted.as_ref().is_some_and(|chain| *chain != report.chain) {
+            continue;
         }
-        let limit = match (chain == ACCOUNT_CHAIN, keep) {
-            (true, Some(keep)) => keep,
-            _ => i64::MAX,
-        };
         let cut = txn
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
-                "SELECT seq, hash FROM audit_events WHERE chain = $1 AND at < $2 AND seq < $3 \
+                "SELECT seq, hash FROM audit_events WHERE chain = $1 AND at < $2 \
                  AND seq < (SELECT max(seq) FROM audit_events WHERE chain = $1) \
                  ORDER BY seq DESC LIMIT 1",
-                [chain.clone().into(), before.into(), limit.into()],
+                [report.chain.clone().into(), before.into()],
             ))
             .await?;
         if let Some(row) = cut {
             let seq: i64 = row.try_get("", "seq")?;
             let hash: String = row.try_get("", "hash")?;
             if seq > report.archived {
-                cuts.push((chain, report.archived, seq, hash));
+                cuts.push((report.chain.clone(), report.archived, seq, hash));
             }
         }
     }
+    // The deletes and checkpoints first, the events last: on PostgreSQL the first event takes
+    // the account chain's lock, which logins wait for, until the commit.
     let mut archived = Vec::with_capacity(cuts.len());
-    for (chain, from, seq, hash) in cuts {
+    for (chain, _, seq, hash) in &cuts {
         let events = txn
             .execute_raw(Statement::from_sql_and_values(
                 backend,
                 "DELETE FROM audit_events WHERE chain = $1 AND seq <= $2",
-                [chain.clone().into(), seq.into()],
+                [chain.clone().into(), (*seq).into()],
             ))
             .await?
             .rows_affected();
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            "INSERT INTO audit_checkpoints (chain, seq, hash) VALUES ($1, $2, $3) \
-             ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            [chain.clone().into(), seq.into(), hash.clone().into()],
-        ))
-        .await?;
+        let moved = txn
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO audit_checkpoints (chain, seq, hash) VALUES ($1, $2, $3) \
+                 ON CONFLICT (chain) DO UPDATE SET seq = excluded.seq, hash = excluded.hash \
+                 WHERE audit_checkpoints.seq < excluded.seq",
+                [chain.clone().into(), (*seq).into(), hash.clone().into()],
+            ))
+            .await?
+            .rows_affected();
+        if moved != 1 {
+            return Err(DbErr::Custom(format!(
+                "chain {chain}: its checkpoint moved past event {seq} meanwhile"
+            )));
+        }
+        archived.push(Archived {
+            chain: chain.clone(),
+            seq: *seq,
+            hash: hash.clone(),
+            events,
+        });
+    }
+    let older_than = before.to_rfc3339_opts(SecondsFormat::Micros, true);
+    for (chain, from, seq, hash) in &cuts {
         let event = Event::new(
             None,
             actor,
@@ -880,16 +966,35 @@ pub async fn archive(
         .after(serde_json::json!({
             "seq": seq,
             "hash": hash,
-            "events": events,
-            "older_than": before.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "events": archived.iter().find(|a| a.chain == *chain).map_or(0, |a| a.events),
+            "older_than": older_than,
         }));
         record(&txn, event).await?;
-        archived.push(Archived {
-            chain,
-            seq,
-            hash,
-            events,
-        });
+    }
+    if cuts.iter().any(|(chain, ..)| chain == ACCOUNT_CHAIN) {
+        for report in &reports {
+            let restated = report.archived > 0 && !cuts.iter().any(|(c, ..)| *c == report.chain);
+            if !restated {
+                continue;
+            }
+            let Some(at) = checkpoint(&txn, &report.chain).await? else {
+                continue;
+            };
+            let event = Event::new(
+                None,
+                actor,
+                action::AUDIT_ARCHIVED,
+                format!("chain:{}", report.chain),
+            )
+            .before(serde_json::json!({ "seq": at.seq }))
+            .after(serde_json::json!({
+                "seq": at.seq,
+                "hash": at.hash,
+                "events": 0,
+                "restated": true,
+            }));
+            record(&txn, event).await?;
+        }
     }
     txn.commit().await?;
     Ok(archived)

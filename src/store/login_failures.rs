@@ -72,13 +72,17 @@ pub async fn reserve(
                 .map(|row| {
                     let key: String = row.try_get("", "key")?;
                     let failures: i32 = row.try_get("", "failures")?;
+                    // A window another transaction opened after this one began (`now()` is the
+                    // transaction's start) ends a little more than a window from that `now()`:
+                    // never tell a client to wait longer than a window.
                     let left: f64 = row.try_get("", "left_seconds")?;
+                    let left = left.clamp(0.0, window.as_secs_f64());
                     let started: DateTime<Utc> = row.try_get("", "window_started_at")?;
                     Ok((
                         key,
                         Counted {
                             failures: u32::try_from(failures).unwrap_or(0),
-                            left: Duration::try_from_secs_f64(left.max(0.0)).unwrap_or_default(),
+                            left: Duration::try_from_secs_f64(left).unwrap_or_default(),
                             window_started_at: started,
                         },
                     ))

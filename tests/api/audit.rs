@@ -2,7 +2,9 @@
 //! chains verify and name the first tampered event, and the trail is served to a tenant's Admins
 //! and to each user for their own security events.
 
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryOrder, Set,
+};
 use serde_json::{Value, json};
 use zygo::store::audit::{self, Flaw};
 use zygo::store::entities::audit_event;
@@ -437,6 +439,11 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
     let chain = five_events(&world).await;
     let name = chain[0].chain.clone();
     let cli = audit::Actor::cli();
+    let intact = move || async move {
+        for report in audit::verify(db, None).await.unwrap() {
+            assert_eq!(report.broken, None, "{report:#?}");
+        }
+    };
 
     // Events 1 to 3 are older than the cut: they go, the chain verifies from the checkpoint.
     let cut = chain[2].at + chrono::Duration::microseconds(1);
@@ -460,6 +467,7 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
         (report.events, report.archived, report.broken),
         (2, 3, None)
     );
+    intact().await;
     let recorded = last(&events(&world).await, audit::action::AUDIT_ARCHIVED).clone();
     assert_eq!(recorded.chain, audit::ACCOUNT_CHAIN);
     assert_eq!(recorded.target.as_deref(), Some(&*format!("chain:{name}")));
@@ -475,26 +483,48 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
     );
     assert_eq!(json_of(&recorded.before), json!({ "seq": 0 }));
 
-    // The chain goes on from its head, and a later archive of every chain moves each checkpoint,
-    // keeps each chain's last event and the account events that vouch for the checkpoints.
+    // A made-up event at a place the walk would not read (0, before the account chain's start)
+    // is named, and no archive runs over it.
+    let mut ghost = recorded.clone().into_active_model().reset_all();
+    ghost.id = Set(uuid::Uuid::new_v4());
+    ghost.seq = Set(0);
+    ghost.insert(db).await.unwrap();
+    let account = audit::verify(db, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.chain == audit::ACCOUNT_CHAIN)
+        .unwrap();
+    assert_eq!(
+        account.broken.map(|b| (b.seq, b.flaw)),
+        Some((0, Flaw::Outside))
+    );
+    let refused = audit::archive(db, chrono::Utc::now(), None, &cli)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("refusing to archive"), "{refused}");
+    sql(
+        &world,
+        "DELETE FROM audit_events WHERE chain = 'account' AND seq = 0",
+    )
+    .await;
+    intact().await;
+
+    // The chain goes on from its head; an archive of every chain moves each checkpoint and
+    // keeps each chain's last event.
     let alice = Cred::Token(world.token_of("alice").await);
     world.flow(world.acme, &alice, "three").await;
-    let far = chrono::DateTime::parse_from_rfc3339("2999-01-01T00:00:00Z")
-        .unwrap()
-        .to_utc();
-    let done = audit::archive(db, far, None, &cli).await.unwrap();
+    let done = audit::archive(db, chrono::Utc::now(), None, &cli)
+        .await
+        .unwrap();
     let acme = done.iter().find(|d| d.chain == name).unwrap();
     assert_eq!((acme.seq, acme.events), (5, 2));
     assert!(
         done.iter().any(|d| d.chain == audit::ACCOUNT_CHAIN),
         "{done:#?}"
     );
-    for report in audit::verify(db, None).await.unwrap() {
-        assert_eq!(report.broken, None, "{report:#?}");
-        if report.chain != audit::ACCOUNT_CHAIN {
-            assert_eq!(report.events, 1, "{report:#?}");
-        }
-    }
+    intact().await;
     assert_eq!(
         chain_events(&world, &name)
             .await
@@ -503,19 +533,31 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
             .collect::<Vec<_>>(),
         [6]
     );
-    let account = chain_events(&world, audit::ACCOUNT_CHAIN).await;
-    assert!(
-        account
-            .iter()
-            .any(|e| e.target.as_deref() == Some(&*format!("chain:{name}"))
-                && json_of(&e.after)["seq"] == json!(3)),
-        "the first archive's event vouched for the checkpoint then, so it was kept: {account:#?}"
-    );
-    // Nothing older than the cut but the heads and the vouching events: a second run is a no-op.
-    let again = audit::archive(db, far, Some(world.acme), &cli)
+
+    // Later the account chain is cut again while the tenant's has nothing new to archive: the
+    // event that recorded the tenant's checkpoint goes with the account chain's prefix, and a
+    // new one restates the checkpoint, so the tenant's chain still verifies.
+    world.token_of("bob").await;
+    let done = audit::archive(db, chrono::Utc::now(), None, &cli)
         .await
         .unwrap();
-    assert!(again.is_empty(), "{again:#?}");
+    assert!(done.iter().all(|d| d.chain != name), "{done:#?}");
+    assert!(
+        done.iter().any(|d| d.chain == audit::ACCOUNT_CHAIN),
+        "{done:#?}"
+    );
+    intact().await;
+    let target = format!("chain:{name}");
+    let all = events(&world).await;
+    let restated = all
+        .iter()
+        .rev()
+        .find(|e| e.action == audit::action::AUDIT_ARCHIVED && e.target.as_ref() == Some(&target))
+        .unwrap();
+    assert_eq!(
+        json_of(&restated.after),
+        json!({ "seq": 5, "hash": chain[4].hash, "events": 0, "restated": true })
+    );
 
     // Behind the service's back: event 6 deleted after a new one, and the checkpoint moved to it
     // with its true hash. Every link holds; no archive recorded that checkpoint.
@@ -540,29 +582,41 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
         (7, kept[1].id, Flaw::Unvouched)
     );
     // A broken chain is never archived: that would hide the tampering.
-    let refused = audit::archive(db, far, Some(world.acme), &cli)
+    let refused = audit::archive(db, chrono::Utc::now(), Some(world.acme), &cli)
         .await
         .unwrap_err()
         .to_string();
     assert!(refused.contains("refusing to archive"), "{refused}");
     assert_eq!(chain_events(&world, &name).await.len(), 1);
 
-    // A chain emptied behind the service's back is found through its checkpoint.
+    // A chain emptied behind the service's back is found through its checkpoint, and without
+    // it through the archive event that recorded it.
     sql(
         &world,
         &format!("DELETE FROM audit_events WHERE chain = '{name}'"),
     )
     .await;
-    let broken = audit::verify(db, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.chain == name)
-        .and_then(|r| r.broken)
-        .unwrap();
+    let broken_of = move |name: String| async move {
+        audit::verify(db, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.chain == name)
+            .and_then(|r| r.broken)
+            .map(|b| (b.seq, b.id, b.flaw))
+    };
     assert_eq!(
-        (broken.seq, broken.id, broken.flaw),
-        (7, uuid::Uuid::nil(), Flaw::Removed)
+        broken_of(name.clone()).await,
+        Some((7, uuid::Uuid::nil(), Flaw::Removed))
+    );
+    sql(
+        &world,
+        &format!("DELETE FROM audit_checkpoints WHERE chain = '{name}'"),
+    )
+    .await;
+    assert_eq!(
+        broken_of(name.clone()).await,
+        Some((6, uuid::Uuid::nil(), Flaw::Removed))
     );
 }
 
@@ -745,12 +799,19 @@ async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exp
     assert!(later.status.success() && later.stdout.is_empty());
 
     // Each chain holds one event, its head: there is nothing an archive may take.
-    let archive = run(&["audit", "archive", "--before", "2999-01-01"]);
+    let archive = run(&["audit", "archive", "--before", "2000-01-01"]);
     assert!(archive.status.success(), "{}", text(&archive.stderr));
     assert!(
         text(&archive.stdout).starts_with("nothing to archive"),
         "{}",
         text(&archive.stdout)
+    );
+    let future = run(&["audit", "archive", "--before", "2999-01-01"]);
+    assert!(!future.status.success());
+    assert!(
+        text(&future.stderr).contains("--before: 2999-01-01 00:00:00 UTC is in the future"),
+        "{}",
+        text(&future.stderr)
     );
     let bad = run(&["audit", "archive", "--before", "last week"]);
     assert!(!bad.status.success());
