@@ -16,14 +16,19 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
     match command {
         AuditCommand::Verify { tenant, db } => {
             let conn = open_db(&db).await?;
-            let reports = audit::verify(&conn, tenant.map(TenantId))
+            let reports = audit::verify_snapshot(&conn, tenant.map(TenantId))
                 .await
                 .map_err(|e| e.to_string())?;
             let mut first_broken = None;
             for report in &reports {
-                let archived = match report.archived {
-                    0 => String::new(),
-                    seq => format!(" after the checkpoint at event {seq}"),
+                let archived = match (report.archived, report.recorded_by) {
+                    (0, _) => String::new(),
+                    (seq, Some(by)) => {
+                        format!(
+                            " after the checkpoint at event {seq} (recorded by account event {by})"
+                        )
+                    }
+                    (seq, None) => format!(" after the checkpoint at event {seq}"),
                 };
                 match &report.broken {
                     None => println!(

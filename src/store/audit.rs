@@ -632,6 +632,8 @@ pub struct ChainReport {
     pub events: u64,
     /// The last archived event's place (0: nothing archived); the walk starts after it.
     pub archived: i64,
+    /// The account chain's event that records this chain's checkpoint, if one does.
+    pub recorded_by: Option<i64>,
     /// The last event's hash: recorded elsewhere, it also proves later that no event was cut off
     /// the end.
     pub head: Option<String>,
@@ -641,20 +643,45 @@ pub struct ChainReport {
 /// Events read per query while walking a chain.
 const WALK_BATCH: u64 = 1000;
 
-/// The checkpoints the account chain records: chain → (seq, hash) of its latest intact
-/// `audit.archived` event.
-type Vouchers = std::collections::BTreeMap<String, (i64, String)>;
+/// The checkpoints the account chain records: chain → (seq, hash, the recording event's seq)
+/// of its latest `audit.archived` event for that chain before the account chain's first flaw.
+type Vouchers = std::collections::BTreeMap<String, (i64, String, i64)>;
+
+/// [`verify`] on one snapshot of the database (a read-only repeatable-read transaction on
+/// PostgreSQL, one read transaction on SQLite), so that an archive committing meanwhile cannot
+/// make an intact trail look cut.
+pub async fn verify_snapshot(
+    db: &DatabaseConnection,
+    tenant: Option<TenantId>,
+) -> Result<Vec<ChainReport>, DbErr> {
+    let txn = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await?
+        }
+        _ => db.begin().await?,
+    };
+    let reports = verify(&txn, tenant).await?;
+    txn.commit().await?;
+    Ok(reports)
+}
 
 /// Walks the chains (a tenant's, or every chain) and reports the first bad event of each. The
 /// account chain is walked in every case: its intact `audit.archived` events say where each
-/// archived chain must start.
+/// archived chain must start; with a tenant, its report comes first when it is broken, since the
+/// tenant's chain is only as sound as the chain that records its archives.
 pub async fn verify(
     db: &impl ConnectionTrait,
     tenant: Option<TenantId>,
 ) -> Result<Vec<ChainReport>, DbErr> {
     let (mut account, vouchers) = walk(db, ACCOUNT_CHAIN.to_owned()).await?;
+    let account_intact = account.report.broken.is_none();
     let chains = match tenant {
-        Some(tenant) => vec![chain_of(Some(tenant))],
+        Some(tenant) if account_intact => vec![chain_of(Some(tenant))],
+        Some(tenant) => vec![ACCOUNT_CHAIN.to_owned(), chain_of(Some(tenant))],
         None => chains(db, &vouchers).await?,
     };
     let mut reports = Vec::with_capacity(chains.len());
@@ -664,7 +691,7 @@ pub async fn verify(
         } else {
             walk(db, chain).await?.0
         };
-        settle(&mut walked, &vouchers);
+        settle(&mut walked, &vouchers, account_intact);
         reports.push(walked.report);
     }
     Ok(reports)
@@ -749,12 +776,14 @@ async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouch
         .order_by_asc(audit_event::Column::Seq)
         .one(db)
         .await?;
-    walked.report.broken = outside.map(|event| Broken {
+    let outside = outside.map(|event| Broken {
         chain: chain.clone(),
         seq: event.seq,
         id: event.id,
         flaw: Flaw::Outside,
     });
+    // The walk reads only the places after the checkpoint: a row outside them does not stop it.
+    let mut flawed: Option<Broken> = None;
     let mut last: Option<(i64, String)> = checkpoint.map(|at| (at.seq, at.hash));
     loop {
         let after = last.as_ref().map_or(0, |(seq, _)| *seq);
@@ -769,7 +798,7 @@ async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouch
         for event in batch {
             walked.report.events += 1;
             walked.first.get_or_insert((event.seq, event.id));
-            if walked.report.broken.is_none() {
+            if flawed.is_none() {
                 let (expected_seq, expected_prev) = match &last {
                     Some((seq, hash)) => (seq + 1, hash.as_str()),
                     None => (1, GENESIS),
@@ -783,13 +812,13 @@ async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouch
                 } else {
                     None
                 };
-                walked.report.broken = flaw.map(|flaw| Broken {
+                flawed = flaw.map(|flaw| Broken {
                     chain: chain.clone(),
                     seq: event.seq,
                     id: event.id,
                     flaw,
                 });
-                if walked.report.broken.is_none() && event.action == action::AUDIT_ARCHIVED {
+                if flawed.is_none() && event.action == action::AUDIT_ARCHIVED {
                     let after = event
                         .after
                         .as_deref()
@@ -802,7 +831,7 @@ async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouch
                         && let (Some(seq), Some(hash)) =
                             (after["seq"].as_i64(), after["hash"].as_str())
                     {
-                        vouchers.insert(target.to_owned(), (seq, hash.to_owned()));
+                        vouchers.insert(target.to_owned(), (seq, hash.to_owned(), event.seq));
                     }
                 }
             }
@@ -812,23 +841,29 @@ async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouch
             break;
         }
     }
+    walked.report.broken = outside.or(flawed);
     walked.report.head = last.map(|(_, hash)| hash);
     Ok((walked, vouchers))
 }
 
 /// Holds a walked chain's start against what the account chain recorded for it.
-fn settle(walked: &mut Walked, vouchers: &Vouchers) {
+fn settle(walked: &mut Walked, vouchers: &Vouchers, account_intact: bool) {
     let report = &mut walked.report;
+    let vouched = vouchers.get(&report.chain);
+    report.recorded_by = vouched.map(|(_, _, by)| *by);
     if matches!(&report.broken, Some(broken) if broken.flaw == Flaw::Outside) {
         return;
     }
-    let vouched = vouchers.get(&report.chain);
     let agree = match (&walked.checkpoint, vouched) {
         (None, None) => true,
-        (Some(at), Some((seq, hash))) => at.seq == *seq && at.hash == *hash,
+        (Some(at), Some((seq, hash, _))) => at.seq == *seq && at.hash == *hash,
+        // A checkpoint with no record proves nothing while the account chain is broken (its
+        // record may lie past the flaw): the walk's own finding stands, and the account chain's
+        // report names the flaw.
+        (Some(_), None) if !account_intact => true,
         _ => false,
     };
-    let start = vouched.map_or(0, |(seq, _)| *seq).max(report.archived);
+    let start = vouched.map_or(0, |(seq, ..)| *seq).max(report.archived);
     report.broken = match (agree, walked.first) {
         // The start comes before any flaw the walk found after it.
         (false, Some((seq, id))) => Some(Broken {
@@ -886,30 +921,48 @@ pub async fn archive(
     tenant: Option<TenantId>,
     actor: &Actor,
 ) -> Result<Vec<Archived>, DbErr> {
+    if before > Utc::now() {
+        return Err(DbErr::Custom(format!(
+            "the cut {before} is in the future: an archive takes only events already written"
+        )));
+    }
+    let wanted = tenant.map(|tenant| chain_of(Some(tenant)));
     let txn = db.begin().await?;
     take_turn(&txn).await?;
     let backend = txn.get_database_backend();
     let reports = verify(&txn, None).await?;
-    if let Some(broken) = reports.iter().find_map(|report| report.broken.as_ref()) {
+    // The account chain (it records every archive) and the chains to cut must be intact.
+    let concerned = |chain: &str| {
+        chain == ACCOUNT_CHAIN || wanted.as_deref().is_none_or(|wanted| wanted == chain)
+    };
+    if let Some(broken) = reports
+        .iter()
+        .filter(|report| concerned(&report.chain))
+        .find_map(|report| report.broken.as_ref())
+    {
         return Err(DbErr::Custom(format!(
             "chain {} is broken at event {} (id {}): {}; refusing to archive (`zygo audit \
              verify` lists every chain)",
             broken.chain, broken.seq, broken.id, broken.flaw
         )));
     }
-    let wanted = tenant.map(|tenant| chain_of(Some(tenant)));
     let mut cuts = Vec::new();
     for report in &reports {
-        if wanted.as_ref().is_some_and(|chain| *chain != report.chain) {
+        if wanted.as_ref().is_some_and(|chain| *chain != report.chain) || report.events == 0 {
             continue;
         }
+        // Below the head the walk verified: what was appended since stays, unchecked or not.
+        let verified_head = report.archived + i64::try_from(report.events).unwrap_or(i64::MAX);
         let cut = txn
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
-                "SELECT seq, hash FROM audit_events WHERE chain = $1 AND at < $2 \
-                 AND seq < (SELECT max(seq) FROM audit_events WHERE chain = $1) \
+                "SELECT seq, hash FROM audit_events WHERE chain = $1 AND at < $2 AND seq < $3 \
                  ORDER BY seq DESC LIMIT 1",
-                [report.chain.clone().into(), before.into()],
+                [
+                    report.chain.clone().into(),
+                    before.into(),
+                    verified_head.into(),
+                ],
             ))
             .await?;
         if let Some(row) = cut {

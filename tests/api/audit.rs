@@ -482,6 +482,10 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
         (json!(3), json!(chain[2].hash), json!(3))
     );
     assert_eq!(json_of(&recorded.before), json!({ "seq": 0 }));
+    assert_eq!(report.recorded_by, Some(recorded.seq));
+    let future = chrono::Utc::now() + chrono::Duration::hours(1);
+    let refused = audit::archive(db, future, None, &cli).await.unwrap_err();
+    assert!(refused.to_string().contains("in the future"), "{refused}");
 
     // A made-up event at a place the walk would not read (0, before the account chain's start)
     // is named, and no archive runs over it.
@@ -498,6 +502,18 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
     assert_eq!(
         account.broken.map(|b| (b.seq, b.flaw)),
         Some((0, Flaw::Outside))
+    );
+    // Asked for the tenant alone, verify names the account chain's flaw first; the tenant's
+    // chain is not blamed for it (the row outside stops no walk).
+    let both = audit::verify(db, Some(world.acme)).await.unwrap();
+    assert_eq!(
+        both.iter()
+            .map(|r| (r.chain.clone(), r.broken.as_ref().map(|b| b.flaw)))
+            .collect::<Vec<_>>(),
+        [
+            (audit::ACCOUNT_CHAIN.to_owned(), Some(Flaw::Outside)),
+            (name.clone(), None)
+        ]
     );
     let refused = audit::archive(db, chrono::Utc::now(), None, &cli)
         .await
@@ -588,6 +604,12 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
         .to_string();
     assert!(refused.contains("refusing to archive"), "{refused}");
     assert_eq!(chain_events(&world, &name).await.len(), 1);
+    // Another tenant's archive does not depend on this chain: it is not refused.
+    let other = audit::archive(db, chrono::Utc::now(), Some(world.globex), &cli).await;
+    assert!(
+        other.unwrap().is_empty(),
+        "Globex's chain has only its head left"
+    );
 
     // A chain emptied behind the service's back is found through its checkpoint, and without
     // it through the archive event that recorded it.
