@@ -643,6 +643,40 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
 }
 
 #[tokio::test]
+async fn archives_at_once_take_turns_and_leave_every_chain_verifiable() {
+    let world = World::new().await;
+    let db = &world.app.state.db;
+    let chain = five_events(&world).await;
+    let name = chain[0].chain.clone();
+    let cli = audit::Actor::cli();
+    // Two archives of the same chain with different cuts, and one of every chain, at once: the
+    // checkpoint only moves forward and nothing is archived twice, whatever the order.
+    let early = chain[1].at + chrono::Duration::microseconds(1);
+    let now = chrono::Utc::now();
+    let (a, b, c) = tokio::join!(
+        audit::archive(db, early, Some(world.acme), &cli),
+        audit::archive(db, now, Some(world.acme), &cli),
+        audit::archive(db, now, None, &cli),
+    );
+    let done: Vec<audit::Archived> = [a, b, c]
+        .into_iter()
+        .flat_map(|result| result.unwrap())
+        .filter(|archived| archived.chain == name)
+        .collect();
+    assert_eq!(
+        done.iter().map(|a| a.events).sum::<u64>(),
+        4,
+        "events 1 to 4 archived once in all: {done:#?}"
+    );
+    assert_eq!(done.iter().map(|a| a.seq).max(), Some(4));
+    for report in audit::verify(db, None).await.unwrap() {
+        assert_eq!(report.broken, None, "{report:#?}");
+    }
+    let report = audit::verify(db, Some(world.acme)).await.unwrap().remove(0);
+    assert_eq!((report.archived, report.events), (4, 1));
+}
+
+#[tokio::test]
 async fn concurrent_changes_in_one_tenant_never_fork_its_chain() {
     let world = World::new().await;
     let alice = Cred::Token(world.token_of("alice").await);
