@@ -12,10 +12,34 @@ use super::common::{CliResult, open_db};
 use crate::store::audit::{self, Actor, AuditEvent, action};
 use crate::store::{TenantId, page::Position};
 
+/// `--tenant` must name a tenant or a chain the trail holds: a typo is an error, not an empty
+/// (and so "intact") chain.
+async fn known(conn: &sea_orm::DatabaseConnection, tenant: Option<uuid::Uuid>) -> CliResult {
+    let Some(id) = tenant else {
+        return Ok(());
+    };
+    match audit::chain_known(conn, TenantId(id)).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "--tenant: no tenant and no audit chain has the id {id}"
+        )),
+        Err(err) => Err(message(err)),
+    }
+}
+
+/// A store error as the operator reads it, without the database layer's prefix.
+fn message(err: sea_orm::DbErr) -> String {
+    match err {
+        sea_orm::DbErr::Custom(text) => text,
+        other => other.to_string(),
+    }
+}
+
 pub(super) async fn audit(command: AuditCommand) -> CliResult {
     match command {
         AuditCommand::Verify { tenant, db } => {
             let conn = open_db(&db).await?;
+            known(&conn, tenant).await?;
             let reports = audit::verify_snapshot(&conn, tenant.map(TenantId))
                 .await
                 .map_err(|e| e.to_string())?;
@@ -63,25 +87,36 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                 ));
             }
             let conn = open_db(&db).await?;
+            known(&conn, tenant).await?;
             let archived = audit::archive(&conn, before, tenant.map(TenantId), &Actor::cli())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(message)?;
             if archived.is_empty() {
                 println!(
                     "nothing to archive: no chain has events older than {before} but its last"
                 );
             }
+            // Keep this output with the export: `verify` names these checkpoints and events.
             for done in archived {
-                println!(
-                    "{}: {} events archived; the chain starts after event {} (hash {})",
-                    done.chain, done.events, done.seq, done.hash
-                );
+                if done.restated {
+                    println!(
+                        "{}: checkpoint at event {} (hash {}) restated by account event {}",
+                        done.chain, done.seq, done.hash, done.recorded_by
+                    );
+                } else {
+                    println!(
+                        "{}: {} events archived; the chain starts after event {} (hash {}), \
+                         recorded by account event {}",
+                        done.chain, done.events, done.seq, done.hash, done.recorded_by
+                    );
+                }
             }
             Ok(())
         }
         AuditCommand::Export { since, tenant, db } => {
             let since = parse_instant("--since", &since)?;
             let conn = open_db(&db).await?;
+            known(&conn, tenant).await?;
             let mut out = std::io::stdout().lock();
             let mut after: Option<Position> = None;
             loop {

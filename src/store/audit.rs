@@ -594,6 +594,9 @@ pub enum Flaw {
     Unvouched,
     /// Its place lies outside the chain: below 1, or within the range an archive deleted.
     Outside,
+    /// The chain starts at a checkpoint that no intact account event records, because the
+    /// account chain is broken before any record of it: see the account chain's flaw.
+    Unrecorded,
 }
 
 impl std::fmt::Display for Flaw {
@@ -611,6 +614,10 @@ impl std::fmt::Display for Flaw {
             Flaw::Outside => {
                 "inserted outside the chain: its place is below 1 or in the range an archive \
                  deleted"
+            }
+            Flaw::Unrecorded => {
+                "its checkpoint is recorded by no intact account event: the account chain is \
+                 broken before the record"
             }
         })
     }
@@ -647,6 +654,20 @@ const WALK_BATCH: u64 = 1000;
 /// of its latest `audit.archived` event for that chain before the account chain's first flaw.
 type Vouchers = std::collections::BTreeMap<String, (i64, String, i64)>;
 
+/// Whether `tenant` names a tenant, or a chain with events or a checkpoint (a tenant's trail
+/// outlives it): what `--tenant` must name.
+pub async fn chain_known(db: &impl ConnectionTrait, tenant: TenantId) -> Result<bool, DbErr> {
+    if super::tenants::find(db, tenant).await?.is_some() {
+        return Ok(true);
+    }
+    let chain = chain_of(Some(tenant));
+    let event = audit_event::Entity::find()
+        .filter(audit_event::Column::Chain.eq(&chain))
+        .one(db)
+        .await?;
+    Ok(event.is_some() || checkpoint(db, &chain).await?.is_some())
+}
+
 /// [`verify`] on one snapshot of the database (a read-only repeatable-read transaction on
 /// PostgreSQL, one read transaction on SQLite), so that an archive committing meanwhile cannot
 /// make an intact trail look cut.
@@ -679,10 +700,25 @@ pub async fn verify(
 ) -> Result<Vec<ChainReport>, DbErr> {
     let (mut account, vouchers) = walk(db, ACCOUNT_CHAIN.to_owned()).await?;
     let account_intact = account.report.broken.is_none();
+    let tenants: std::collections::BTreeSet<String> = super::entities::tenant::Entity::find()
+        .select_only()
+        .column(super::entities::tenant::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|id| chain_of(Some(TenantId(id))))
+        .collect();
     let chains = match tenant {
         Some(tenant) if account_intact => vec![chain_of(Some(tenant))],
         Some(tenant) => vec![ACCOUNT_CHAIN.to_owned(), chain_of(Some(tenant))],
-        None => chains(db, &vouchers).await?,
+        None => {
+            let mut chains = chains(db, &vouchers).await?;
+            chains.extend(tenants.iter().cloned());
+            chains.sort();
+            chains.dedup();
+            chains
+        }
     };
     let mut reports = Vec::with_capacity(chains.len());
     for chain in chains {
@@ -691,6 +727,7 @@ pub async fn verify(
         } else {
             walk(db, chain).await?.0
         };
+        walked.of_tenant = tenants.contains(&walked.report.chain);
         settle(&mut walked, &vouchers, account_intact);
         reports.push(walked.report);
     }
@@ -733,6 +770,8 @@ struct Checkpoint {
 #[derive(Debug, Clone, Default)]
 struct Walked {
     report: ChainReport,
+    /// The chain of a tenant that exists.
+    of_tenant: bool,
     checkpoint: Option<Checkpoint>,
     first: Option<(i64, Uuid)>,
 }
@@ -766,6 +805,7 @@ async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouch
             ..ChainReport::default()
         },
         checkpoint: checkpoint.clone(),
+        of_tenant: false,
         first: None,
     };
     let mut vouchers = Vouchers::new();
@@ -854,26 +894,29 @@ fn settle(walked: &mut Walked, vouchers: &Vouchers, account_intact: bool) {
     if matches!(&report.broken, Some(broken) if broken.flaw == Flaw::Outside) {
         return;
     }
-    let agree = match (&walked.checkpoint, vouched) {
-        (None, None) => true,
-        (Some(at), Some((seq, hash, _))) => at.seq == *seq && at.hash == *hash,
-        // A checkpoint with no record proves nothing while the account chain is broken (its
-        // record may lie past the flaw): the walk's own finding stands, and the account chain's
-        // report names the flaw.
-        (Some(_), None) if !account_intact => true,
-        _ => false,
+    let start_flaw = match (&walked.checkpoint, vouched) {
+        (None, None) => None,
+        (Some(at), Some((seq, hash, _))) if at.seq == *seq && at.hash == *hash => None,
+        // With the account chain broken its record may lie past the flaw: not this chain's fault.
+        (Some(_), None) if !account_intact => Some(Flaw::Unrecorded),
+        _ => Some(Flaw::Unvouched),
     };
     let start = vouched.map_or(0, |(seq, ..)| *seq).max(report.archived);
-    report.broken = match (agree, walked.first) {
+    if start_flaw == Some(Flaw::Unrecorded) && report.broken.is_some() {
+        // A flaw of the chain's own says more than a missing record.
+        return;
+    }
+    report.broken = match (start_flaw, walked.first) {
         // The start comes before any flaw the walk found after it.
-        (false, Some((seq, id))) => Some(Broken {
+        (Some(flaw), Some((seq, id))) => Some(Broken {
             chain: report.chain.clone(),
             seq,
             id,
-            flaw: Flaw::Unvouched,
+            flaw,
         }),
-        // An archive keeps a chain's last event: an archived chain with none lost its head.
-        (_, None) if start > 0 => Some(Broken {
+        // An archive keeps a chain's last event: an archived chain with none lost its head,
+        // and so did a tenant's chain with none (its first event is the tenant's creation).
+        (_, None) if start > 0 || walked.of_tenant => Some(Broken {
             chain: report.chain.clone(),
             seq: start + 1,
             id: Uuid::nil(),
@@ -891,6 +934,10 @@ pub struct Archived {
     pub seq: i64,
     pub hash: String,
     pub events: u64,
+    /// The account chain's event that records this checkpoint.
+    pub recorded_by: i64,
+    /// An earlier checkpoint recorded again (the account chain was cut), nothing deleted.
+    pub restated: bool,
 }
 
 /// Archives take turns, and on SQLite an archive holds the writer from its first read, so that
@@ -1005,6 +1052,8 @@ pub async fn archive(
             seq: *seq,
             hash: hash.clone(),
             events,
+            recorded_by: 0,
+            restated: false,
         });
     }
     let older_than = before.to_rfc3339_opts(SecondsFormat::Micros, true);
@@ -1023,6 +1072,11 @@ pub async fn archive(
             "older_than": older_than,
         }));
         record(&txn, event).await?;
+        // The event just appended is the account chain's head: the chain is ours until commit.
+        let by = read_head(&txn, ACCOUNT_CHAIN).await?.seq;
+        if let Some(done) = archived.iter_mut().find(|a| a.chain == *chain) {
+            done.recorded_by = by;
+        }
     }
     if cuts.iter().any(|(chain, ..)| chain == ACCOUNT_CHAIN) {
         for report in &reports {
@@ -1047,6 +1101,14 @@ pub async fn archive(
                 "restated": true,
             }));
             record(&txn, event).await?;
+            archived.push(Archived {
+                chain: report.chain.clone(),
+                seq: at.seq,
+                hash: at.hash,
+                events: 0,
+                recorded_by: read_head(&txn, ACCOUNT_CHAIN).await?.seq,
+                restated: true,
+            });
         }
     }
     txn.commit().await?;

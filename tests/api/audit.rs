@@ -452,13 +452,10 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
         .await
         .unwrap();
     assert_eq!(
-        done,
-        [audit::Archived {
-            chain: name.clone(),
-            seq: 3,
-            hash: chain[2].hash.clone(),
-            events: 3,
-        }]
+        done.iter()
+            .map(|d| (d.chain.clone(), d.seq, d.hash.clone(), d.events, d.restated))
+            .collect::<Vec<_>>(),
+        [(name.clone(), 3, chain[2].hash.clone(), 3, false)]
     );
     let kept = chain_events(&world, &name).await;
     assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
@@ -483,6 +480,10 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
     );
     assert_eq!(json_of(&recorded.before), json!({ "seq": 0 }));
     assert_eq!(report.recorded_by, Some(recorded.seq));
+    assert_eq!(
+        done[0].recorded_by, recorded.seq,
+        "the archive names its event"
+    );
     let future = chrono::Utc::now() + chrono::Duration::hours(1);
     let refused = audit::archive(db, future, None, &cli).await.unwrap_err();
     assert!(refused.to_string().contains("in the future"), "{refused}");
@@ -557,7 +558,10 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
     let done = audit::archive(db, chrono::Utc::now(), None, &cli)
         .await
         .unwrap();
-    assert!(done.iter().all(|d| d.chain != name), "{done:#?}");
+    assert!(
+        done.iter().all(|d| d.chain != name || d.restated),
+        "{done:#?}"
+    );
     assert!(
         done.iter().any(|d| d.chain == audit::ACCOUNT_CHAIN),
         "{done:#?}"
@@ -573,6 +577,11 @@ async fn archiving_old_events_keeps_every_chain_verifiable_and_a_forged_checkpoi
     assert_eq!(
         json_of(&restated.after),
         json!({ "seq": 5, "hash": chain[4].hash, "events": 0, "restated": true })
+    );
+    let told = done.iter().find(|d| d.chain == name).unwrap();
+    assert_eq!(
+        (told.restated, told.seq, told.recorded_by),
+        (true, 5, restated.seq)
     );
 
     // Behind the service's back: event 6 deleted after a new one, and the checkpoint moved to it
@@ -674,6 +683,48 @@ async fn archives_at_once_take_turns_and_leave_every_chain_verifiable() {
     }
     let report = audit::verify(db, Some(world.acme)).await.unwrap().remove(0);
     assert_eq!((report.archived, report.events), (4, 1));
+
+    // The account chain's first kept event removed: the account chain names it, and the tenant's
+    // chain, whose record the account chain no longer proves, says so rather than blaming itself.
+    let first = chain_events(&world, audit::ACCOUNT_CHAIN).await[0].seq;
+    sql(
+        &world,
+        &format!("DELETE FROM audit_events WHERE chain = 'account' AND seq = {first}"),
+    )
+    .await;
+    let flaws: Vec<_> = audit::verify(db, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.chain == name || r.chain == audit::ACCOUNT_CHAIN)
+        .map(|r| (r.chain, r.broken.map(|b| b.flaw)))
+        .collect();
+    assert_eq!(
+        flaws,
+        [
+            (audit::ACCOUNT_CHAIN.to_owned(), Some(Flaw::Removed)),
+            (name, Some(Flaw::Unrecorded))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_whose_whole_chain_was_deleted_is_named() {
+    let world = World::new().await;
+    let chain = format!("tenant:{}", world.globex.0);
+    sql(
+        &world,
+        &format!("DELETE FROM audit_events WHERE chain = '{chain}'"),
+    )
+    .await;
+    let broken = audit::verify(&world.app.state.db, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.chain == chain)
+        .and_then(|r| r.broken)
+        .map(|b| (b.seq, b.id, b.flaw));
+    assert_eq!(broken, Some((1, uuid::Uuid::nil(), Flaw::Removed)));
 }
 
 #[tokio::test]
@@ -869,6 +920,23 @@ async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exp
         "{}",
         text(&future.stderr)
     );
+    let nobody = "00000000-0000-0000-0000-000000000000";
+    for command in ["verify", "archive", "export"] {
+        let mut args = vec!["audit", command, "--tenant", nobody];
+        match command {
+            "archive" => args.extend(["--before", "2000-01-01"]),
+            "export" => args.extend(["--since", "2000-01-01"]),
+            _ => {}
+        }
+        let out = run(&args);
+        assert!(!out.status.success(), "{command}");
+        let wanted = format!("--tenant: no tenant and no audit chain has the id {nobody}");
+        assert!(
+            text(&out.stderr).contains(&wanted),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+    }
     let bad = run(&["audit", "archive", "--before", "last week"]);
     assert!(!bad.status.success());
     assert!(
