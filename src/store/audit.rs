@@ -657,7 +657,11 @@ type Vouchers = std::collections::BTreeMap<String, (i64, String, i64)>;
 /// Whether `tenant` names a tenant, or a chain with events or a checkpoint (a tenant's trail
 /// outlives it): what `--tenant` must name.
 pub async fn chain_known(db: &impl ConnectionTrait, tenant: TenantId) -> Result<bool, DbErr> {
-    if super::tenants::find(db, tenant).await?.is_some() {
+    if super::entities::tenant::Entity::find_by_id(tenant.0)
+        .one(db)
+        .await?
+        .is_some()
+    {
         return Ok(true);
     }
     let chain = chain_of(Some(tenant));
