@@ -704,25 +704,28 @@ pub async fn verify(
 ) -> Result<Vec<ChainReport>, DbErr> {
     let (mut account, vouchers) = walk(db, ACCOUNT_CHAIN.to_owned()).await?;
     let account_intact = account.report.broken.is_none();
-    let tenants: std::collections::BTreeSet<String> = super::entities::tenant::Entity::find()
-        .select_only()
-        .column(super::entities::tenant::Column::Id)
-        .into_tuple::<Uuid>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|id| chain_of(Some(TenantId(id))))
-        .collect();
+    // The chains of the tenants that exist (only the one asked for, with a tenant).
+    let tenants: std::collections::BTreeSet<String> = match tenant {
+        Some(tenant) => super::entities::tenant::Entity::find_by_id(tenant.0)
+            .one(db)
+            .await?
+            .map(|_| chain_of(Some(tenant)))
+            .into_iter()
+            .collect(),
+        None => super::entities::tenant::Entity::find()
+            .select_only()
+            .column(super::entities::tenant::Column::Id)
+            .into_tuple::<Uuid>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|id| chain_of(Some(TenantId(id))))
+            .collect(),
+    };
     let chains = match tenant {
         Some(tenant) if account_intact => vec![chain_of(Some(tenant))],
         Some(tenant) => vec![ACCOUNT_CHAIN.to_owned(), chain_of(Some(tenant))],
-        None => {
-            let mut chains = chains(db, &vouchers).await?;
-            chains.extend(tenants.iter().cloned());
-            chains.sort();
-            chains.dedup();
-            chains
-        }
+        None => chains(db, &vouchers, &tenants).await?,
     };
     let mut reports = Vec::with_capacity(chains.len());
     for chain in chains {
@@ -738,8 +741,12 @@ pub async fn verify(
     Ok(reports)
 }
 
-/// Every chain that has events, a checkpoint, or an archive recorded for it, in order.
-async fn chains(db: &impl ConnectionTrait, vouchers: &Vouchers) -> Result<Vec<String>, DbErr> {
+/// Every chain that has events, a checkpoint, an archive recorded for it, or a tenant, in order.
+async fn chains(
+    db: &impl ConnectionTrait,
+    vouchers: &Vouchers,
+    tenants: &std::collections::BTreeSet<String>,
+) -> Result<Vec<String>, DbErr> {
     let mut chains: Vec<String> = audit_event::Entity::find()
         .select_only()
         .column(audit_event::Column::Chain)
@@ -757,6 +764,7 @@ async fn chains(db: &impl ConnectionTrait, vouchers: &Vouchers) -> Result<Vec<St
         chains.push(row.try_get("", "chain")?);
     }
     chains.extend(vouchers.keys().cloned());
+    chains.extend(tenants.iter().cloned());
     chains.sort();
     chains.dedup();
     Ok(chains)
