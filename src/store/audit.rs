@@ -747,16 +747,22 @@ async fn chains(
     vouchers: &Vouchers,
     tenants: &std::collections::BTreeSet<String>,
 ) -> Result<Vec<String>, DbErr> {
-    let mut chains: Vec<String> = audit_event::Entity::find()
-        .select_only()
-        .column(audit_event::Column::Chain)
-        .distinct()
-        .into_tuple()
-        .all(db)
+    let backend = db.get_database_backend();
+    let stored = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT DISTINCT chain FROM audit_events",
+        ))
         .await?;
+    // A chain name edited into something that is not text names no chain: the events it took
+    // away are missing from the chain they were in.
+    let mut chains: Vec<String> = stored
+        .iter()
+        .filter_map(|row| row.try_get("", "chain").ok())
+        .collect();
     let archived = db
         .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
+            backend,
             "SELECT chain FROM audit_checkpoints",
         ))
         .await?;
@@ -822,33 +828,65 @@ async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouch
     };
     let mut vouchers = Vouchers::new();
     // A row at a place the walk never reads (below 1, or in the archived range) is an insert.
-    let outside = audit_event::Entity::find()
-        .filter(audit_event::Column::Chain.eq(&chain))
-        .filter(audit_event::Column::Seq.lte(archived))
-        .order_by_asc(audit_event::Column::Seq)
-        .one(db)
-        .await?;
-    let outside = outside.map(|event| Broken {
+    let outside = stored(
+        db,
+        audit_event::Entity::find()
+            .filter(audit_event::Column::Chain.eq(&chain))
+            .filter(audit_event::Column::Seq.lte(archived))
+            .order_by_asc(audit_event::Column::Seq)
+            .limit(1),
+    )
+    .await?;
+    let outside = outside.first().map(|row| Broken {
         chain: chain.clone(),
-        seq: event.seq,
-        id: event.id,
+        seq: row.seq().unwrap_or(0),
+        id: row.id(),
         flaw: Flaw::Outside,
     });
     // The walk reads only the places after the checkpoint: a row outside them does not stop it.
     let mut flawed: Option<Broken> = None;
     let mut last: Option<(i64, String)> = checkpoint.map(|at| (at.seq, at.hash));
-    loop {
+    'walk: loop {
         let after = last.as_ref().map_or(0, |(seq, _)| *seq);
-        let batch = audit_event::Entity::find()
-            .filter(audit_event::Column::Chain.eq(&chain))
-            .filter(audit_event::Column::Seq.gt(after))
-            .order_by_asc(audit_event::Column::Seq)
-            .limit(WALK_BATCH)
-            .all(db)
-            .await?;
+        let batch = stored(
+            db,
+            audit_event::Entity::find()
+                .filter(audit_event::Column::Chain.eq(&chain))
+                .filter(audit_event::Column::Seq.gt(after))
+                .order_by_asc(audit_event::Column::Seq)
+                .limit(WALK_BATCH),
+        )
+        .await?;
         let done = (batch.len() as u64) < WALK_BATCH;
-        for event in batch {
+        for row in batch {
             walked.report.events += 1;
+            let event = match row {
+                Stored::Event(event) => *event,
+                Stored::Garbled { seq, id } => {
+                    // Only an edit in the database stores a value of the wrong kind.
+                    let expected = last.as_ref().map_or(1, |(seq, _)| seq + 1);
+                    walked.first.get_or_insert((seq.unwrap_or(expected), id));
+                    flawed.get_or_insert(Broken {
+                        chain: chain.clone(),
+                        seq: seq.unwrap_or(expected),
+                        id,
+                        flaw: Flaw::Edited,
+                    });
+                    match seq {
+                        // Its hash is not to be trusted: the next event cannot link to it.
+                        Some(seq) => {
+                            last = Some((seq, String::new()));
+                            continue;
+                        }
+                        // A place that is not a number sorts apart from the others: the
+                        // order past it means nothing, and the walk ends on it.
+                        None => {
+                            last = None;
+                            break 'walk;
+                        }
+                    }
+                }
+            };
             walked.first.get_or_insert((event.seq, event.id));
             if flawed.is_none() {
                 let (expected_seq, expected_prev) = match &last {
@@ -894,8 +932,57 @@ async fn walk(db: &impl ConnectionTrait, chain: String) -> Result<(Walked, Vouch
         }
     }
     walked.report.broken = outside.or(flawed);
-    walked.report.head = last.map(|(_, hash)| hash);
+    walked.report.head = last.map(|(_, hash)| hash).filter(|hash| !hash.is_empty());
     Ok((walked, vouchers))
+}
+
+/// A row of `audit_events` as the walk reads it.
+enum Stored {
+    Event(Box<AuditEvent>),
+    /// A row with a column that does not decode as its kind (SQLite keeps whatever an `UPDATE`
+    /// puts in a column): what can be read of its place and id (the nil id when not that).
+    Garbled {
+        seq: Option<i64>,
+        id: Uuid,
+    },
+}
+
+impl Stored {
+    fn seq(&self) -> Option<i64> {
+        match self {
+            Stored::Event(event) => Some(event.seq),
+            Stored::Garbled { seq, .. } => *seq,
+        }
+    }
+
+    fn id(&self) -> Uuid {
+        match self {
+            Stored::Event(event) => event.id,
+            Stored::Garbled { id, .. } => *id,
+        }
+    }
+}
+
+/// The rows `select` reads, each decoded on its own, so that one tampered row is named by the
+/// walk instead of failing it.
+async fn stored(
+    db: &impl ConnectionTrait,
+    select: sea_orm::Select<audit_event::Entity>,
+) -> Result<Vec<Stored>, DbErr> {
+    use sea_orm::{FromQueryResult, QueryTrait};
+    let rows = db
+        .query_all_raw(select.build(db.get_database_backend()))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| match AuditEvent::from_query_result(row, "") {
+            Ok(event) => Stored::Event(Box::new(event)),
+            Err(_) => Stored::Garbled {
+                seq: row.try_get("", "seq").ok(),
+                id: row.try_get("", "id").unwrap_or(Uuid::nil()),
+            },
+        })
+        .collect())
 }
 
 /// Holds a walked chain's start against what the account chain recorded for it.

@@ -421,6 +421,59 @@ async fn verify_names_an_event_whose_predecessor_was_forged_with_a_recomputed_ha
     );
 }
 
+#[tokio::test]
+async fn verify_names_an_event_edited_into_values_of_the_wrong_kind() {
+    // SQLite keeps whatever an `UPDATE` puts in a column; PostgreSQL refuses it, so there the
+    // edit is an ordinary one.
+    let nil = uuid::Uuid::nil();
+    let cases: [(&str, Option<(i64, bool)>); 6] = [
+        ("id = 'x'", Some((3, false))),
+        ("at = 'yesterday'", Some((3, true))),
+        ("actor_id = x'00'", Some((3, true))),
+        ("after = x'ff'", Some((3, true))),
+        ("hash = x'00'", Some((3, true))),
+        // A place that is not a number sorts after every number: event 3 is missing from its
+        // place, and the walk ends on the row that holds it.
+        ("seq = 'three'", None),
+    ];
+    for (edit, named) in cases {
+        let world = World::new().await;
+        let chain = five_events(&world).await;
+        if world.app.state.db.get_database_backend() != DbBackend::Sqlite {
+            return;
+        }
+        sql(
+            &world,
+            &format!(
+                "UPDATE audit_events SET {edit} WHERE chain = '{}' AND seq = 3",
+                chain[0].chain
+            ),
+        )
+        .await;
+        let report = audit::verify(&world.app.state.db, Some(world.acme))
+            .await
+            .unwrap_or_else(|e| panic!("{edit}: {e}"))
+            .remove(0);
+        let broken = report.broken.unwrap_or_else(|| panic!("{edit}: not named"));
+        match named {
+            Some((seq, id_kept)) => {
+                let id = if id_kept { chain[2].id } else { nil };
+                assert_eq!(
+                    (broken.seq, broken.id, broken.flaw),
+                    (seq, id, Flaw::Edited),
+                    "{edit}"
+                );
+                assert_eq!(report.events, 5, "{edit}: the walk goes on past it");
+            }
+            None => assert_eq!(
+                (broken.seq, broken.id, broken.flaw),
+                (4, chain[3].id, Flaw::Removed),
+                "{edit}"
+            ),
+        }
+    }
+}
+
 /// The events of one chain that are still stored, in order.
 async fn chain_events(world: &World, chain: &str) -> Vec<audit_event::Model> {
     let mut all: Vec<_> = events(world)
