@@ -56,15 +56,19 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                 };
                 match &report.broken {
                     None => println!(
-                        "{}: {} events{archived}, intact; head {}",
+                        "{}: {}{archived}, intact; head {}",
                         report.chain,
-                        report.events,
+                        events(report.events),
                         report.head.as_deref().unwrap_or("(empty)")
                     ),
                     Some(broken) => {
                         println!(
-                            "{}: {} events{archived}; event {} (id {}) {}",
-                            report.chain, report.events, broken.seq, broken.id, broken.flaw
+                            "{}: {}{archived}; event {} (id {}) {}",
+                            report.chain,
+                            events(report.events),
+                            broken.seq,
+                            broken.id,
+                            broken.flaw
                         );
                         first_broken.get_or_insert(broken.clone());
                     }
@@ -105,9 +109,13 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                     );
                 } else {
                     println!(
-                        "{}: {} events archived; the chain starts after event {} (hash {}), \
+                        "{}: {} archived; the chain starts after event {} (hash {}), \
                          recorded by account event {}",
-                        done.chain, done.events, done.seq, done.hash, done.recorded_by
+                        done.chain,
+                        events(done.events),
+                        done.seq,
+                        done.hash,
+                        done.recorded_by
                     );
                 }
             }
@@ -137,6 +145,14 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
 }
 
 /// `--since` or `--before`: an RFC 3339 instant, or a date (midnight UTC).
+/// "1 event", "2 events".
+fn events(count: impl Into<u64>) -> String {
+    match count.into() {
+        1 => "1 event".to_owned(),
+        n => format!("{n} events"),
+    }
+}
+
 fn parse_instant(flag: &str, text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));

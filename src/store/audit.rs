@@ -1039,17 +1039,15 @@ pub struct Archived {
     pub restated: bool,
 }
 
-/// Archives take turns, and on SQLite an archive holds the writer from its first read, so that
-/// no write slips between its checks and its deletes.
+/// Archives take turns (see [`super::take_turn`]), and on SQLite an archive holds the writer
+/// from its first read, so that no write slips between its checks and its deletes.
 async fn take_turn(txn: &DatabaseTransaction) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "SELECT pg_advisory_xact_lock(5139283817264912002)",
-        _ => "UPDATE audit_checkpoints SET seq = seq WHERE seq < 0",
-    };
-    txn.execute_raw(Statement::from_string(backend, sql))
-        .await?;
-    Ok(())
+    super::take_turn(
+        txn,
+        5139283817264912002,
+        "UPDATE audit_checkpoints SET seq = seq WHERE seq < 0",
+    )
+    .await
 }
 
 /// Archives the events older than `before` (of a tenant's chain, or of every chain) in one

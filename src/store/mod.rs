@@ -149,6 +149,30 @@ pub async fn open_reads(
     Database::connect(options).await.map_err(OpenError::Connect)
 }
 
+/// Makes the transactions of one kind take turns, whichever process or instance runs them: the
+/// transaction's first statement waits for the one before it to end, so what it then reads is
+/// final until it commits. PostgreSQL: the transaction-scoped advisory lock `key`. SQLite:
+/// `noop`, a write that changes nothing, which takes the database's write lock before anything
+/// is read (waiting, within the busy timeout, for another writer).
+pub(crate) async fn take_turn(
+    txn: &sea_orm::DatabaseTransaction,
+    key: i64,
+    noop: &'static str,
+) -> Result<(), DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = txn.get_database_backend();
+    let statement = match backend {
+        DbBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock($1)",
+            [key.into()],
+        ),
+        _ => Statement::from_string(backend, noop),
+    };
+    txn.execute_raw(statement).await?;
+    Ok(())
+}
+
 /// Key of the PostgreSQL advisory lock that serialises migrations between instances.
 const MIGRATION_LOCK: i64 = 0x7a79_676f_6d69_6772; // "zygomigr"
 

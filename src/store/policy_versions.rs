@@ -127,21 +127,17 @@ async fn record_activation(
     Ok(())
 }
 
-/// Makes publishes and rollbacks take turns, whichever process or instance runs them: the
-/// transaction's first statement waits for the one before it to end, so what it then reads as
-/// the active version is final, and a publish that lost a race answers [`ReleaseError::Moved`]
-/// rather than a duplicate version number. PostgreSQL: a transaction-scoped advisory lock.
-/// SQLite: a write that changes nothing, which takes the database's write lock before anything
-/// is read (waiting, within the busy timeout, for another writer).
+/// Makes publishes and rollbacks take turns, whichever process or instance runs them (see
+/// [`super::take_turn`]): what a publish then reads as the active version is final, and a
+/// publish that lost a race answers [`ReleaseError::Moved`] rather than a duplicate version
+/// number.
 async fn take_turn(txn: &DatabaseTransaction) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => "SELECT pg_advisory_xact_lock(5139283817264912001)",
-        _ => "UPDATE policy_activations SET id = id WHERE id < 0",
-    };
-    txn.execute_raw(Statement::from_string(backend, sql))
-        .await?;
-    Ok(())
+    super::take_turn(
+        txn,
+        5139283817264912001,
+        "UPDATE policy_activations SET id = id WHERE id < 0",
+    )
+    .await
 }
 
 /// Stores `new` as the next version and activates it, in one transaction, provided the active

@@ -930,10 +930,10 @@ async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exp
     assert!(verify.status.success(), "{}", text(&verify.stderr));
     let report = text(&verify.stdout);
     assert!(
-        report.contains("account: 1 events, intact; head "),
+        report.contains("account: 1 event, intact; head "),
         "{report}"
     );
-    assert!(report.contains(": 1 events, intact; head "), "{report}");
+    assert!(report.contains(": 1 event, intact; head "), "{report}");
 
     let export = run(&["audit", "export", "--since", "2000-01-01"]);
     assert!(export.status.success(), "{}", text(&export.stderr));
