@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
 
 use super::args::AuditCommand;
-use super::common::{CliResult, open_db};
+use super::common::{CliResult, open_existing_db};
 use crate::store::audit::{self, Actor, AuditEvent, action};
 use crate::store::{TenantId, page::Position};
 
@@ -38,12 +38,13 @@ fn message(err: sea_orm::DbErr) -> String {
 pub(super) async fn audit(command: AuditCommand) -> CliResult {
     match command {
         AuditCommand::Verify { tenant, db } => {
-            let conn = open_db(&db).await?;
+            let conn = open_existing_db(&db).await?;
             known(&conn, tenant).await?;
             let reports = audit::verify_snapshot(&conn, tenant.map(TenantId))
                 .await
                 .map_err(|e| e.to_string())?;
             let mut first_broken = None;
+            let mut lines = Vec::with_capacity(reports.len());
             for report in &reports {
                 let archived = match (report.archived, report.recorded_by) {
                     (0, _) => String::new(),
@@ -54,26 +55,27 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                     }
                     (seq, None) => format!(" after the checkpoint at event {seq}"),
                 };
-                match &report.broken {
-                    None => println!(
+                lines.push(match &report.broken {
+                    None => format!(
                         "{}: {}{archived}, intact; head {}",
                         report.chain,
                         events(report.events),
                         report.head.as_deref().unwrap_or("(empty)")
                     ),
                     Some(broken) => {
-                        println!(
+                        first_broken.get_or_insert(broken.clone());
+                        format!(
                             "{}: {}{archived}; event {} (id {}) {}",
                             report.chain,
                             events(report.events),
                             broken.seq,
                             broken.id,
                             broken.flaw
-                        );
-                        first_broken.get_or_insert(broken.clone());
+                        )
                     }
-                }
+                });
             }
+            print_lines(&lines).map_err(|e| format!("cannot write the report: {e}"))?;
             match first_broken {
                 None => Ok(()),
                 Some(broken) => Err(format!(
@@ -90,25 +92,26 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                      written (and exported)"
                 ));
             }
-            let conn = open_db(&db).await?;
+            let conn = open_existing_db(&db).await?;
             known(&conn, tenant).await?;
             let archived = audit::archive(&conn, before, tenant.map(TenantId), &Actor::cli())
                 .await
                 .map_err(message)?;
+            let mut lines = Vec::with_capacity(archived.len().max(1));
             if archived.is_empty() {
-                println!(
+                lines.push(format!(
                     "nothing to archive: no chain has events older than {before} but its last"
-                );
+                ));
             }
             // Keep this output with the export: `verify` names these checkpoints and events.
             for done in archived {
-                if done.restated {
-                    println!(
+                lines.push(if done.restated {
+                    format!(
                         "{}: checkpoint at event {} (hash {}) restated by account event {}",
                         done.chain, done.seq, done.hash, done.recorded_by
-                    );
+                    )
                 } else {
-                    println!(
+                    format!(
                         "{}: {} archived; the chain starts after event {} (hash {}), \
                          recorded by account event {}",
                         done.chain,
@@ -116,14 +119,20 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                         done.seq,
                         done.hash,
                         done.recorded_by
-                    );
-                }
+                    )
+                });
             }
-            Ok(())
+            print_lines(&lines).map_err(|e| {
+                format!(
+                    "the archive is done, but its report could not be written ({e}); \
+                     `zygo audit verify` lists each checkpoint and the account event that \
+                     records it"
+                )
+            })
         }
         AuditCommand::Export { since, tenant, db } => {
             let since = parse_instant("--since", &since)?;
-            let conn = open_db(&db).await?;
+            let conn = open_existing_db(&db).await?;
             known(&conn, tenant).await?;
             let mut out = std::io::stdout().lock();
             let mut after: Option<Position> = None;
@@ -144,7 +153,6 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
     }
 }
 
-/// `--since` or `--before`: an RFC 3339 instant, or a date (midnight UTC).
 /// "1 event", "2 events".
 fn events(count: impl Into<u64>) -> String {
     match count.into() {
@@ -153,6 +161,17 @@ fn events(count: impl Into<u64>) -> String {
     }
 }
 
+/// Writes `lines` to standard output: a closed pipe or a full disk is an error to report, not
+/// a panic.
+fn print_lines(lines: &[String]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
+}
+
+/// `--since` or `--before`: an RFC 3339 instant, or a date (midnight UTC).
 fn parse_instant(flag: &str, text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));

@@ -23,6 +23,21 @@ pub async fn open_db(args: &DbArgs) -> Result<sea_orm::DatabaseConnection, Strin
         .map_err(|e| e.to_string())
 }
 
+/// The database, which must already exist: for commands that check or take what is there (a
+/// mistyped `--data-dir` is an error, not a new empty database that looks intact).
+pub async fn open_existing_db(args: &DbArgs) -> Result<sea_orm::DatabaseConnection, String> {
+    let settings = args.settings();
+    if let Some(path) = store::sqlite_file(&settings.url)
+        && !path.is_file()
+    {
+        return Err(format!(
+            "there is no database at {} (see --data-dir and --database-url)",
+            path.display()
+        ));
+    }
+    open_db(args).await
+}
+
 pub async fn user_by_email(
     db: &sea_orm::DatabaseConnection,
     email: &str,

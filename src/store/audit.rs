@@ -1225,6 +1225,20 @@ pub struct Filter {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// `at` as a bound on stored times that selects what it says. SQLite keeps times as text and
+/// compares them as text; a year past 9999 is written `+10000-…`, which sorts before every
+/// stored time, so a bound that late would select as if it were the earliest. No event is
+/// stored that late: the last instant of 9999 selects the same events and sorts right.
+fn comparable(at: DateTime<Utc>) -> DateTime<Utc> {
+    let last = chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|day| day.and_hms_micro_opt(23, 59, 59, 999_999))
+        .map(|last| last.and_utc());
+    match last {
+        Some(last) if at > last => last,
+        _ => at,
+    }
+}
+
 /// A page of events, newest first.
 pub async fn list(
     db: &impl ConnectionTrait,
@@ -1255,10 +1269,10 @@ pub async fn list(
         select = select.filter(audit_event::Column::ActorId.eq(actor.0));
     }
     if let Some(since) = filter.since {
-        select = select.filter(audit_event::Column::At.gte(since));
+        select = select.filter(audit_event::Column::At.gte(comparable(since)));
     }
     if let Some(until) = filter.until {
-        select = select.filter(audit_event::Column::At.lt(until));
+        select = select.filter(audit_event::Column::At.lt(comparable(until)));
     }
     let rows = page
         .apply_newest_first(select, audit_event::Column::At, audit_event::Column::Id)
@@ -1279,7 +1293,8 @@ pub async fn since(
     after: Option<Position>,
     limit: u64,
 ) -> Result<Rows<AuditEvent>, DbErr> {
-    let mut select = audit_event::Entity::find().filter(audit_event::Column::At.gte(since));
+    let mut select =
+        audit_event::Entity::find().filter(audit_event::Column::At.gte(comparable(since)));
     if let Some(tenant) = tenant {
         select = select.filter(audit_event::Column::TenantId.eq(tenant.0));
     }

@@ -18,6 +18,8 @@ pub mod tenants;
 pub mod tokens;
 pub mod users;
 
+use std::path::PathBuf;
+
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
 use uuid::Uuid;
@@ -110,6 +112,18 @@ pub async fn open(settings: &DatabaseSettings) -> Result<DatabaseConnection, Ope
         .map_err(OpenError::Connect)?;
     migrate(&db).await.map_err(OpenError::Migrate)?;
     Ok(db)
+}
+
+/// The file of a `sqlite:` URL (`sqlite://path?mode=rwc`); `None` for other databases and for
+/// in-memory SQLite, which another connection could not see.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
 }
 
 /// Read-only connections to a SQLite file, opened next to [`open`]'s single writer.

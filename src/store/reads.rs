@@ -85,7 +85,7 @@ impl From<rusqlite::Error> for Failed {
 impl Reads {
     /// Direct readers for a SQLite file named by `settings`; the pool alone otherwise.
     pub fn new(settings: &DatabaseSettings, pool: DatabaseConnection) -> Reads {
-        let direct = sqlite_file(&settings.url).map(|path| {
+        let direct = super::sqlite_file(&settings.url).map(|path| {
             Arc::new(Direct {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -532,18 +532,6 @@ impl Batch for SessionRead {
         })
         .await
     }
-}
-
-/// The file of a `sqlite:` URL (`sqlite://path?mode=rwc`); `None` for other databases and for
-/// in-memory SQLite, which another connection could not see.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() || path == ":memory:" || query.split('&').any(|p| p == "mode=memory") {
-        return None;
-    }
-    Some(PathBuf::from(path))
 }
 
 impl Direct {

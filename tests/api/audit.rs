@@ -857,6 +857,19 @@ async fn the_tenant_trail_is_for_its_admins_paged_and_filtered() {
         .await;
     // An empty window selects nothing; it is not an error.
     assert_eq!(backwards.assert_status(200)["items"], json!([]));
+    // Bounds past the year 9999 (as UTC: a valid RFC 3339 time with a negative offset gets
+    // there) select what they say, though SQLite compares stored times as text.
+    let all = app.get(&base, &alice).await.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    for late in ["9999-12-31T23:59:59-01:00", "%2B10000-01-01T00:00:00Z"] {
+        let after = app.get(&format!("{base}?since={late}"), &alice).await;
+        assert_eq!(after.assert_status(200)["items"], json!([]), "since {late}");
+        let before = app.get(&format!("{base}?until={late}"), &alice).await;
+        let before = before.assert_status(200)["items"].as_array().unwrap().len();
+        assert_eq!(before, all, "until {late}");
+    }
     // The policies decide: a Viewer member is refused, a non-member gets 404.
     let carol = Cred::Token(world.token_of("carol").await);
     app.get(&base, &carol)
@@ -997,6 +1010,53 @@ async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exp
         "{}",
         text(&bad.stderr)
     );
+
+    // A report that cannot be written (a full disk, a closed pipe) is an error, not a panic.
+    for args in [
+        &["audit", "verify"][..],
+        &["audit", "archive", "--before", "2000-01-01"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = crate::cli::zygo_command(data.path())
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let error = text(&out.stderr);
+        assert!(
+            error.contains("could not be written") || error.contains("cannot write the report"),
+            "{args:?}: {error}"
+        );
+        assert!(!error.contains("panicked"), "{args:?}: {error}");
+    }
+    // With SQLite, a mistyped data folder is named, and nothing is created there.
+    if crate::helpers::backend() == "sqlite" {
+        let typo = data.path().join("typo");
+        for args in [
+            &["audit", "verify"][..],
+            &["audit", "export", "--since", "2000-01-01"],
+            &["audit", "archive", "--before", "2000-01-01"],
+        ] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_zygo"))
+                .args(args)
+                .arg("--data-dir")
+                .arg(&typo)
+                .env_remove("ZYGO_DATABASE_URL")
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "{args:?}");
+            assert!(
+                text(&out.stderr).contains("there is no database at"),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+            assert!(!typo.exists(), "{args:?}");
+        }
+    }
 
     // Edit the account chain's event behind the service's back: verify names it and fails.
     let command = crate::cli::zygo_command(data.path());
