@@ -60,6 +60,18 @@ impl PolicyBundle {
     /// Evaluates several questions for one subject against one entity set; questions answered
     /// before on the same inputs come from the memo.
     pub fn decide_many(&self, subject: &Subject<'_>, questions: &[Question]) -> Vec<Decision> {
+        self.decide_counted(subject, questions, Slice::Indexed, true)
+    }
+
+    /// [`PolicyBundle::decide_many`] without counting the decisions: each comes with its source,
+    /// for the caller to count those it shows ([`PolicyBundle::count_sources`]). A flow the
+    /// caller may not see must leave the counters as a flow that does not exist does, or the
+    /// public metrics would tell which ids exist.
+    pub fn decide_many_uncounted(
+        &self,
+        subject: &Subject<'_>,
+        questions: &[Question],
+    ) -> Vec<(Decision, Source)> {
         self.decide_all(subject, questions, Slice::Indexed, true)
     }
 
@@ -69,7 +81,7 @@ impl PolicyBundle {
         subject: &Subject<'_>,
         questions: &[Question],
     ) -> Vec<Decision> {
-        self.decide_all(subject, questions, Slice::Indexed, false)
+        self.decide_counted(subject, questions, Slice::Indexed, false)
     }
 
     /// Evaluates one query with the index, never from the memo: what a first request costs.
@@ -109,19 +121,20 @@ impl PolicyBundle {
             resource_tenant: query.resource_tenant,
             flow: query.flow,
         };
-        self.decide_all(&subject, &[question], slice, memo)
+        self.decide_counted(&subject, &[question], slice, memo)
             .pop()
             .unwrap_or_else(|| Decision::deny("no decision".into()))
     }
 
+    /// Decides every question, each with where its decision came from, counting nothing.
     fn decide_all(
         &self,
         subject: &Subject<'_>,
         questions: &[Question],
         slice: Slice,
         memo: bool,
-    ) -> Vec<Decision> {
-        let mut decisions: Vec<Option<Decision>> = questions
+    ) -> Vec<(Decision, Source)> {
+        let mut decisions: Vec<Option<(Decision, Source)>> = questions
             .iter()
             .map(|question| {
                 // A flow decided from the compiled residuals costs about what a memo lookup
@@ -130,12 +143,10 @@ impl PolicyBundle {
                 if slice == Slice::Indexed
                     && let Some(native) = self.decide_natively(subject, question)
                 {
-                    self.memo.count(Source::Residual, 1);
-                    return Some(native);
+                    return Some((native, Source::Residual));
                 }
                 let known = memo.then(|| self.memo.get(subject, question)).flatten()?;
-                self.memo.count(Source::Memo, 1);
-                Some(known)
+                Some((known, Source::Memo))
             })
             .collect();
         let missing: Vec<Question> = questions
@@ -147,7 +158,6 @@ impl PolicyBundle {
         if missing.is_empty() {
             return decisions.into_iter().flatten().collect();
         }
-        self.memo.count(Source::Cedar, missing.len());
         let built = self.build(subject, &missing);
         // A batch builds one entity per resource, with the attributes of its first question; a
         // later question naming the same flow with other attributes is decided on those, so only
@@ -165,15 +175,41 @@ impl PolicyBundle {
             if memo && built.is_ok() && own {
                 self.memo.put(subject, question, &decision);
             }
-            decision
+            (decision, Source::Cedar)
         });
         for slot in decisions.iter_mut().filter(|d| d.is_none()) {
             *slot = answers.next();
         }
         decisions
             .into_iter()
-            .map(|d| d.unwrap_or_else(|| Decision::deny("no decision".into())))
+            .map(|d| d.unwrap_or_else(|| (Decision::deny("no decision".into()), Source::Cedar)))
             .collect()
+    }
+
+    /// [`PolicyBundle::decide_all`], each decision counted by its source.
+    fn decide_counted(
+        &self,
+        subject: &Subject<'_>,
+        questions: &[Question],
+        slice: Slice,
+        memo: bool,
+    ) -> Vec<Decision> {
+        let decided = self.decide_all(subject, questions, slice, memo);
+        self.count_sources(decided.iter().map(|(_, source)| *source));
+        decided.into_iter().map(|(decision, _)| decision).collect()
+    }
+
+    /// Counts decisions by source (`zygo_decision_sources`).
+    pub fn count_sources(&self, sources: impl IntoIterator<Item = Source>) {
+        let mut counts = [0usize; 3];
+        for source in sources {
+            counts[source as usize] += 1;
+        }
+        for source in Source::ALL {
+            if counts[source as usize] > 0 {
+                self.memo.count(source, counts[source as usize]);
+            }
+        }
     }
 
     /// The request context of a subject (the same shape for every action): the URL's tenant and

@@ -152,16 +152,19 @@ pub fn judge_flows(
         .iter()
         .map(|(_, ask, flow)| question(Action::ReadFlow, ask.id, asker.tenant, flow))
         .collect();
-    let readable = bundle.decide_many(asker, &reads);
+    // Counted only when the flow is shown to be there: a hidden flow leaves the decision
+    // counters as a missing one does.
+    let readable = bundle.decide_many_uncounted(asker, &reads);
     let same = asker.user == subject.user
         && asker.role == subject.role
         && asker.tenant == subject.tenant
         && asker.auth == subject.auth;
     let mut pending: Vec<(usize, Question)> = Vec::new();
-    for ((index, ask, flow), read) in present.into_iter().zip(readable) {
+    for ((index, ask, flow), (read, source)) in present.into_iter().zip(readable) {
         if !read.allowed {
             continue;
         }
+        bundle.count_sources([source]);
         if same && ask.action == Action::ReadFlow {
             judgements[index] = FlowJudgement::Decided(read);
         } else {
@@ -490,14 +493,20 @@ impl Authz {
                     flow: Some(&flow.attrs),
                 })
                 .collect();
-            let decisions = bundle.decide_many(&subject, &questions);
+            // Only the flows shown are counted: the hidden ones a page skipped must not show
+            // in the decision counters.
+            let decisions = bundle.decide_many_uncounted(&subject, &questions);
             drop(questions);
-            for (flow, decision) in batch.items.into_iter().zip(decisions) {
+            for (flow, (decision, source)) in batch.items.into_iter().zip(decisions) {
+                if !decision.allowed {
+                    continue;
+                }
                 // A flow that does not fit ends the page; the denied rows after the last flow
                 // taken are read again by the next page, which starts after that flow.
-                if decision.allowed && !filling.offer(flow) {
+                if !filling.offer(flow) {
                     break;
                 }
+                bundle.count_sources([source]);
             }
             if filling.full || batch.next.is_none() {
                 break;

@@ -387,3 +387,75 @@ async fn decisions_are_counted_by_source_residual_cedar_or_memo_until_the_next_r
         .expect("the same folder reloads");
     assert_eq!(sources(&scrape(&app.address).await), [0.0, 0.0, 0.0]);
 }
+
+/// Every `zygo_decisions_total` sample added up.
+fn decisions(body: &str) -> f64 {
+    body.lines()
+        .filter(|line| line.starts_with("zygo_decisions_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_hidden_flow_moves_the_decision_counters_as_a_missing_one_does() {
+    let world = World::new().await;
+    let app = &world.app;
+    let bob = Cred::Token(world.token_of("bob").await);
+    let carol = Cred::Token(world.token_of("carol").await);
+    let base = format!("/api/tenants/{}/flows", world.acme);
+    let created = app
+        .post(
+            &base,
+            &bob,
+            json!({"name": "bob's secret", "labels": ["confidential"]}),
+        )
+        .await;
+    let hidden = created.assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let missing = Uuid::new_v4().to_string();
+    // The public metrics must not tell Carol which of the two ids exists.
+    let mut moved = Vec::new();
+    for id in [&hidden, &missing] {
+        let before = scrape(&app.address).await;
+        let path = format!("{base}/{id}");
+        app.get(&path, &carol)
+            .await
+            .assert_problem(404, "not_found");
+        app.patch(&path, &carol, json!({"name": "renamed"}))
+            .await
+            .assert_problem(404, "not_found");
+        app.delete(&path, &carol)
+            .await
+            .assert_problem(404, "not_found");
+        let after = scrape(&app.address).await;
+        moved.push((
+            delta(&sources(&after), &sources(&before)),
+            decisions(&after) - decisions(&before),
+        ));
+    }
+    assert_eq!(moved[0], moved[1], "hidden, then missing");
+    // A list moves them alike with the hidden flow there and once it is gone.
+    app.post(&base, &bob, json!({"name": "bob's plain one"}))
+        .await
+        .assert_status(201);
+    let mut listed = Vec::new();
+    for round in 0..2 {
+        if round == 1 {
+            app.delete(&format!("{base}/{hidden}"), &bob)
+                .await
+                .assert_status(204);
+        }
+        let before = scrape(&app.address).await;
+        let page = app.get(&base, &carol).await;
+        let shown = page.assert_status(200)["items"].as_array().unwrap().len();
+        let after = scrape(&app.address).await;
+        // By source the list's own decision moves from Cedar to the memo; the total is what
+        // the rows would move.
+        let counted: f64 = delta(&sources(&after), &sources(&before)).iter().sum();
+        listed.push((shown, counted, decisions(&after) - decisions(&before)));
+    }
+    assert_eq!(listed[0], listed[1], "with the hidden flow, then without");
+    assert_eq!(listed[0].0, 1);
+}
