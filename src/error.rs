@@ -114,7 +114,7 @@ pub enum ApiError {
     /// 429: this user minted tokens faster than the configured rate; retry after the given
     /// number of seconds.
     #[error(
-        "too many tokens minted in the last minute (at most {per_minute} a minute); retry in {retry_after} seconds"
+        "too many tokens minted: up to {per_minute} at once, then {per_minute} a minute; retry in {retry_after} seconds"
     )]
     TooManyMints { per_minute: u32, retry_after: u64 },
     /// 409: the user already holds the most live tokens allowed.

@@ -104,9 +104,10 @@ impl Example for IssuedToken {
     }
 }
 
-/// Which token to revoke.
+/// Which token to revoke; any field other than `jti` is refused (400).
+// `{}` revokes the token the request is sent with: a misspelt `jti` must not quietly mean that.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(example, deny_unknown_fields)]
 pub struct RevokeRequest {
     /// The `jti` of one of your tokens; omit it to revoke the token this request is sent with.
     #[oai(validator(min_length = 1, max_length = 64))]
@@ -141,8 +142,8 @@ impl TokenApi {
     /// expires no later than it (`expires_in` says the lifetime granted, which may be shorter than
     /// asked), and a read-only token mints read-only tokens only. A user holds at most a
     /// configured number of live tokens (1,000 unless configured; 409 `token_limit` beyond) and
-    /// mints at most a configured number a minute (120 unless configured; 429 `too_many_mints`
-    /// with `Retry-After` beyond).
+    /// mints at a configured rate: up to 120 at once, then 120 a minute, unless configured (429
+    /// `too_many_mints` with `Retry-After` beyond).
     ///
     /// With the `session` cookie, a request another site or a sibling subdomain started
     /// (`Sec-Fetch-Site` other than `same-origin` or `none`)

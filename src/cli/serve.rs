@@ -35,7 +35,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ZYGO_MAX_LIVE_TOKENS", default_value_t = DEFAULT_MAX_LIVE_TOKENS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_live_tokens: u64,
-    /// Tokens one user may mint per minute on this instance (0: no limit).
+    /// Tokens one user may mint on this instance: this many at once, then this many a minute (0: no
+    /// limit).
     #[arg(long, env = "ZYGO_TOKEN_MINTS_PER_MINUTE", default_value_t = DEFAULT_TOKEN_MINTS_PER_MINUTE)]
     pub token_mints_per_minute: u32,
     /// How long a cached role or user status may be used before it is read again, in seconds.

@@ -73,6 +73,17 @@ async fn a_token_is_revoked_by_jti_by_its_owner_only() {
         .await
         .assert_status(200);
 
+    // A misspelt `jti` is refused, naming the field, and revokes nothing (`{}` would mean the
+    // presented token).
+    for body in [json!({"JTI": jti}), json!({"token": "x"})] {
+        let refused = app.post("/api/token/revoke", &bob, body.clone()).await;
+        refused.assert_problem(400, "bad_request");
+        let detail = refused.body["detail"].as_str().unwrap().to_owned();
+        let field = body.as_object().unwrap().keys().next().unwrap().clone();
+        assert!(detail.contains(&field), "{detail}");
+    }
+    app.get("/api/me", &bob).await.assert_status(200);
+
     // A session must say which token.
     app.post("/api/token/revoke", &alice, json!({}))
         .await
