@@ -211,6 +211,11 @@ async fn flow_member(
 
 /// Reads the flow for a member and decides `action` on it (see [`authz::judge_flows`]): a
 /// missing flow and one the caller may not read are the same 404.
+///
+/// The decision is made on the flow's attributes alone, and the rest of the row (its name and
+/// its definition, up to the definition limit) is read only once it is allowed (see
+/// `store::reads::Reads::flow_if`): a hidden flow costs what a missing one does, whatever its
+/// size, so the time of a 404 does not tell them apart.
 async fn authorized_flow(
     state: &AppState,
     caller: &Caller,
@@ -219,16 +224,15 @@ async fn authorized_flow(
     flow: Uuid,
 ) -> ApiResult<store::flows::Flow> {
     let role = flow_member(state, caller, tenant).await?;
-    let existing = state.reads.flow(tenant, flow).await?;
-    state.authz.require_flow(
-        caller,
-        tenant,
-        role.as_deref(),
-        action,
-        flow,
-        existing.as_ref().map(|f| &f.attrs),
-    )?;
-    existing.ok_or(ApiError::NotFound(FLOW))
+    let read = state
+        .reads
+        .flow_if(tenant, flow, |attrs| {
+            state
+                .authz
+                .require_flow(caller, tenant, role.as_deref(), action, flow, attrs)
+        })
+        .await?;
+    read?.ok_or(ApiError::NotFound(FLOW))
 }
 
 /// Replace and update alike: in one transaction, read the flow, authorize on it, then validate

@@ -75,6 +75,17 @@ impl PolicyBundle {
         self.decide_all(subject, questions, Slice::Indexed, true)
     }
 
+    /// [`PolicyBundle::decide_many_uncounted`] without the memo, neither read nor written: for
+    /// questions asked only for the time they take (a flow that is not there, see
+    /// [`super::judge_flows`]), which must not fill the memo.
+    pub fn decide_many_unremembered(
+        &self,
+        subject: &Subject<'_>,
+        questions: &[Question],
+    ) -> Vec<(Decision, Source)> {
+        self.decide_all(subject, questions, Slice::Indexed, false)
+    }
+
     /// [`PolicyBundle::decide_many`] evaluated in full, never from the memo.
     pub fn decide_many_afresh(
         &self,

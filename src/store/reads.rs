@@ -141,6 +141,39 @@ impl Reads {
         flows::find_attributes(&self.pool, tenant, id).await
     }
 
+    /// One flow of the tenant, read in full only when `allow` lets it through on its attributes
+    /// (`None` given to `allow`: no such flow); `Ok(Err(…))` is `allow`'s refusal. The decision
+    /// comes before the name and the definition are read, so a flow refused costs what a missing
+    /// one does, whatever its size. On a SQLite file both reads are one read transaction, so
+    /// the row served is the row decided; elsewhere the row read after the decision is decided
+    /// again when its attributes changed in between.
+    pub async fn flow_if<E>(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        allow: impl Fn(Option<&flows::Attributes>) -> Result<(), E>,
+    ) -> Result<Result<Option<flows::Flow>, E>, DbErr> {
+        if let Some(direct) = &self.direct {
+            match direct.flow_if(tenant, id, &allow) {
+                Ok(read) => return Ok(read),
+                Err(Failed::Error(err)) => return Err(err),
+                Err(Failed::Busy) => {}
+            }
+        }
+        let attrs = self.flow_attributes(tenant, id).await?;
+        if let Err(refused) = allow(attrs.as_ref()) {
+            return Ok(Err(refused));
+        }
+        let flow = self.flow(tenant, id).await?;
+        let read = flow.as_ref().map(|f| &f.attrs);
+        if read != attrs.as_ref()
+            && let Err(refused) = allow(read)
+        {
+            return Ok(Err(refused));
+        }
+        Ok(Ok(flow))
+    }
+
     /// A session by the hash of its id (as [`sessions::find`]).
     pub async fn session(&self, id_hash: &str) -> Result<Option<sessions::Session>, DbErr> {
         if let Some(direct) = &self.direct {
@@ -551,7 +584,10 @@ impl Direct {
             }
         };
         let result = read(&connection);
-        if let Ok(mut idle) = self.idle.lock()
+        // A connection left inside a transaction (one that failed to end) is closed, never
+        // handed to the next read, which would see its old snapshot.
+        if connection.is_autocommit()
+            && let Ok(mut idle) = self.idle.lock()
             && idle.len() < KEEP
         {
             idle.push(connection);
@@ -560,49 +596,7 @@ impl Direct {
     }
 
     fn flow(&self, tenant: TenantId, id: Uuid) -> Result<Option<flows::Flow>, Failed> {
-        self.with(|connection| {
-            // One statement: the row, and its labels and shares folded into two strings (as
-            // `flows::find` reads them).
-            let mut statement = connection.prepare_cached(
-                "SELECT id, tenant_id, name, definition, created_at, updated_at, owner_id, \
-                 (SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id), \
-                 (SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \
-                  FROM flow_shares WHERE flow_id = flows.id) \
-                 FROM flows WHERE id = ?1 AND tenant_id = ?2",
-            )?;
-            let row = statement
-                .query_row((id.as_bytes(), tenant.0.as_bytes()), |row| {
-                    let folded = |index: usize| -> rusqlite::Result<Option<&str>> {
-                        match row.get_ref(index)? {
-                            ValueRef::Text(text) => std::str::from_utf8(text)
-                                .map(Some)
-                                .map_err(|e| conversion("attributes", e)),
-                            _ => Ok(None),
-                        }
-                    };
-                    let attrs = flows::Attributes {
-                        owner: match row.get_ref(6)? {
-                            ValueRef::Null => None,
-                            value => Some(UserId(uuid(value)?)),
-                        },
-                        ..flows::unfold(folded(7)?, folded(8)?)
-                    };
-                    Ok(flows::Flow {
-                        id: uuid(row.get_ref(0)?)?,
-                        tenant_id: uuid(row.get_ref(1)?)?,
-                        name: row.get(2)?,
-                        definition: flows::Definition::stored(
-                            text("definition", row.get_ref(3)?)?.to_owned(),
-                        )
-                        .map_err(|e| conversion("definition", e))?,
-                        created_at: time(row.get_ref(4)?)?,
-                        updated_at: time(row.get_ref(5)?)?,
-                        attrs,
-                    })
-                })
-                .optional()?;
-            Ok(row)
-        })
+        self.with(|connection| read_flow(connection, tenant, id))
     }
 
     fn flow_attributes(
@@ -610,35 +604,30 @@ impl Direct {
         tenant: TenantId,
         id: Uuid,
     ) -> Result<Option<flows::Attributes>, Failed> {
+        self.with(|connection| read_attributes(connection, tenant, id))
+    }
+
+    /// See [`Reads::flow_if`]: one read transaction, so the row read second is the one decided.
+    fn flow_if<E>(
+        &self,
+        tenant: TenantId,
+        id: Uuid,
+        allow: &impl Fn(Option<&flows::Attributes>) -> Result<(), E>,
+    ) -> Result<Result<Option<flows::Flow>, E>, Failed> {
         self.with(|connection| {
-            // As `flow` above, without the name and the definition.
-            let mut statement = connection.prepare_cached(
-                "SELECT owner_id, \
-                 (SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id), \
-                 (SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \
-                  FROM flow_shares WHERE flow_id = flows.id) \
-                 FROM flows WHERE id = ?1 AND tenant_id = ?2",
-            )?;
-            let row = statement
-                .query_row((id.as_bytes(), tenant.0.as_bytes()), |row| {
-                    let folded = |index: usize| -> rusqlite::Result<Option<&str>> {
-                        match row.get_ref(index)? {
-                            ValueRef::Text(text) => std::str::from_utf8(text)
-                                .map(Some)
-                                .map_err(|e| conversion("attributes", e)),
-                            _ => Ok(None),
-                        }
-                    };
-                    Ok(flows::Attributes {
-                        owner: match row.get_ref(0)? {
-                            ValueRef::Null => None,
-                            value => Some(UserId(uuid(value)?)),
-                        },
-                        ..flows::unfold(folded(1)?, folded(2)?)
-                    })
-                })
-                .optional()?;
-            Ok(row)
+            connection.prepare_cached("BEGIN")?.execute([])?;
+            let read: Result<Result<Option<flows::Flow>, E>, Failed> = (|| {
+                let attrs = read_attributes(connection, tenant, id)?;
+                if let Err(refused) = allow(attrs.as_ref()) {
+                    return Ok(Err(refused));
+                }
+                Ok(Ok(read_flow(connection, tenant, id)?))
+            })();
+            // A read transaction ends the same way whichever way the reads went.
+            let ended = connection.prepare_cached("COMMIT")?.execute([]);
+            let read = read?;
+            ended?;
+            Ok(read)
         })
     }
 
@@ -666,6 +655,93 @@ impl Direct {
                 .optional()?;
             Ok(row)
         })
+    }
+}
+
+/// One flow of the tenant on `connection`, in one statement: the row, and its labels and shares
+/// folded into two strings (as `flows::find` reads them).
+fn read_flow(
+    connection: &Connection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<flows::Flow>, Failed> {
+    let mut statement = connection.prepare_cached(
+        "SELECT id, tenant_id, name, definition, created_at, updated_at, owner_id, \
+         (SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = flows.id), \
+         (SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \
+          FROM flow_shares WHERE flow_id = flows.id) \
+         FROM flows WHERE id = ?1 AND tenant_id = ?2",
+    )?;
+    let row = statement
+        .query_row((id.as_bytes(), tenant.0.as_bytes()), |row| {
+            let folded = |index| folded(row, index);
+            let attrs = flows::Attributes {
+                owner: match row.get_ref(6)? {
+                    ValueRef::Null => None,
+                    value => Some(UserId(uuid(value)?)),
+                },
+                ..flows::unfold(folded(7)?, folded(8)?)
+            };
+            Ok(flows::Flow {
+                id: uuid(row.get_ref(0)?)?,
+                tenant_id: uuid(row.get_ref(1)?)?,
+                name: row.get(2)?,
+                definition: flows::Definition::stored(
+                    text("definition", row.get_ref(3)?)?.to_owned(),
+                )
+                .map_err(|e| conversion("definition", e))?,
+                created_at: time(row.get_ref(4)?)?,
+                updated_at: time(row.get_ref(5)?)?,
+                attrs,
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+/// A flow's attributes on `connection`, as [`read_flow`] reads them, without the name and the
+/// definition.
+fn read_attributes(
+    connection: &Connection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Option<flows::Attributes>, Failed> {
+    // The labels and shares are looked up by the id asked, whether or not the tenant has that
+    // flow, and a row comes back either way: a flow that is not there costs what one that is
+    // does.
+    let mut statement = connection.prepare_cached(
+        "SELECT flows.owner_id, \
+         (SELECT group_concat(label, ' ') FROM flow_labels WHERE flow_id = ?1), \
+         (SELECT group_concat(substr(access, 1, 1) || hex(user_id), ' ') \
+          FROM flow_shares WHERE flow_id = ?1), \
+         flows.id IS NOT NULL \
+         FROM (SELECT 1) LEFT JOIN flows ON flows.id = ?1 AND flows.tenant_id = ?2",
+    )?;
+    let row = statement
+        .query_row((id.as_bytes(), tenant.0.as_bytes()), |row| {
+            if !row.get::<_, bool>(3)? {
+                return Ok(None);
+            }
+            let folded = |index| folded(row, index);
+            Ok(Some(flows::Attributes {
+                owner: match row.get_ref(0)? {
+                    ValueRef::Null => None,
+                    value => Some(UserId(uuid(value)?)),
+                },
+                ..flows::unfold(folded(1)?, folded(2)?)
+            }))
+        })
+        .optional()?;
+    Ok(row.flatten())
+}
+
+/// A flow's labels or shares folded into one string (see `flows::unfold`), or none.
+fn folded<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Option<&'r str>> {
+    match row.get_ref(index)? {
+        ValueRef::Text(text) => std::str::from_utf8(text)
+            .map(Some)
+            .map_err(|e| conversion("attributes", e)),
+        _ => Ok(None),
     }
 }
 

@@ -84,6 +84,34 @@ async fn direct_reads_return_the_same_flow_and_session_rows_as_the_pool() {
         None
     );
 
+    // Read on a decision: `allow` sees the attributes (nothing for a missing or foreign flow),
+    // a refusal reads no row, and a flow let through is the row `flow` reads.
+    let asked = std::sync::Mutex::new(Vec::new());
+    let decided = |id: Uuid, tenant: TenantId, allowed: bool| {
+        let asked = &asked;
+        let reads = &state.reads;
+        async move {
+            reads
+                .flow_if(tenant, id, |attrs| {
+                    asked.lock().unwrap().push(attrs.cloned());
+                    if allowed { Ok(()) } else { Err("refused") }
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(decided(flow.id, tenant, true).await, Ok(direct.clone()));
+    assert_eq!(decided(flow.id, tenant, false).await, Err("refused"));
+    assert_eq!(decided(Uuid::new_v4(), tenant, true).await, Ok(None));
+    assert_eq!(
+        decided(flow.id, TenantId(Uuid::new_v4()), true).await,
+        Ok(None)
+    );
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [Some(attrs.clone()), Some(attrs.clone()), None, None]
+    );
+
     // A change is seen by the next direct read (WAL readers see every commit).
     store::flows::update(
         &state.db,
