@@ -252,7 +252,7 @@ async fn change(
             role.as_deref(),
             Action::UpdateFlow,
             flow,
-            existing.map(|f| &f.attrs),
+            existing,
         )?;
         changes()
     })
@@ -288,7 +288,7 @@ async fn set_share(
                 role.as_deref(),
                 Action::ShareFlow,
                 flow,
-                existing.map(|f| &f.attrs),
+                existing,
             )?;
             if access.is_none() {
                 return Ok(());
@@ -298,7 +298,7 @@ async fn set_share(
                     "user_id: you cannot share a flow with yourself".into(),
                 ));
             }
-            if existing.and_then(|f| f.attrs.owner) == Some(user) {
+            if existing.and_then(|f| f.owner) == Some(user) {
                 return Err(ApiError::BadRequest(
                     "user_id: is the flow's owner, who is never given a share".into(),
                 ));
@@ -532,7 +532,7 @@ impl FlowApi {
                     role.as_deref(),
                     Action::DeleteFlow,
                     flow_id.0,
-                    existing.map(|f| &f.attrs),
+                    existing,
                 )
             })
             .await?;

@@ -533,9 +533,9 @@ pub async fn create(
     })
 }
 
-/// Begins the transaction of a change to flow `id` and reads the flow in it (`None`: no such
-/// flow in the tenant), so that the caller decides on the flow as it stands and the change lands
-/// on that same flow.
+/// Begins the transaction of a change to flow `id` and reads the flow's attributes in it (`None`:
+/// no such flow in the tenant), so that the caller decides on the flow as it stands and the change
+/// lands on that same flow.
 ///
 /// Why one locking transaction rather than a write conditioned on the attributes read before:
 /// the attributes the policies see live in three tables (`flows.owner_id`, `flow_labels`,
@@ -549,24 +549,39 @@ pub async fn create(
 ///   decide on what it left.
 /// - SQLite: writers are serialised (one writer connection in the server; another process, such
 ///   as the CLI, waits on the database lock). The first statement is a write that changes
-///   nothing, so the transaction holds the write lock from its start (as `BEGIN IMMEDIATE`
+///   no row, so the transaction holds the write lock from its start (as `BEGIN IMMEDIATE`
 ///   would) instead of reading a snapshot another process could change before the write.
 async fn begin_change(
     db: &DatabaseConnection,
     tenant: TenantId,
     id: Uuid,
-) -> Result<(DatabaseTransaction, Option<Flow>), DbErr> {
+) -> Result<(DatabaseTransaction, Option<Attributes>), DbErr> {
     let txn = db.begin().await?;
-    let flow = lock_in(&txn, tenant, id).await?;
-    Ok((txn, flow))
+    let attrs = lock_in(&txn, tenant, id).await?;
+    Ok((txn, attrs))
 }
 
-/// Reads flow `id` in `txn`, holding it until the end (see [`begin_change`]).
+/// The flow a change was allowed on, read whole in the change's transaction once decided (the
+/// flow is locked: it is the one decided).
+async fn decided_flow(
+    txn: &DatabaseTransaction,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<Flow, DbErr> {
+    find(txn, tenant, id)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("the locked flow {id} is gone")))
+}
+
+/// Reads the attributes of flow `id` in `txn`, holding the flow until the end (see
+/// [`begin_change`]). The decision is made on them alone, and the name and definition are read
+/// only once it allowed the change ([`decided_flow`]): a flow the caller may not see costs
+/// what a missing one does, whatever its size.
 async fn lock_in(
     txn: &DatabaseTransaction,
     tenant: TenantId,
     id: Uuid,
-) -> Result<Option<Flow>, DbErr> {
+) -> Result<Option<Attributes>, DbErr> {
     let backend = ConnectionTrait::get_database_backend(txn);
     if supports_row_locks(backend) {
         // The lock first, then the read in a statement of its own: a statement that waited on
@@ -582,14 +597,16 @@ async fn lock_in(
             .one(txn)
             .await?;
     } else {
+        // SQLite locks the database, not a row: a write statement takes the write lock for the
+        // whole transaction, whether or not it changes a row. This one changes none (no flow
+        // is without a tenant), so a flow that is there costs what one that is not does.
         flow::Entity::update_many()
             .col_expr(flow::Column::UpdatedAt, Expr::col(flow::Column::UpdatedAt))
-            .filter(flow::Column::Id.eq(id))
-            .filter(flow::Column::TenantId.eq(tenant.0))
+            .filter(flow::Column::TenantId.is_null())
             .exec(txn)
             .await?;
     }
-    find(txn, tenant, id).await
+    find_attributes(txn, tenant, id).await
 }
 
 /// Applies the changes; `None` when the flow does not exist in this tenant.
@@ -605,21 +622,23 @@ pub async fn update(
     .await
 }
 
-/// Reads the flow in a change transaction (see [`begin_change`]), asks `decide` for the changes
-/// to make to it as read (an error changes nothing), applies them and returns the flow as
-/// changed; `None` when the flow does not exist in this tenant (after `decide` agreed).
+/// Reads the flow's attributes in a change transaction (see [`begin_change`]), asks `decide` for
+/// the changes to make to the flow as read (an error changes nothing), applies them and returns
+/// the flow as changed; `None` when the flow does not exist in this tenant (after `decide`
+/// agreed).
 pub async fn update_decided<E: From<DbErr>>(
     db: &DatabaseConnection,
     tenant: TenantId,
     id: Uuid,
     actor: &Actor,
-    decide: impl FnOnce(Option<&Flow>) -> Result<FlowChanges, E>,
+    decide: impl FnOnce(Option<&Attributes>) -> Result<FlowChanges, E>,
 ) -> Result<Option<Flow>, E> {
-    let (txn, existing) = begin_change(db, tenant, id).await?;
-    let changes = decide(existing.as_ref())?;
-    let Some(existing) = existing else {
+    let (txn, attrs) = begin_change(db, tenant, id).await?;
+    let changes = decide(attrs.as_ref())?;
+    if attrs.is_none() {
         return Ok(None);
-    };
+    }
+    let existing = decided_flow(&txn, tenant, id).await?;
     // Nothing to change: the flow stays as it is, `updated_at` included.
     if changes.name.is_none() && changes.definition.is_none() && changes.labels.is_none() {
         txn.rollback().await?;
@@ -684,20 +703,21 @@ pub async fn delete(db: &DatabaseConnection, tenant: TenantId, id: Uuid) -> Resu
     delete_decided(db, tenant, id, &Actor::default(), |_| Ok::<_, DbErr>(())).await
 }
 
-/// [`delete`] once `decide` agreed on the flow as read in the same transaction (see
+/// [`delete`] once `decide` agreed on the flow's attributes as read in the same transaction (see
 /// [`begin_change`]).
 pub async fn delete_decided<E: From<DbErr>>(
     db: &DatabaseConnection,
     tenant: TenantId,
     id: Uuid,
     actor: &Actor,
-    decide: impl FnOnce(Option<&Flow>) -> Result<(), E>,
+    decide: impl FnOnce(Option<&Attributes>) -> Result<(), E>,
 ) -> Result<bool, E> {
-    let (txn, existing) = begin_change(db, tenant, id).await?;
-    decide(existing.as_ref())?;
-    let Some(existing) = existing else {
+    let (txn, attrs) = begin_change(db, tenant, id).await?;
+    decide(attrs.as_ref())?;
+    if attrs.is_none() {
         return Ok(false);
-    };
+    }
+    let existing = decided_flow(&txn, tenant, id).await?;
     let event = Event::new(
         Some(tenant),
         actor,
@@ -750,8 +770,8 @@ pub async fn unshare(
 }
 
 /// Replaces `user`'s share of the flow with `access` (none: no share) once `decide` agreed, in
-/// one transaction: `decide` is given the flow as read there (see [`begin_change`]) and whether
-/// `user` is a member of the tenant. That membership is read first, and on PostgreSQL held
+/// one transaction: `decide` is given the flow's attributes as read there (see
+/// [`begin_change`]) and whether `user` is a member of the tenant. That membership is read first, and on PostgreSQL held
 /// (`FOR SHARE`) until the end, so a member being removed at the same time either waits and then
 /// deletes the new share with the others, or is gone before `decide` sees it. (Memberships are
 /// locked before flows, as `members::remove` does, so the two never wait on each other.)
@@ -763,11 +783,12 @@ pub async fn set_share_decided<E: From<DbErr>>(
     user: UserId,
     access: Option<Access>,
     actor: &Actor,
-    decide: impl FnOnce(Option<&Flow>, bool) -> Result<(), E>,
+    decide: impl FnOnce(Option<&Attributes>, bool) -> Result<(), E>,
 ) -> Result<bool, E> {
     let txn = db.begin().await?;
     let membership = membership::Entity::find_by_id((tenant.0, user.0));
-    // SQLite: the flow's no-op write comes first, so the whole transaction holds the write lock.
+    // SQLite: the no-op write of `lock_in` comes first, so the whole transaction holds the write
+    // lock.
     let (member, existing) = if supports_row_locks(ConnectionTrait::get_database_backend(&txn)) {
         let member = membership.lock_shared().one(&txn).await?.is_some();
         (member, lock_in(&txn, tenant, id).await?)
