@@ -38,8 +38,8 @@ pub struct FlowInput {
     /// Any JSON object; `{}` when omitted. At most 64 KiB of compact JSON by default (the
     /// server's `--max-definition-bytes`); a larger one is a 413 naming `definition`.
     pub definition: Option<JsonObject>,
-    /// Up to 16 labels, each 1 to 64 characters of `a-z`, `0-9` and `-`, not starting with `-`
-    /// (`confidential`, `team-7`); duplicates are dropped. Policies may decide on them.
+    /// Up to 16 labels as sent, each 1 to 64 characters of `a-z`, `0-9` and `-`, not starting
+    /// with `-` (`confidential`, `team-7`); duplicates are dropped. Policies may decide on them.
     #[oai(validator(max_items = 16, pattern = r"^[a-z0-9][a-z0-9-]{0,63}$"))]
     pub labels: Option<Vec<String>>,
 }
