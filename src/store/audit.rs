@@ -209,21 +209,25 @@ pub async fn without_events<F: std::future::Future>(work: F) -> F::Output {
 ///
 /// A change that ends in one plain statement records its event with [`record_with`] instead,
 /// which sends the two together.
-pub async fn record(txn: &DatabaseTransaction, event: Event) -> Result<(), DbErr> {
+///
+/// Answers the event's place in its chain (0 when nothing was written: the benchmark's baseline).
+pub async fn record(txn: &DatabaseTransaction, event: Event) -> Result<i64, DbErr> {
     #[cfg(feature = "bench-baseline")]
     if UNRECORDED.try_with(|_| ()).is_ok() {
-        return Ok(());
+        return Ok(0);
     }
     let mut model = model_of(event);
     if let Some(head) = HEADS.get(&model.chain)
         && let Appended::Both(_) = append(txn, &mut model, &head, None).await?
     {
+        let seq = model.seq;
         remember(model);
-        return Ok(());
+        return Ok(seq);
     }
     append_locked(txn, &mut model).await?;
+    let seq = model.seq;
     remember(model);
-    Ok(())
+    Ok(seq)
 }
 
 /// Makes `change` (an `INSERT`, `UPDATE` or `DELETE` without `RETURNING`, as the query builders
@@ -1168,9 +1172,7 @@ pub async fn archive(
             "events": archived.iter().find(|a| a.chain == *chain).map_or(0, |a| a.events),
             "older_than": older_than,
         }));
-        record(&txn, event).await?;
-        // The event just appended is the account chain's head: the chain is ours until commit.
-        let by = read_head(&txn, ACCOUNT_CHAIN).await?.seq;
+        let by = record(&txn, event).await?;
         if let Some(done) = archived.iter_mut().find(|a| a.chain == *chain) {
             done.recorded_by = by;
         }
@@ -1197,13 +1199,13 @@ pub async fn archive(
                 "events": 0,
                 "restated": true,
             }));
-            record(&txn, event).await?;
+            let by = record(&txn, event).await?;
             archived.push(Archived {
                 chain: report.chain.clone(),
                 seq: at.seq,
                 hash: at.hash,
                 events: 0,
-                recorded_by: read_head(&txn, ACCOUNT_CHAIN).await?.seq,
+                recorded_by: by,
                 restated: true,
             });
         }

@@ -621,7 +621,10 @@ impl Direct {
                 if let Err(refused) = allow(attrs.as_ref()) {
                     return Ok(Err(refused));
                 }
-                Ok(Ok(read_flow(connection, tenant, id)?))
+                // The same snapshot: the attributes just decided on are the row's own.
+                let rest =
+                    attrs.and_then(|attrs| read_rest(connection, tenant, id, attrs).transpose());
+                Ok(Ok(rest.transpose()?))
             })();
             // A read transaction ends the same way whichever way the reads went.
             let ended = connection.prepare_cached("COMMIT")?.execute([]);
@@ -682,18 +685,29 @@ fn read_flow(
                 },
                 ..flows::unfold(folded(7)?, folded(8)?)
             };
-            Ok(flows::Flow {
-                id: uuid(row.get_ref(0)?)?,
-                tenant_id: uuid(row.get_ref(1)?)?,
-                name: row.get(2)?,
-                definition: flows::Definition::stored(
-                    text("definition", row.get_ref(3)?)?.to_owned(),
-                )
-                .map_err(|e| conversion("definition", e))?,
-                created_at: time(row.get_ref(4)?)?,
-                updated_at: time(row.get_ref(5)?)?,
-                attrs,
-            })
+            flow_of(row, attrs)
+        })
+        .optional()?;
+    Ok(row)
+}
+
+/// The rest of a flow's row (name, definition, times) on `connection`, around `attrs` read
+/// before in the same read transaction ([`Direct::flow_if`]): the labels and shares are not
+/// looked up twice.
+fn read_rest(
+    connection: &Connection,
+    tenant: TenantId,
+    id: Uuid,
+    attrs: flows::Attributes,
+) -> Result<Option<flows::Flow>, Failed> {
+    let mut statement = connection.prepare_cached(
+        "SELECT id, tenant_id, name, definition, created_at, updated_at \
+         FROM flows WHERE id = ?1 AND tenant_id = ?2",
+    )?;
+    let mut attrs = Some(attrs);
+    let row = statement
+        .query_row((id.as_bytes(), tenant.0.as_bytes()), |row| {
+            flow_of(row, attrs.take().unwrap_or_default())
         })
         .optional()?;
     Ok(row)
@@ -733,6 +747,21 @@ fn read_attributes(
         })
         .optional()?;
     Ok(row.flatten())
+}
+
+/// A flow from a row whose first columns are `id, tenant_id, name, definition, created_at,
+/// updated_at`, with `attrs`.
+fn flow_of(row: &rusqlite::Row<'_>, attrs: flows::Attributes) -> rusqlite::Result<flows::Flow> {
+    Ok(flows::Flow {
+        id: uuid(row.get_ref(0)?)?,
+        tenant_id: uuid(row.get_ref(1)?)?,
+        name: row.get(2)?,
+        definition: flows::Definition::stored(text("definition", row.get_ref(3)?)?.to_owned())
+            .map_err(|e| conversion("definition", e))?,
+        created_at: time(row.get_ref(4)?)?,
+        updated_at: time(row.get_ref(5)?)?,
+        attrs,
+    })
 }
 
 /// A flow's labels or shares folded into one string (see `flows::unfold`), or none.
