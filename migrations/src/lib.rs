@@ -17,6 +17,7 @@ mod m20261206_000010_audit_events;
 mod m20261206_000020_policy_versions;
 mod m20261207_000001_audit_events_fewer_indexes;
 mod m20261207_000002_audit_checkpoints;
+mod m20261207_000003_audit_events_keyed_by_chain;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000020_policy_versions::Migration),
             Box::new(m20261207_000001_audit_events_fewer_indexes::Migration),
             Box::new(m20261207_000002_audit_checkpoints::Migration),
+            Box::new(m20261207_000003_audit_events_keyed_by_chain::Migration),
         ]
     }
 }

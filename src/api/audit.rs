@@ -16,6 +16,7 @@ use super::tags::ApiTags;
 use crate::auth::Caller;
 use crate::authz::{Action, Resource};
 use crate::error::{Errors, can};
+use crate::store::audit::Trail;
 use crate::store::{self, TenantId, UserId};
 
 /// One audit event: who changed what, when, from where, with which credential.
@@ -114,25 +115,23 @@ impl AuditApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page; the first page when omitted.
-        #[oai(validator(pattern = r"^[0-9]{1,11}\.[0-9]{9}-[0-9a-f]{32}$"))]
+        #[oai(validator(pattern = r"^[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
     ) -> Result<Json<Page<AuditEvent>>, Errors<{ can::TENANT | can::UNPROCESSABLE | can::SERVER }>>
     {
         let tenant = TenantId(tenant_id.0);
-        let page = page::keyset(limit.0, cursor.0.as_deref())?;
+        let page = page::chain_page(limit.0, cursor.0.as_deref())?;
         state
             .authz
             .require(&caller, tenant, Action::ReadAudit, Resource::Tenant)
             .await?;
         let filter = store::audit::Filter {
-            tenant: Some(tenant),
             action: action.0,
             actor: actor.0.map(UserId),
             since: since.0,
             until: until.0,
-            ..Default::default()
         };
-        let rows = store::audit::list(&state.db, &filter, page).await?;
+        let rows = store::audit::list(&state.db, Trail::Tenant(tenant), &filter, page).await?;
         Ok(Json(Page::of(rows, AuditEvent::from)))
     }
 
@@ -160,21 +159,20 @@ impl AuditApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u32>>,
         /// The `next_cursor` of the previous page; the first page when omitted.
-        #[oai(validator(pattern = r"^[0-9]{1,11}\.[0-9]{9}-[0-9a-f]{32}$"))]
+        #[oai(validator(pattern = r"^[0-9]{1,18}$"))]
         cursor: Query<Option<String>>,
     ) -> Result<
         Json<Page<AuditEvent>>,
         Errors<{ can::UNAUTHORIZED | can::BAD_REQUEST | can::UNPROCESSABLE | can::SERVER }>,
     > {
-        let page = page::keyset(limit.0, cursor.0.as_deref())?;
+        let page = page::chain_page(limit.0, cursor.0.as_deref())?;
         let filter = store::audit::Filter {
-            own: Some(caller.user_id),
             action: action.0,
             since: since.0,
             until: until.0,
             ..Default::default()
         };
-        let rows = store::audit::list(&state.db, &filter, page).await?;
+        let rows = store::audit::list(&state.db, Trail::Own(caller.user_id), &filter, page).await?;
         Ok(Json(Page::of(rows, AuditEvent::from)))
     }
 }

@@ -6,6 +6,10 @@
 //! so stored times compare in order on every database). The document states its exact pattern, so every
 //! string of that pattern is a cursor: it reads the rows after that position. Anything else is a
 //! 400 naming `cursor`.
+//!
+//! An audit trail is a chain whose events are numbered in order, so its cursor is the last
+//! event's place in the chain, in decimal (`^[0-9]{1,18}$`): the next page holds the events
+//! before it.
 
 use chrono::DateTime;
 use poem_openapi::Object;
@@ -13,7 +17,7 @@ use poem_openapi::types::{ParseFromJSON, ToJSON};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::store::page::{Keyset, Position, Rows};
+use crate::store::page::{ChainPage, Keyset, Position, Rows};
 
 /// Rows per page when `limit` is omitted.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -32,36 +36,70 @@ pub struct Page<T: ParseFromJSON + ToJSON + Send + Sync> {
 
 impl<T: ParseFromJSON + ToJSON + Send + Sync> Page<T> {
     /// The page of `rows`, each item made by `item`.
-    pub fn of<R>(rows: Rows<R>, item: impl FnMut(R) -> T) -> Page<T> {
+    pub fn of<R, P: Cursor>(rows: Rows<R, P>, item: impl FnMut(R) -> T) -> Page<T> {
         Page {
             items: rows.items.into_iter().map(item).collect(),
-            next_cursor: rows.next.map(encode),
+            next_cursor: rows.next.as_ref().map(Cursor::encode),
         }
+    }
+}
+
+/// What a page's `next_cursor` says.
+pub trait Cursor {
+    fn encode(&self) -> String;
+}
+
+impl Cursor for Position {
+    fn encode(&self) -> String {
+        format!(
+            "{}.{:09}-{}",
+            self.created_at.timestamp(),
+            self.created_at.timestamp_subsec_nanos(),
+            self.id.simple()
+        )
+    }
+}
+
+/// An event's place in its audit chain.
+impl Cursor for i64 {
+    fn encode(&self) -> String {
+        self.to_string()
     }
 }
 
 /// The page a request asks for (`limit` and `cursor` are validated by the document already:
 /// 1 to 500, and the cursor's alphabet and length).
 pub fn keyset(limit: Option<u32>, cursor: Option<&str>) -> ApiResult<Keyset> {
+    Ok(Keyset {
+        limit: rows_per_page(limit)?,
+        after: cursor.map(decode).transpose()?,
+    })
+}
+
+/// The page of an audit trail a request asks for: the events before the place `cursor`.
+pub fn chain_page(limit: Option<u32>, cursor: Option<&str>) -> ApiResult<ChainPage> {
+    let place = |cursor: &str| {
+        (!cursor.is_empty() && cursor.len() <= 18 && cursor.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| cursor.parse::<i64>().ok())
+            .flatten()
+            .ok_or_else(|| {
+                ApiError::BadRequest("cursor: is not a cursor this list returned".into())
+            })
+    };
+    Ok(ChainPage {
+        limit: rows_per_page(limit)?,
+        before: cursor.map(place).transpose()?,
+    })
+}
+
+fn rows_per_page(limit: Option<u32>) -> ApiResult<u64> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::BadRequest(format!(
             "limit: must be between 1 and {MAX_LIMIT}"
         )));
     }
-    Ok(Keyset {
-        after: cursor.map(decode).transpose()?,
-        limit: u64::from(limit),
-    })
-}
-
-fn encode(at: Position) -> String {
-    format!(
-        "{}.{:09}-{}",
-        at.created_at.timestamp(),
-        at.created_at.timestamp_subsec_nanos(),
-        at.id.simple()
-    )
+    Ok(u64::from(limit))
 }
 
 fn decode(cursor: &str) -> ApiResult<Position> {
@@ -103,7 +141,7 @@ mod tests {
                 .with_timezone(&chrono::Utc),
             id: Uuid::new_v4(),
         };
-        assert_eq!(decode(&encode(at)).unwrap(), at);
+        assert_eq!(decode(&at.encode()).unwrap(), at);
     }
 
     #[test]
@@ -131,5 +169,24 @@ mod tests {
         assert!(keyset(Some(0), None).is_err());
         assert!(keyset(Some(501), None).is_err());
         assert_eq!(keyset(None, None).unwrap().limit, 100);
+    }
+
+    #[test]
+    fn an_audit_cursor_is_a_place_in_the_chain() {
+        let page = chain_page(Some(5), Some(&42_i64.encode())).unwrap();
+        assert_eq!((page.before, page.limit), (Some(42), 5));
+        assert_eq!(
+            chain_page(None, Some("999999999999999999")).unwrap().before,
+            Some(999_999_999_999_999_999)
+        );
+        assert_eq!(chain_page(None, None).unwrap().before, None);
+        for bad in ["", "-1", "1.5", "1e3", "9999999999999999999", "0x10", " 1"] {
+            let err = chain_page(None, Some(bad)).unwrap_err();
+            assert!(
+                matches!(&err, ApiError::BadRequest(m) if m.starts_with("cursor:")),
+                "{bad}"
+            );
+        }
+        assert!(chain_page(Some(0), None).is_err());
     }
 }

@@ -138,7 +138,8 @@ pub enum AuditCommand {
         db: DbArgs,
     },
     /// Write the events from `--since` on as JSON lines in the OCSF schema (Authentication 3002,
-    /// Account Change 3001, Entity Management 3004), oldest first.
+    /// Account Change 3001, Entity Management 3004): chain by chain (the account chain, then each
+    /// tenant's), each oldest first.
     Export {
         /// An RFC 3339 instant or a date (YYYY-MM-DD, midnight UTC).
         #[arg(long)]

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::args::AuditCommand;
 use super::common::{CliResult, open_existing_db};
+use crate::store::TenantId;
 use crate::store::audit::{self, Actor, AuditEvent, action};
-use crate::store::{TenantId, page::Position};
 
 /// `--tenant` must name a tenant or a chain the trail holds: a typo is an error, not an empty
 /// (and so "intact") chain.
@@ -134,18 +134,27 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
             let since = parse_instant("--since", &since)?;
             let conn = open_existing_db(&db).await?;
             known(&conn, tenant).await?;
-            let mut out = std::io::stdout().lock();
-            let mut after: Option<Position> = None;
-            loop {
-                let rows = audit::since(&conn, since, tenant.map(TenantId), after, 1000)
+            // Chain by chain (the account chain, then each tenant's), each in its order.
+            let chains = match tenant {
+                Some(tenant) => vec![audit::chain_of(Some(TenantId(tenant)))],
+                None => audit::stored_chains(&conn)
                     .await
-                    .map_err(|e| e.to_string())?;
-                for event in &rows.items {
-                    writeln!(out, "{}", ocsf(event)).map_err(|e| e.to_string())?;
-                }
-                match rows.next {
-                    Some(next) => after = Some(next),
-                    None => break,
+                    .map_err(|e| e.to_string())?,
+            };
+            let mut out = std::io::stdout().lock();
+            for chain in chains {
+                let mut after = 0;
+                loop {
+                    let rows = audit::since(&conn, &chain, since, after, 1000)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for event in &rows.items {
+                        writeln!(out, "{}", ocsf(event)).map_err(|e| e.to_string())?;
+                    }
+                    match rows.next {
+                        Some(next) => after = next,
+                        None => break,
+                    }
                 }
             }
             out.flush().map_err(|e| e.to_string())

@@ -10,9 +10,11 @@
 //! oldest events and leaves a checkpoint the rest of the chain verifies from.
 //!
 //! Appends to one chain are serialised: on PostgreSQL by a transaction-scoped advisory lock on
-//! the chain (released at commit or rollback); on SQLite by the database's single writer. A
-//! unique `(chain, seq)` index makes a fork impossible regardless. Each process remembers the
-//! heads it wrote, as a hint the database checks in the append itself (see [`record`]).
+//! the chain (released at commit or rollback); on SQLite by the database's single writer. The
+//! table's key is `(chain, seq)`, which makes a fork impossible regardless, and it is the only
+//! index: every reader follows a chain along it ([`list`], [`verify`], [`since`]), so an event
+//! costs its writer two B-tree entries. Each process remembers the heads it wrote, as a hint the
+//! database checks in the append itself (see [`record`]).
 //!
 //! The HTTP layer says where a request comes from once, for every event the request writes:
 //! [`ORIGIN`] (request id, client address, the policy version in force), a task-local like the
@@ -27,7 +29,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::entities::audit_event;
-use super::page::{Keyset, Position, Rows};
+use super::page::{ChainPage, Rows, cut};
 use super::{TenantId, UserId};
 
 pub use audit_event::Model as AuditEvent;
@@ -751,22 +753,10 @@ async fn chains(
     vouchers: &Vouchers,
     tenants: &std::collections::BTreeSet<String>,
 ) -> Result<Vec<String>, DbErr> {
-    let backend = db.get_database_backend();
-    let stored = db
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT DISTINCT chain FROM audit_events",
-        ))
-        .await?;
-    // A chain name edited into something that is not text names no chain: the events it took
-    // away are missing from the chain they were in.
-    let mut chains: Vec<String> = stored
-        .iter()
-        .filter_map(|row| row.try_get("", "chain").ok())
-        .collect();
+    let mut chains = stored_chains(db).await?;
     let archived = db
         .query_all_raw(Statement::from_string(
-            backend,
+            db.get_database_backend(),
             "SELECT chain FROM audit_checkpoints",
         ))
         .await?;
@@ -1214,13 +1204,17 @@ pub async fn archive(
     Ok(archived)
 }
 
-/// Which events to list.
+/// Whose events to list: a tenant's chain, or a user's own events on the account chain.
+#[derive(Debug, Clone, Copy)]
+pub enum Trail {
+    Tenant(TenantId),
+    /// The account chain's events where the user is the actor or the target.
+    Own(UserId),
+}
+
+/// Which of a trail's events to list.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    /// Only this tenant's chain.
-    pub tenant: Option<TenantId>,
-    /// Only this user's own security events (the account chain, as actor or as target).
-    pub own: Option<UserId>,
     pub action: Option<String>,
     pub actor: Option<UserId>,
     pub since: Option<DateTime<Utc>>,
@@ -1241,28 +1235,30 @@ fn comparable(at: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// A page of events, newest first.
+/// A page of a trail's events, newest first: its chain read backwards along the `(chain, seq)`
+/// key from the head (or from the page's cursor), the filters checked on the way, until the page
+/// is full. A filter that few events pass reads further for a page: a cost the reader pays,
+/// where an index to serve it would cost every write (BENCHMARKS.md, the audit trail's cost).
 pub async fn list(
     db: &impl ConnectionTrait,
+    trail: Trail,
     filter: &Filter,
-    page: Keyset,
-) -> Result<Rows<AuditEvent>, DbErr> {
+    page: ChainPage,
+) -> Result<Rows<AuditEvent, i64>, DbErr> {
     let mut select = audit_event::Entity::find();
-    if let Some(tenant) = filter.tenant {
-        select = select.filter(audit_event::Column::TenantId.eq(tenant.0));
-    }
-    if let Some(user) = filter.own {
-        // The account chain's events are those without a tenant: said both ways, so the page is
-        // read newest first along the tenant index (`tenant_id IS NULL`, then time) and stops at
-        // its limit, where `chain` alone reads the whole chain and sorts it.
-        select = select
-            .filter(audit_event::Column::Chain.eq(ACCOUNT_CHAIN))
-            .filter(audit_event::Column::TenantId.is_null())
-            .filter(
-                Condition::any()
-                    .add(audit_event::Column::ActorId.eq(user.0))
-                    .add(audit_event::Column::Target.eq(format!("user:{}", user.0))),
-            );
+    match trail {
+        Trail::Tenant(tenant) => {
+            select = select.filter(audit_event::Column::Chain.eq(chain_of(Some(tenant))));
+        }
+        Trail::Own(user) => {
+            select = select
+                .filter(audit_event::Column::Chain.eq(ACCOUNT_CHAIN))
+                .filter(
+                    Condition::any()
+                        .add(audit_event::Column::ActorId.eq(user.0))
+                        .add(audit_event::Column::Target.eq(format!("user:{}", user.0))),
+                );
+        }
     }
     if let Some(action) = &filter.action {
         select = select.filter(audit_event::Column::Action.eq(action.as_str()));
@@ -1276,39 +1272,51 @@ pub async fn list(
     if let Some(until) = filter.until {
         select = select.filter(audit_event::Column::At.lt(comparable(until)));
     }
-    let rows = page
-        .apply_newest_first(select, audit_event::Column::At, audit_event::Column::Id)
+    if let Some(before) = page.before {
+        select = select.filter(audit_event::Column::Seq.lt(before));
+    }
+    let rows = select
+        .order_by_desc(audit_event::Column::Seq)
+        .limit(page.limit + 1)
         .all(db)
         .await?;
-    Ok(page.collect(rows, |e| Position {
-        created_at: e.at,
-        id: e.id,
-    }))
+    Ok(page.collect(rows, |e| e.seq))
 }
 
-/// Every event at or after `since` (of one tenant, or all), oldest first, by chain order: the
-/// export reads them a batch at a time through `after`.
+/// The chains that hold events, in order (`account`, then `tenant:<id>` by id).
+pub async fn stored_chains(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT DISTINCT chain FROM audit_events ORDER BY chain",
+        ))
+        .await?;
+    // A chain name edited into something that is not text names no chain: the events it took
+    // away are missing from the chain they were in.
+    Ok(rows
+        .iter()
+        .filter_map(|row| row.try_get("", "chain").ok())
+        .collect())
+}
+
+/// A batch of `chain`'s events at or after `since`, oldest first (in `seq` order), after the
+/// place `after`: the export reads each chain a batch at a time.
 pub async fn since(
     db: &impl ConnectionTrait,
+    chain: &str,
     since: DateTime<Utc>,
-    tenant: Option<TenantId>,
-    after: Option<Position>,
+    after: i64,
     limit: u64,
-) -> Result<Rows<AuditEvent>, DbErr> {
-    let mut select =
-        audit_event::Entity::find().filter(audit_event::Column::At.gte(comparable(since)));
-    if let Some(tenant) = tenant {
-        select = select.filter(audit_event::Column::TenantId.eq(tenant.0));
-    }
-    let page = Keyset { after, limit };
-    let rows = page
-        .apply(select, audit_event::Column::At, audit_event::Column::Id)
+) -> Result<Rows<AuditEvent, i64>, DbErr> {
+    let rows = audit_event::Entity::find()
+        .filter(audit_event::Column::Chain.eq(chain))
+        .filter(audit_event::Column::Seq.gt(after))
+        .filter(audit_event::Column::At.gte(comparable(since)))
+        .order_by_asc(audit_event::Column::Seq)
+        .limit(limit + 1)
         .all(db)
         .await?;
-    Ok(page.collect(rows, |e| Position {
-        created_at: e.at,
-        id: e.id,
-    }))
+    Ok(cut(limit, rows, |e| e.seq))
 }
 
 #[cfg(test)]

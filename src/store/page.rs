@@ -30,11 +30,41 @@ enum IdAs {
     Text,
 }
 
-/// The rows of one page and, when more follow, the position to continue after.
+/// The rows of one page and, when more follow, the position to continue after (a
+/// [`Position`], or an event's place in its chain for a [`ChainPage`]).
 #[derive(Debug)]
-pub struct Rows<T> {
+pub struct Rows<T, P = Position> {
     pub items: Vec<T>,
-    pub next: Option<Position>,
+    pub next: Option<P>,
+}
+
+/// Which page of an audit chain to read: up to `limit` events, newest first, before the place
+/// `before` (from the chain's head when `None`). A chain is ordered by its places, so a page
+/// needs no time in its cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainPage {
+    pub before: Option<i64>,
+    pub limit: u64,
+}
+
+impl ChainPage {
+    /// Cuts the rows read (one more than a page) into a page that continues before the last
+    /// row's place.
+    pub fn collect<T>(&self, rows: Vec<T>, seq: impl Fn(&T) -> i64) -> Rows<T, i64> {
+        cut(self.limit, rows, seq)
+    }
+}
+
+/// The first `limit` of `rows` and, when there were more, the place of the last one kept.
+pub(super) fn cut<T, P>(limit: u64, mut rows: Vec<T>, place: impl Fn(&T) -> P) -> Rows<T, P> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(&place)
+    } else {
+        None
+    };
+    Rows { items: rows, next }
 }
 
 impl Keyset {
@@ -133,14 +163,7 @@ impl Keyset {
     }
 
     /// Cuts the rows read by [`Keyset::apply`] into a page.
-    pub fn collect<T>(&self, mut rows: Vec<T>, position: impl Fn(&T) -> Position) -> Rows<T> {
-        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(&position)
-        } else {
-            None
-        };
-        Rows { items: rows, next }
+    pub fn collect<T>(&self, rows: Vec<T>, position: impl Fn(&T) -> Position) -> Rows<T> {
+        cut(self.limit, rows, position)
     }
 }

@@ -820,14 +820,32 @@ async fn the_tenant_trail_is_for_its_admins_paged_and_filtered() {
             .unwrap()
             .starts_with("token:")
     );
+    // The chain's order: each page continues before the last event's place.
+    let places: Vec<i64> = items.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(places, [6, 5, 4, 3]);
     let cursor = body["next_cursor"].as_str().unwrap();
+    assert_eq!(cursor, "3");
     let second = app
         .get(&format!("{base}?limit=4&cursor={cursor}"), &alice)
         .await;
     let rest = second.assert_status(200);
     assert_eq!(rest["items"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["items"][0]["seq"], 2);
     assert_eq!(rest["items"][1]["action"], "tenant.created");
     assert_eq!(rest["next_cursor"], Value::Null);
+    // A cursor is a place: any place reads the events before it, anything else is refused.
+    let before_2 = app.get(&format!("{base}?cursor=2"), &alice).await;
+    let before_2 = before_2.assert_status(200);
+    assert_eq!(before_2["items"].as_array().unwrap().len(), 1);
+    assert_eq!(before_2["items"][0]["seq"], 1);
+    for bad in ["-1", "x", "1.000000000-0b6f3c2e3f1d4c559a612d2f4f7f6e10"] {
+        let refused = app.get(&format!("{base}?cursor={bad}"), &alice).await;
+        let problem = refused.assert_status(400);
+        assert!(
+            problem["detail"].as_str().unwrap().contains("cursor"),
+            "{bad}: {problem}"
+        );
+    }
     // Filters: action, actor, time.
     let only = app
         .get(&format!("{base}?action=member.added"), &alice)
@@ -954,8 +972,9 @@ async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exp
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // Chain by chain: the account chain's event, then the tenant's.
     assert_eq!(lines.len(), 2, "{lines:#?}");
-    let created = &lines[0];
+    let created = &lines[1];
     assert_eq!(created["class_uid"], 3004);
     assert_eq!(created["activity_id"], 1);
     assert_eq!(created["type_uid"], 300401);
@@ -963,7 +982,7 @@ async fn the_operators_changes_are_audited_and_the_command_line_verifies_and_exp
     assert_eq!(created["actor"]["session"]["uid"], "cli");
     assert_eq!(created["entity"]["type"], "tenant");
     assert!(created["unmapped"]["policy_version"].is_string());
-    let disabled = &lines[1];
+    let disabled = &lines[0];
     assert_eq!(disabled["class_uid"], 3001);
     assert_eq!(disabled["activity_id"], 5);
     assert_eq!(disabled["status_id"], 1);

@@ -5,7 +5,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Alias, Query};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, NotSet, Set};
 use uuid::Uuid;
-use zygo::store::entities::{membership, tenant, user};
+use zygo::store::entities::{audit_event, membership, tenant, user};
 use zygo::store::{self, TenantId, UserId};
 
 use crate::helpers::fresh_database_url;
@@ -114,21 +114,27 @@ async fn flows_that_predate_owners_are_given_their_tenants_first_admin() {
     assert_eq!(orphan.attrs.owner, None, "no Admin, no owner");
 }
 
-#[tokio::test]
-async fn shares_of_former_members_and_of_owners_go_and_former_members_flows_lose_their_owner() {
+/// A fresh database (SQLite in the returned directory, or PostgreSQL when the tests run there)
+/// with every migration before `migration` applied: the schema of the release before it.
+async fn migrated_up_to(migration: &str) -> (tempfile::TempDir, sea_orm::DatabaseConnection) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()));
     let db = sea_orm::Database::connect(&url).await.unwrap();
-    // The schema of the release before shares followed membership (every migration before
-    // `m20261206_000003_shares_follow_membership`).
     let before = Migrator::migrations()
         .iter()
-        .position(|m| m.name() == "m20261206_000003_shares_follow_membership")
+        .position(|m| m.name() == migration)
         .unwrap();
     Migrator::up(&db, Some(u32::try_from(before).unwrap()))
         .await
         .unwrap();
+    (dir, db)
+}
+
+#[tokio::test]
+async fn shares_of_former_members_and_of_owners_go_and_former_members_flows_lose_their_owner() {
+    // The schema of the release before shares followed membership.
+    let (_dir, db) = migrated_up_to("m20261206_000003_shares_follow_membership").await;
     let now = Utc::now();
     let mut users = Vec::new();
     for n in 0..3 {
@@ -227,4 +233,99 @@ async fn shares_of_former_members_and_of_owners_go_and_former_members_flows_lose
         .unwrap();
     assert_eq!(orphan.attrs.owner, None, "a former member owns nothing");
     assert_eq!(orphan.attrs.editors, vec![viewer]);
+}
+
+#[tokio::test]
+async fn an_audit_trail_written_before_the_chain_key_verifies_pages_and_grows_after_it() {
+    use sea_orm::{IntoActiveModel, TransactionTrait};
+    use zygo::store::audit::{self, Actor, Event, Filter, Trail, action};
+    use zygo::store::page::ChainPage;
+
+    // The schema whose events were keyed by their id, with a tenant index.
+    let (_dir, db) = migrated_up_to("m20261207_000003_audit_events_keyed_by_chain").await;
+    let tenant_id = Uuid::new_v4();
+    tenant::ActiveModel {
+        id: Set(tenant_id),
+        name: Set("T".into()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let tenant = TenantId(tenant_id);
+    let append = |tenant: Option<TenantId>, n: usize| {
+        let db = db.clone();
+        async move {
+            let txn = db.begin().await.unwrap();
+            let event = Event::new(
+                tenant,
+                &Actor::cli(),
+                action::FLOW_CREATED,
+                format!("flow:{n}"),
+            );
+            let seq = audit::record(&txn, event).await.unwrap();
+            txn.commit().await.unwrap();
+            seq
+        }
+    };
+    for n in 0..5 {
+        append(Some(tenant), n).await;
+    }
+    for n in 0..3 {
+        append(None, n).await;
+    }
+    let intact = |reports: Vec<audit::ChainReport>| {
+        reports
+            .into_iter()
+            .map(|r| {
+                assert_eq!(r.broken, None, "{}", r.chain);
+                (r.chain, r.events)
+            })
+            .collect::<Vec<_>>()
+    };
+    let chain = audit::chain_of(Some(tenant));
+    assert_eq!(
+        intact(audit::verify(&db, None).await.unwrap()),
+        [("account".to_owned(), 3), (chain.clone(), 5)]
+    );
+
+    Migrator::up(&db, None).await.unwrap();
+    // Every event kept as it was: the chains verify, and a tenant's trail pages along its key.
+    assert_eq!(
+        intact(audit::verify(&db, None).await.unwrap()),
+        [("account".to_owned(), 3), (chain.clone(), 5)]
+    );
+    let page = |before| ChainPage { before, limit: 2 };
+    let first = audit::list(&db, Trail::Tenant(tenant), &Filter::default(), page(None))
+        .await
+        .unwrap();
+    let places: Vec<i64> = first.items.iter().map(|e| e.seq).collect();
+    assert_eq!((places, first.next), (vec![5, 4], Some(4)));
+    let last = audit::list(
+        &db,
+        Trail::Tenant(tenant),
+        &Filter::default(),
+        page(Some(2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(last.items.len(), 1);
+    assert_eq!(
+        (last.items[0].target.as_deref(), last.next),
+        (Some("flow:0"), None)
+    );
+    // The chain grows on, and a second event at a taken place is refused by the key.
+    assert_eq!(append(Some(tenant), 5).await, 6);
+    let mut twin = first.items[0].clone();
+    twin.id = Uuid::new_v4();
+    let refused = audit_event::Entity::insert(twin.into_active_model().reset_all())
+        .exec_without_returning(&db)
+        .await;
+    assert!(refused.is_err(), "two events at place 5");
+    // And back: the schema before, the same events.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(
+        intact(audit::verify(&db, None).await.unwrap()),
+        [("account".to_owned(), 3), (chain, 6)]
+    );
 }

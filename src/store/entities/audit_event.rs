@@ -3,9 +3,11 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
 pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
+    /// Not a key: events are found by their place in a chain, `(chain, seq)`.
     pub id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub chain: String,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub seq: i64,
     pub at: DateTimeUtc,
     pub actor_id: Option<Uuid>,
