@@ -210,6 +210,14 @@ impl ApiError {
 
     /// Maps an error raised by the framework (parameter parsing, routing, content negotiation) into
     /// the table. Errors that already are an `ApiError` pass through unchanged.
+    /// A list's `limit` outside its range (or not a number).
+    pub fn bad_limit() -> ApiError {
+        ApiError::BadRequest(format!(
+            "limit: must be a whole number from 1 to {}",
+            crate::store::page::MAX_LIMIT
+        ))
+    }
+
     pub fn from_framework(err: poem::Error) -> ApiError {
         if err.is::<ApiError>() {
             return err
@@ -218,6 +226,10 @@ impl ApiError {
         }
         use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
         if let Some(e) = err.downcast_ref::<ParseParamError>() {
+            // Every list's page size, whatever was wrong with it: one sentence with its range.
+            if e.name == "limit" {
+                return ApiError::bad_limit();
+            }
             return ApiError::BadRequest(format!("{}: {}", e.name, plain_reason(&e.reason)));
         }
         if let Some(e) = err.downcast_ref::<ParsePathError>() {
@@ -451,13 +463,97 @@ pub fn plain_reason(reason: &str) -> String {
         ("\"number(", "must be a number"),
         ("\"boolean\"", "must be true or false"),
     ];
+    if let Some(plain) = reason
+        .strip_prefix("verification failed. ")
+        .and_then(plain_rule)
+    {
+        return plain;
+    }
     KINDS
         .iter()
         .find(|(kind, _)| reason.starts_with("failed to parse ") && reason.contains(kind))
         .map_or_else(|| reason.to_owned(), |(_, plain)| (*plain).to_owned())
 }
 
+/// A rule the document states for a value, as the framework names it when the value breaks it
+/// (`minimum(1, exclusive: false)`, `maxLength(64)`, `pattern("^…$")`), said in words.
+fn plain_rule(rule: &str) -> Option<String> {
+    let (name, args) = rule.strip_suffix(')')?.split_once('(')?;
+    let bound = |words: [&str; 2]| {
+        let (n, exclusive) = args.split_once(", exclusive: ")?;
+        Some(match exclusive {
+            "true" => format!("must be {} {n}", words[1]),
+            _ => format!("must be {n} {}", words[0]),
+        })
+    };
+    match name {
+        "minimum" => bound(["or more", "more than"]),
+        "maximum" => bound(["or less", "less than"]),
+        "minLength" | "maxLength" => {
+            let most = if name == "minLength" { "least" } else { "most" };
+            let unit = if args == "1" {
+                "character"
+            } else {
+                "characters"
+            };
+            Some(format!("must be at {most} {args} {unit} long"))
+        }
+        "pattern" => Some(format!("must match the pattern {args}")),
+        _ => None,
+    }
+}
+
 /// Renders any error that escaped a handler (or never reached one) as problem+json.
 pub async fn render_error(err: poem::Error) -> Response {
     ApiError::from_framework(err).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_reason;
+
+    #[test]
+    fn the_rules_a_value_breaks_are_said_in_words() {
+        for (reason, plain) in [
+            (
+                "verification failed. minimum(1, exclusive: false)",
+                "must be 1 or more",
+            ),
+            (
+                "verification failed. minimum(0, exclusive: true)",
+                "must be more than 0",
+            ),
+            (
+                "verification failed. maximum(500, exclusive: false)",
+                "must be 500 or less",
+            ),
+            (
+                "verification failed. maximum(1.5, exclusive: true)",
+                "must be less than 1.5",
+            ),
+            (
+                "verification failed. maxLength(64)",
+                "must be at most 64 characters long",
+            ),
+            (
+                "verification failed. minLength(1)",
+                "must be at least 1 character long",
+            ),
+            (
+                "verification failed. pattern(\"^[a-z]+$\")",
+                "must match the pattern \"^[a-z]+$\"",
+            ),
+            (
+                "failed to parse \"integer(uint32)\": invalid digit",
+                "must be a whole number, 0 or more",
+            ),
+            // A rule not known here is passed on as the framework says it.
+            (
+                "verification failed. multipleOf(2)",
+                "verification failed. multipleOf(2)",
+            ),
+        ] {
+            assert_eq!(plain_reason(reason), plain, "{reason}");
+        }
+    }
 }

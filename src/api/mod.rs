@@ -344,6 +344,7 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
         crate::authz::log::DECIDED_BY.scope(
             decided_by.clone(),
             crate::store::audit::ORIGIN.scope(origin, async move {
+                query_names_once(&req)?;
                 limit_body(&mut req, max_body).await?;
                 next.call(req).await.map(IntoResponse::into_response)
             }),
@@ -399,6 +400,23 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
         response.headers_mut().insert(POLICY_VERSION_HEADER, value);
     }
     Ok(response)
+}
+
+/// Refuses a query that gives one parameter twice (`?limit=5&limit=50`) with a 400 naming it:
+/// which one counts is a guess, and the framework's guess (the first) is not one the client can
+/// see. No operation takes a list in its query, so a name given twice is always a mistake.
+fn query_names_once(req: &Request) -> Result<(), ApiError> {
+    if req.uri().query().is_none_or(|q| !q.contains('&')) {
+        return Ok(());
+    }
+    let pairs: Vec<(String, String)> = req.params().unwrap_or_default();
+    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+    match pairs.iter().find(|(name, _)| !seen.insert(name.as_str())) {
+        Some((name, _)) => Err(ApiError::BadRequest(format!(
+            "{name}: given more than once"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Refuses bodies over `max` bytes ([`crate::config::Settings::max_body_bytes`]: the definition

@@ -19,10 +19,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::store::page::{ChainPage, Keyset, Position, Rows};
 
-/// Rows per page when `limit` is omitted.
-pub const DEFAULT_LIMIT: u32 = 100;
-/// Most rows one page holds.
-pub const MAX_LIMIT: u32 = 500;
+pub use crate::store::page::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// One page of a list, in the order the operation states.
 // Also written with serde (see `api::serialized`) where its items are large (flows).
@@ -95,9 +92,7 @@ pub fn chain_page(limit: Option<u32>, cursor: Option<&str>) -> ApiResult<ChainPa
 fn rows_per_page(limit: Option<u32>) -> ApiResult<u64> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit: must be between 1 and {MAX_LIMIT}"
-        )));
+        return Err(ApiError::bad_limit());
     }
     Ok(u64::from(limit))
 }

@@ -9,6 +9,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+/// Rows per page when a list's `limit` is omitted.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Most rows one page holds (a list reads at most one more).
+pub const MAX_LIMIT: u32 = 500;
+
 /// The position of a row in a list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
