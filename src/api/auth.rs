@@ -153,12 +153,18 @@ pub async fn me(state: &AppState, caller: &Caller) -> ApiResult<Me> {
             tenant_name: tenant.name,
             role,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // A session stays in the tenant it was in when its user is removed from it, but that is no
+    // tenant the user can act in: none is current.
+    let current_tenant_id = caller
+        .current_tenant()
+        .map(|t| t.0)
+        .filter(|id| memberships.iter().any(|m| m.tenant_id == *id));
     Ok(Me {
         id: user.id,
         email: user.email,
         login_count: user.login_count,
-        current_tenant_id: caller.current_tenant().map(|t| t.0),
+        current_tenant_id,
         memberships,
     })
 }

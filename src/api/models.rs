@@ -26,7 +26,8 @@ pub struct Me {
     pub email: String,
     /// Successful browser logins; tokens never change it.
     pub login_count: i64,
-    /// The session's current tenant; `null` for token requests (they name the tenant in the URL).
+    /// The session's current tenant; `null` for token requests (they name the tenant in the URL),
+    /// and for a session whose user is no longer a member of the tenant it was in.
     #[oai(nullable)]
     pub current_tenant_id: Option<Uuid>,
     pub memberships: Vec<Membership>,

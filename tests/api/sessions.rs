@@ -1,6 +1,6 @@
 //! Browser sessions: login, login_count, tenant switching, logout.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{Cred, PASSWORD, World, session_cookie, spawn_app};
 
@@ -262,4 +262,33 @@ async fn login_input_errors_name_the_field_and_change_nothing() {
     }
     let (_, body) = app.login("alice@example.com", PASSWORD).await;
     assert_eq!(body["login_count"], 1);
+}
+
+#[tokio::test]
+async fn a_session_whose_tenant_removed_its_user_has_no_current_tenant() {
+    let world = World::new().await;
+    let app = &world.app;
+    let (cookie, _) = app.login("bob@example.com", PASSWORD).await;
+    let session = Cred::Cookie(cookie);
+    let me = app.get("/api/me", &session).await;
+    assert_eq!(
+        me.assert_status(200)["current_tenant_id"],
+        world.acme.to_string()
+    );
+
+    let alice = Cred::Token(world.token_of("alice").await);
+    app.delete(
+        &format!("/api/tenants/{}/members/{}", world.acme, world.bob),
+        &alice,
+    )
+    .await
+    .assert_status(204);
+    // Not a member of the session's tenant any more: no current tenant, and no way into it.
+    let me = app.get("/api/me", &session).await;
+    let me = me.assert_status(200);
+    assert_eq!(me["current_tenant_id"], Value::Null, "{me}");
+    assert_eq!(me["memberships"], json!([]));
+    app.get(&format!("/api/tenants/{}/flows", world.acme), &session)
+        .await
+        .assert_problem(403, "forbidden");
 }
