@@ -150,15 +150,26 @@ async function loadTrail(name, more = false) {
   const ticket = (mine.ticket = (mine.ticket ?? 0) + 1);
   const emails = more ? mine.emails : await memberEmails(mine.path);
   const query = new URLSearchParams(mine.query);
-  if (more) query.set("cursor", mine.cursor);
-  const page = await api("GET", `${mine.path}?${query}`);
-  if (ticket !== mine.ticket) return;
+  const wanted = Number(query.get("limit"));
+  // A page reads a bounded stretch of the trail, so one that a filter leaves short (or empty)
+  // may still have more below it: read on, a few pages at most, to fill what is shown.
+  const items = [];
+  let cursor = more ? mine.cursor : null;
+  for (let reads = 0; reads < 10; reads++) {
+    if (cursor) query.set("cursor", cursor);
+    const page = await api("GET", `${mine.path}?${query}`);
+    if (ticket !== mine.ticket) return;
+    items.push(...page.items);
+    cursor = page.next_cursor ?? null;
+    if (!cursor || items.length >= wanted) break;
+  }
   mine.emails = emails;
-  mine.cursor = page.next_cursor ?? null;
-  const built = page.items.map((event) => auditRow(event, emails));
+  mine.cursor = cursor;
+  const built = items.map((event) => auditRow(event, emails));
   if (more) rows.append(...built);
   else rows.replaceChildren(...built);
-  note.textContent = page.items.length || more ? "" : trail.empty;
+  if (items.length || more) note.textContent = "";
+  else note.textContent = cursor ? "None among the latest events; More reads further back." : trail.empty;
   moreButton.hidden = !mine.cursor;
 }
 

@@ -208,8 +208,6 @@ impl ApiError {
         }
     }
 
-    /// Maps an error raised by the framework (parameter parsing, routing, content negotiation) into
-    /// the table. Errors that already are an `ApiError` pass through unchanged.
     /// A list's `limit` outside its range (or not a number).
     pub fn bad_limit() -> ApiError {
         ApiError::BadRequest(format!(
@@ -218,6 +216,8 @@ impl ApiError {
         ))
     }
 
+    /// Maps an error raised by the framework (parameter parsing, routing, content negotiation) into
+    /// the table. Errors that already are an `ApiError` pass through unchanged.
     pub fn from_framework(err: poem::Error) -> ApiError {
         if err.is::<ApiError>() {
             return err

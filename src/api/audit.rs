@@ -87,7 +87,9 @@ impl AuditApi {
     ///
     /// Every administrative change in the tenant (members invited, added, changed, removed;
     /// flows created, changed, deleted, shared, unshared; the tenant's creation), newest first,
-    /// a page at a time. Admins only (the policies' `ReadAudit`).
+    /// a page at a time. Admins only (the policies' `ReadAudit`). A page reads at most 10,000
+    /// events of the trail: with filters it may hold fewer than `limit` (even none) and still
+    /// name a `next_cursor`; the trail is done when `next_cursor` is null.
     #[oai(
         path = "/api/tenants/:tenant_id/audit",
         method = "get",
@@ -139,7 +141,9 @@ impl AuditApi {
     ///
     /// Your logins (and the refused attempts on your account), the tokens you minted and revoked,
     /// password changes, log-outs everywhere, and an operator disabling or enabling your
-    /// account: newest first, a page at a time.
+    /// account: newest first, a page at a time. A page reads at most 10,000 events of the
+    /// account trail, so it may hold fewer than `limit` (even none) and still name a
+    /// `next_cursor`; the list is done when `next_cursor` is null.
     #[oai(path = "/api/me/audit", method = "get", operation_id = "listMyAudit")]
     // One parameter per query parameter: how poem-openapi documents them.
     #[allow(clippy::too_many_arguments)]

@@ -405,16 +405,22 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
 /// Refuses a query that gives one parameter twice (`?limit=5&limit=50`) with a 400 naming it:
 /// which one counts is a guess, and the framework's guess (the first) is not one the client can
 /// see. No operation takes a list in its query, so a name given twice is always a mistake.
+/// A path no operation has is left to its 404.
 fn query_names_once(req: &Request) -> Result<(), ApiError> {
-    if req.uri().query().is_none_or(|q| !q.contains('&')) {
+    if req.uri().query().is_none_or(|q| !q.contains('&')) || route_for(req.uri().path()).is_none() {
         return Ok(());
     }
     let pairs: Vec<(String, String)> = req.params().unwrap_or_default();
     let mut seen = std::collections::HashSet::with_capacity(pairs.len());
     match pairs.iter().find(|(name, _)| !seen.insert(name.as_str())) {
-        Some((name, _)) => Err(ApiError::BadRequest(format!(
-            "{name}: given more than once"
-        ))),
+        Some((name, _)) => {
+            // The name as given, cut short: no answer repeats an arbitrary amount of input.
+            let shown: String = name.chars().take(64).collect();
+            let cut = if shown.len() < name.len() { "…" } else { "" };
+            Err(ApiError::BadRequest(format!(
+                "{shown}{cut}: given more than once"
+            )))
+        }
         None => Ok(()),
     }
 }

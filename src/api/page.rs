@@ -83,10 +83,10 @@ pub fn chain_page(limit: Option<u32>, cursor: Option<&str>) -> ApiResult<ChainPa
                 ApiError::BadRequest("cursor: is not a cursor this list returned".into())
             })
     };
-    Ok(ChainPage {
-        limit: rows_per_page(limit)?,
-        before: cursor.map(place).transpose()?,
-    })
+    Ok(ChainPage::new(
+        cursor.map(place).transpose()?,
+        rows_per_page(limit)?,
+    ))
 }
 
 fn rows_per_page(limit: Option<u32>) -> ApiResult<u64> {

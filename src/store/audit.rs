@@ -1237,28 +1237,55 @@ fn comparable(at: DateTime<Utc>) -> DateTime<Utc> {
 
 /// A page of a trail's events, newest first: its chain read backwards along the `(chain, seq)`
 /// key from the head (or from the page's cursor), the filters checked on the way, until the page
-/// is full. A filter that few events pass reads further for a page: a cost the reader pays,
-/// where an index to serve it would cost every write (BENCHMARKS.md, the audit trail's cost).
+/// is full or the page's window of places is read (no index serves the filters: one would cost
+/// every write, BENCHMARKS.md, the audit trail's cost). A page that a filter leaves short says
+/// where to go on, so that no request reads a whole chain; a time window that holds no instant
+/// is an empty last page at once.
 pub async fn list(
     db: &impl ConnectionTrait,
     trail: Trail,
     filter: &Filter,
     page: ChainPage,
 ) -> Result<Rows<AuditEvent, i64>, DbErr> {
-    let mut select = audit_event::Entity::find();
-    match trail {
-        Trail::Tenant(tenant) => {
-            select = select.filter(audit_event::Column::Chain.eq(chain_of(Some(tenant))));
+    let empty = Rows {
+        items: Vec::new(),
+        next: None,
+    };
+    if let (Some(since), Some(until)) = (filter.since, filter.until)
+        && until <= since
+    {
+        return Ok(empty);
+    }
+    let chain = match trail {
+        Trail::Tenant(tenant) => chain_of(Some(tenant)),
+        Trail::Own(_) => ACCOUNT_CHAIN.to_owned(),
+    };
+    let (top, floor, lowest) = match ends(db, &chain).await? {
+        Ends::Empty => return Ok(empty),
+        Ends::Known(lowest, highest) => {
+            let top = page
+                .before
+                .map_or(highest + 1, |before| before.min(highest + 1));
+            (
+                top,
+                top.saturating_sub(page.window.max(1)).max(lowest),
+                lowest,
+            )
         }
-        Trail::Own(user) => {
-            select = select
-                .filter(audit_event::Column::Chain.eq(ACCOUNT_CHAIN))
-                .filter(
-                    Condition::any()
-                        .add(audit_event::Column::ActorId.eq(user.0))
-                        .add(audit_event::Column::Target.eq(format!("user:{}", user.0))),
-                );
-        }
+        // A place edited into something that is not a number (SQLite keeps whatever it is
+        // given; `verify` names it): no window to page by, the chain is read as it is.
+        Ends::Unreadable => (page.before.unwrap_or(i64::MAX), i64::MIN, i64::MIN),
+    };
+    let mut select = audit_event::Entity::find()
+        .filter(audit_event::Column::Chain.eq(chain))
+        .filter(audit_event::Column::Seq.lt(top))
+        .filter(audit_event::Column::Seq.gte(floor));
+    if let Trail::Own(user) = trail {
+        select = select.filter(
+            Condition::any()
+                .add(audit_event::Column::ActorId.eq(user.0))
+                .add(audit_event::Column::Target.eq(format!("user:{}", user.0))),
+        );
     }
     if let Some(action) = &filter.action {
         select = select.filter(audit_event::Column::Action.eq(action.as_str()));
@@ -1272,15 +1299,42 @@ pub async fn list(
     if let Some(until) = filter.until {
         select = select.filter(audit_event::Column::At.lt(comparable(until)));
     }
-    if let Some(before) = page.before {
-        select = select.filter(audit_event::Column::Seq.lt(before));
-    }
     let rows = select
         .order_by_desc(audit_event::Column::Seq)
         .limit(page.limit + 1)
         .all(db)
         .await?;
-    Ok(page.collect(rows, |e| e.seq))
+    Ok(page.collect(rows, |e| e.seq, floor, lowest))
+}
+
+/// The places a chain holds, as [`ends`] reads them.
+enum Ends {
+    Empty,
+    /// The first and the last.
+    Known(i64, i64),
+    /// One end is not a number.
+    Unreadable,
+}
+
+/// The first and last places a chain holds, read at the two ends of its key.
+async fn ends(db: &impl ConnectionTrait, chain: &str) -> Result<Ends, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT min(seq) AS lowest, max(seq) AS highest FROM audit_events WHERE chain = $1",
+            [chain.into()],
+        ))
+        .await?;
+    let Some(row) = row else {
+        return Ok(Ends::Empty);
+    };
+    let lowest = row.try_get::<Option<i64>>("", "lowest");
+    let highest = row.try_get::<Option<i64>>("", "highest");
+    Ok(match (lowest, highest) {
+        (Ok(Some(lowest)), Ok(Some(highest))) => Ends::Known(lowest, highest),
+        (Ok(None), Ok(None)) => Ends::Empty,
+        _ => Ends::Unreadable,
+    })
 }
 
 /// The chains that hold events, in order (`account`, then `tenant:<id>` by id).

@@ -195,7 +195,16 @@ const MIGRATION_LOCK: i64 = 0x7a79_676f_6d69_6772; // "zygomigr"
 /// applies each migration and the others find nothing left to do.
 async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
+        // Two processes opening one SQLite file at once both find the same migrations pending;
+        // the second to get the write lock fails on what the first applied. If nothing is left
+        // to do after all, it goes on.
+        return match Migrator::up(db, None).await {
+            Ok(()) => Ok(()),
+            Err(err) => match Migrator::get_pending_migrations(db).await {
+                Ok(pending) if pending.is_empty() => Ok(()),
+                _ => Err(err),
+            },
+        };
     }
     use sea_orm::sqlx::{self, Connection};
     let sqlx_err = |e: sqlx::Error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into()));

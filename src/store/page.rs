@@ -1,6 +1,7 @@
 //! Keyset pagination: every list is ordered by `(created_at, id)` (oldest first, or newest first) and a page starts strictly
 //! after the last row of the previous one, so rows inserted meanwhile never shift a page (no row
-//! is skipped or repeated; a new row shows up at the end, where it belongs).
+//! is skipped or repeated; a new row shows up at the end, where it belongs). An audit trail is
+//! one chain, ordered by its places: its pages ([`ChainPage`]) go by `seq` instead.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::IntoCondition;
@@ -43,20 +44,45 @@ pub struct Rows<T, P = Position> {
     pub next: Option<P>,
 }
 
+/// Places of an audit chain one page reads at most: a filter few events pass stops there, and
+/// the page says where to go on (see [`ChainPage`]).
+pub const CHAIN_WINDOW: i64 = 10_000;
+
 /// Which page of an audit chain to read: up to `limit` events, newest first, before the place
-/// `before` (from the chain's head when `None`). A chain is ordered by its places, so a page
-/// needs no time in its cursor.
+/// `before` (from the chain's head when `None`), among the `window` places below it at most. A
+/// chain is ordered by its places, so a page needs no time in its cursor.
 #[derive(Debug, Clone, Copy)]
 pub struct ChainPage {
     pub before: Option<i64>,
     pub limit: u64,
+    pub window: i64,
 }
 
 impl ChainPage {
-    /// Cuts the rows read (one more than a page) into a page that continues before the last
-    /// row's place.
-    pub fn collect<T>(&self, rows: Vec<T>, seq: impl Fn(&T) -> i64) -> Rows<T, i64> {
-        cut(self.limit, rows, seq)
+    /// A page of `limit` events before `before`, read within [`CHAIN_WINDOW`] places.
+    pub fn new(before: Option<i64>, limit: u64) -> Self {
+        ChainPage {
+            before,
+            limit,
+            window: CHAIN_WINDOW,
+        }
+    }
+
+    /// Cuts the rows read (one more than a page) from the places `floor..` into a page: it goes
+    /// on before its last row's place when it is full, else before `floor` when the chain has
+    /// events below it (`lowest`), so that no request reads more than the window.
+    pub fn collect<T>(
+        &self,
+        rows: Vec<T>,
+        seq: impl Fn(&T) -> i64,
+        floor: i64,
+        lowest: i64,
+    ) -> Rows<T, i64> {
+        let mut page = cut(self.limit, rows, seq);
+        if page.next.is_none() && floor > lowest {
+            page.next = Some(floor);
+        }
+        page
     }
 }
 

@@ -326,6 +326,76 @@ async fn five_events(world: &World) -> Vec<audit_event::Model> {
     all
 }
 
+#[tokio::test]
+async fn a_trail_page_reads_a_bounded_window_of_the_chain_and_says_where_to_go_on() {
+    use zygo::store::audit::{Filter, Trail};
+    use zygo::store::page::ChainPage;
+    let world = World::new().await;
+    five_events(&world).await;
+    let db = &world.app.state.db;
+    let trail = Trail::Tenant(world.acme);
+    // Walks the trail a page at a time with a window of two places: (places, cursor) per page.
+    let walk = |filter: Filter| async move {
+        let mut pages = Vec::new();
+        let mut before = None;
+        loop {
+            let page = ChainPage {
+                before,
+                limit: 10,
+                window: 2,
+            };
+            let rows = audit::list(db, trail, &filter, page).await.unwrap();
+            let places: Vec<i64> = rows.items.iter().map(|e| e.seq).collect();
+            pages.push((places, rows.next));
+            match rows.next {
+                Some(next) => before = Some(next),
+                None => return pages,
+            }
+        }
+    };
+    // Unfiltered: each page holds its window's events and goes on below it.
+    assert_eq!(
+        walk(Filter::default()).await,
+        [
+            (vec![5, 4], Some(4)),
+            (vec![3, 2], Some(2)),
+            (vec![1], None)
+        ]
+    );
+    // A filter few events pass still reads two places a page, and leaves none out.
+    let flows = Filter {
+        action: Some("flow.created".into()),
+        ..Filter::default()
+    };
+    assert_eq!(
+        walk(flows).await,
+        [(vec![5, 4], Some(4)), (vec![], Some(2)), (vec![], None)]
+    );
+    let created = Filter {
+        action: Some("tenant.created".into()),
+        ..Filter::default()
+    };
+    assert_eq!(
+        walk(created).await,
+        [(vec![], Some(4)), (vec![], Some(2)), (vec![1], None)]
+    );
+    // A time window that holds no instant is an empty last page, whatever the chain holds.
+    let now = chrono::Utc::now();
+    for (since, until) in [(now, now), (now, now - chrono::Duration::days(1))] {
+        let nothing = Filter {
+            since: Some(since),
+            until: Some(until),
+            ..Filter::default()
+        };
+        assert_eq!(walk(nothing).await, [(vec![], None)]);
+    }
+    // A full page goes on from its last event, as before.
+    let rows = audit::list(db, trail, &Filter::default(), ChainPage::new(None, 2))
+        .await
+        .unwrap();
+    assert_eq!(rows.next, Some(4));
+}
+
 async fn first_broken(world: &World) -> Option<audit::Broken> {
     audit::verify(&world.app.state.db, Some(world.acme))
         .await

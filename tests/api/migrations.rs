@@ -237,7 +237,7 @@ async fn shares_of_former_members_and_of_owners_go_and_former_members_flows_lose
 
 #[tokio::test]
 async fn an_audit_trail_written_before_the_chain_key_verifies_pages_and_grows_after_it() {
-    use sea_orm::{IntoActiveModel, TransactionTrait};
+    use sea_orm::{DbBackend, IntoActiveModel, Statement, TransactionTrait};
     use zygo::store::audit::{self, Actor, Event, Filter, Trail, action};
     use zygo::store::page::ChainPage;
 
@@ -295,7 +295,7 @@ async fn an_audit_trail_written_before_the_chain_key_verifies_pages_and_grows_af
         intact(audit::verify(&db, None).await.unwrap()),
         [("account".to_owned(), 3), (chain.clone(), 5)]
     );
-    let page = |before| ChainPage { before, limit: 2 };
+    let page = |before| ChainPage::new(before, 2);
     let first = audit::list(&db, Trail::Tenant(tenant), &Filter::default(), page(None))
         .await
         .unwrap();
@@ -322,10 +322,49 @@ async fn an_audit_trail_written_before_the_chain_key_verifies_pages_and_grows_af
         .exec_without_returning(&db)
         .await;
     assert!(refused.is_err(), "two events at place 5");
-    // And back: the schema before, the same events.
+    // The id is no key any more (an event with another's id at a free place is stored), and
+    // the tenant index is gone.
+    let insert_at = |place: i64| {
+        let mut copy = first.items[0].clone();
+        copy.seq = place;
+        audit_event::Entity::insert(copy.into_active_model().reset_all())
+            .exec_without_returning(&db)
+    };
+    insert_at(99).await.expect("the same id at another place");
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_string(
+        backend,
+        format!("DELETE FROM audit_events WHERE chain = '{chain}' AND seq = 99"),
+    ))
+    .await
+    .unwrap();
+    let indexed = |name: &'static str| {
+        let db = db.clone();
+        async move {
+            let sql = match backend {
+                DbBackend::Postgres => {
+                    format!("SELECT count(*) AS n FROM pg_indexes WHERE indexname = '{name}'")
+                }
+                _ => format!(
+                    "SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND name = '{name}'"
+                ),
+            };
+            let row = db
+                .query_one_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap() == 1
+        }
+    };
+    assert!(!indexed("idx_audit_events_tenant").await);
+    // And back: the schema before (the id a key again, the tenant index), the same events.
     Migrator::down(&db, Some(1)).await.unwrap();
     assert_eq!(
         intact(audit::verify(&db, None).await.unwrap()),
         [("account".to_owned(), 3), (chain, 6)]
     );
+    assert!(indexed("idx_audit_events_tenant").await);
+    assert!(indexed("idx_audit_events_chain_seq").await);
+    assert!(insert_at(98).await.is_err(), "the id is a key again");
 }

@@ -252,6 +252,22 @@ async fn a_page_size_out_of_range_or_a_parameter_given_twice_is_refused_naming_i
         .get(&format!("{tenants}?limit=2&unknown=1"), &bob)
         .await;
     one_each.assert_status(200);
+    // A long name is named cut short; a path no operation has stays a 404.
+    let long = "n".repeat(100);
+    let reply = world
+        .app
+        .get(&format!("{tenants}?{long}=1&{long}=2"), &bob)
+        .await;
+    reply.assert_problem(400, "bad_request");
+    assert_eq!(
+        reply.body["detail"],
+        format!("{}…: given more than once", "n".repeat(64))
+    );
+    world
+        .app
+        .get("/api/no-such-list?limit=1&limit=2", &bob)
+        .await
+        .assert_status(404);
     // Other rules the document states are said in words, not in the framework's terms.
     let reply = world.app.get("/api/me/audit?cursor=soon", &bob).await;
     reply.assert_problem(400, "bad_request");
