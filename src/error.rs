@@ -216,6 +216,13 @@ impl ApiError {
         ))
     }
 
+    /// A token lifetime (`expiration`) outside 1 to `max` seconds, or not a number.
+    pub fn bad_expiration(max: u64) -> ApiError {
+        ApiError::BadRequest(format!(
+            "expiration: must be a whole number of seconds from 1 to {max}"
+        ))
+    }
+
     /// Maps an error raised by the framework (parameter parsing, routing, content negotiation) into
     /// the table. Errors that already are an `ApiError` pass through unchanged.
     pub fn from_framework(err: poem::Error) -> ApiError {
@@ -458,6 +465,10 @@ impl<const SET: u32> ApiResponse for Errors<SET> {
 pub fn plain_reason(reason: &str) -> String {
     const KINDS: &[(&str, &str)] = &[
         ("\"string_uuid\"", "must be a UUID"),
+        (
+            "\"string_date-time\"",
+            "must be an RFC 3339 instant such as 2026-12-07T19:13:58Z (an offset's `+` sent as %2B)",
+        ),
         ("\"integer(uint", "must be a whole number, 0 or more"),
         ("\"integer(", "must be a whole number"),
         ("\"number(", "must be a number"),
@@ -546,6 +557,10 @@ mod tests {
             (
                 "failed to parse \"integer(uint32)\": invalid digit",
                 "must be a whole number, 0 or more",
+            ),
+            (
+                "failed to parse \"string_date-time\": premature end of input (occurred while parsing \"optional_string_date-time\")",
+                "must be an RFC 3339 instant such as 2026-12-07T19:13:58Z (an offset's `+` sent as %2B)",
             ),
             // A rule not known here is passed on as the framework says it.
             (

@@ -323,6 +323,9 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
     let metrics = req
         .data::<Arc<AppState>>()
         .map(|state| state.metrics.clone());
+    let max_token_seconds = req
+        .data::<Arc<AppState>>()
+        .map(|state| state.authn.max_token_seconds);
     let max_body = req.data::<Arc<AppState>>().map_or(
         crate::config::DEFAULT_MAX_DEFINITION_BYTES + crate::config::BODY_HEADROOM_BYTES,
         |state| state.settings.max_body_bytes(),
@@ -368,6 +371,7 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
         }
         Err(err) => {
             let operation = err.data::<OperationId>().map(|op| op.0);
+            let err = say_expiration_range(err, max_token_seconds);
             (
                 render_error(name_path_parameter(err, &path)).await,
                 operation,
@@ -486,6 +490,18 @@ fn route_for(path: &str) -> Option<&'static RouteTemplate> {
 
 /// The framework reports a bad path parameter by position (`param0`); name it as the document
 /// does (`tenant_id`), from the route template that matches the request path.
+/// An `expiration` that is not a whole number at all (`-1`, `soon`) is refused with the same
+/// sentence as one out of range, which names the range this server allows.
+fn say_expiration_range(err: poem::Error, max_token_seconds: Option<u64>) -> poem::Error {
+    use poem_openapi::error::ParseParamError;
+    match (err.downcast_ref::<ParseParamError>(), max_token_seconds) {
+        (Some(parse), Some(max)) if parse.name == "expiration" => {
+            ApiError::bad_expiration(max).into()
+        }
+        _ => err,
+    }
+}
+
 fn name_path_parameter(err: poem::Error, path: &str) -> poem::Error {
     use poem_openapi::error::ParsePathError;
     let Some(parse) = err.downcast_ref::<ParsePathError>() else {

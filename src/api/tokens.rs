@@ -185,10 +185,7 @@ impl TokenApi {
         let max = state.authn.max_token_seconds;
         let seconds = expiration.0.unwrap_or(default_expiration(max));
         if !(1..=max).contains(&seconds) {
-            return Err(ApiError::BadRequest(format!(
-                "expiration: must be between 1 and {max} seconds"
-            ))
-            .into());
+            return Err(ApiError::bad_expiration(max).into());
         }
         let read_only = read_only.0.unwrap_or(caller.auth().read_only);
         state

@@ -149,7 +149,7 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                         .await
                         .map_err(|e| e.to_string())?;
                     for event in &rows.items {
-                        writeln!(out, "{}", ocsf(event)).map_err(|e| e.to_string())?;
+                        writeln!(out, "{}", ocsf(event)).map_err(unwritten)?;
                     }
                     match rows.next {
                         Some(next) => after = next,
@@ -157,9 +157,14 @@ pub(super) async fn audit(command: AuditCommand) -> CliResult {
                     }
                 }
             }
-            out.flush().map_err(|e| e.to_string())
+            out.flush().map_err(unwritten)
         }
     }
+}
+
+/// The export could not be written (a closed pipe, a full disk): said as such.
+fn unwritten(err: std::io::Error) -> String {
+    format!("cannot write the export: {err}")
 }
 
 /// "1 event", "2 events".

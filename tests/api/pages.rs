@@ -275,6 +275,18 @@ async fn a_page_size_out_of_range_or_a_parameter_given_twice_is_refused_naming_i
         reply.body["detail"],
         "cursor: must match the pattern \"^[0-9]{1,18}$\""
     );
+    for since in ["notadate", "2026-12-07", "2026-02-30T00:00:00Z"] {
+        let reply = world
+            .app
+            .get(&format!("/api/me/audit?since={since}"), &bob)
+            .await;
+        reply.assert_problem(400, "bad_request");
+        assert_eq!(
+            reply.body["detail"],
+            "since: must be an RFC 3339 instant such as 2026-12-07T19:13:58Z (an offset's `+` sent as %2B)",
+            "{since}"
+        );
+    }
     let reply = world.app.get("/api/me/audit?action=LOGIN", &bob).await;
     reply.assert_problem(400, "bad_request");
     assert!(

@@ -109,13 +109,26 @@ async fn expiration_errors_say_what_the_value_must_be() {
     let world = World::new().await;
     let cred = Cred::Token(world.token_of("alice").await);
     let cases = [
-        ("0", "expiration: must be between 1 and 2592000 seconds"),
+        (
+            "0",
+            "expiration: must be a whole number of seconds from 1 to 2592000",
+        ),
         (
             "2592001",
-            "expiration: must be between 1 and 2592000 seconds",
+            "expiration: must be a whole number of seconds from 1 to 2592000",
         ),
-        ("-1", "expiration: must be a whole number, 0 or more"),
-        ("soon", "expiration: must be a whole number, 0 or more"),
+        (
+            "-1",
+            "expiration: must be a whole number of seconds from 1 to 2592000",
+        ),
+        (
+            "soon",
+            "expiration: must be a whole number of seconds from 1 to 2592000",
+        ),
+        (
+            "1.5",
+            "expiration: must be a whole number of seconds from 1 to 2592000",
+        ),
     ];
     for (value, detail) in cases {
         let reply = world
