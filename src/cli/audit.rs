@@ -280,6 +280,9 @@ pub fn ocsf(event: &AuditEvent) -> Value {
             "policy_version": event.policy_version,
             "chain": event.chain,
             "seq": event.seq,
+            // The time as hashed (`time` above is in milliseconds): with it, each line can be
+            // hashed again from the file alone (docs/audit.md, "Export").
+            "at": event.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             "prev_hash": event.prev_hash,
             "hash": event.hash,
         },
