@@ -233,10 +233,6 @@ impl ApiError {
         }
         use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
         if let Some(e) = err.downcast_ref::<ParseParamError>() {
-            // Every list's page size, whatever was wrong with it: one sentence with its range.
-            if e.name == "limit" {
-                return ApiError::bad_limit();
-            }
             return ApiError::BadRequest(format!("{}: {}", e.name, plain_reason(&e.reason)));
         }
         if let Some(e) = err.downcast_ref::<ParsePathError>() {

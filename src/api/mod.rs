@@ -371,7 +371,7 @@ async fn frame<E: Endpoint>(next: std::sync::Arc<E>, mut req: Request) -> poem::
         }
         Err(err) => {
             let operation = err.data::<OperationId>().map(|op| op.0);
-            let err = say_expiration_range(err, max_token_seconds);
+            let err = say_parameter_range(err, max_token_seconds);
             (
                 render_error(name_path_parameter(err, &path)).await,
                 operation,
@@ -490,11 +490,13 @@ fn route_for(path: &str) -> Option<&'static RouteTemplate> {
 
 /// The framework reports a bad path parameter by position (`param0`); name it as the document
 /// does (`tenant_id`), from the route template that matches the request path.
-/// An `expiration` that is not a whole number at all (`-1`, `soon`) is refused with the same
-/// sentence as one out of range, which names the range this server allows.
-fn say_expiration_range(err: poem::Error, max_token_seconds: Option<u64>) -> poem::Error {
+/// The two ranged whole-number parameters, a list's `limit` and a token's `expiration`, are
+/// refused with one sentence naming their range whatever was wrong (`-1`, `soon`, `0`, `501`):
+/// the framework would otherwise say "0 or more" for some values and the range for others.
+fn say_parameter_range(err: poem::Error, max_token_seconds: Option<u64>) -> poem::Error {
     use poem_openapi::error::ParseParamError;
     match (err.downcast_ref::<ParseParamError>(), max_token_seconds) {
+        (Some(parse), _) if parse.name == "limit" => ApiError::bad_limit().into(),
         (Some(parse), Some(max)) if parse.name == "expiration" => {
             ApiError::bad_expiration(max).into()
         }

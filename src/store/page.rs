@@ -99,11 +99,6 @@ pub(super) fn cut<T, P>(limit: u64, mut rows: Vec<T>, place: impl Fn(&T) -> P) -
 }
 
 impl Keyset {
-    /// The condition "after the cursor" on the list's `(created_at, id)` columns.
-    pub fn after_condition(&self, created_at: impl ColumnTrait, id: impl ColumnTrait) -> Condition {
-        self.past_cursor(created_at, id, Order::Asc, IdAs::Uuid)
-    }
-
     /// Rows past the cursor in the list's order: later rows oldest first, earlier ones newest
     /// first.
     fn past_cursor(
@@ -152,16 +147,6 @@ impl Keyset {
         id: impl ColumnTrait,
     ) -> Select<E> {
         self.apply_in(select, created_at, id, Order::Asc, IdAs::Uuid)
-    }
-
-    /// [`Keyset::apply`] for a list shown newest first.
-    pub fn apply_newest_first<E: EntityTrait>(
-        &self,
-        select: Select<E>,
-        created_at: impl ColumnTrait,
-        id: impl ColumnTrait,
-    ) -> Select<E> {
-        self.apply_in(select, created_at, id, Order::Desc, IdAs::Uuid)
     }
 
     /// [`Keyset::apply`] for a list shown newest first whose id column holds the UUID as text
